@@ -1,0 +1,338 @@
+// One remote call to Datadog per function, returned as an Observation. Never throws.
+import type * as V1Module from '@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/index.js';
+import type { DatadogCredentials, MonitorObservation, Observation, ResolvedCheck } from '../provider.js';
+import { formatDuration } from '../duration.js';
+import { apiHost, appOrigin, datadogApis, type CallOptions, type DatadogApis, type ResponseInfo } from './client.js';
+
+/** The remote call a check needs. Checks whose calls are equal share one call. */
+export type RemoteCall =
+  | { kind: 'monitorById'; id: number }
+  | { kind: 'monitorsByTags'; tags: string[] }
+  | { kind: 'monitorSearch'; query: string }
+  | { kind: 'metricQuery'; query: string; windowMs: number };
+
+export interface FetchOptions {
+  timeoutMs: number;
+  now: () => number;
+}
+
+/** An observation, and when Datadog rate-limited the call, how long to wait before the next one. */
+export interface FetchResult {
+  observation: Observation;
+  rateLimitResetMs?: number;
+}
+
+/** Most monitors a search selection looks at (each one costs a getMonitor call). */
+export const MAX_SEARCH_MONITORS = 20;
+/** Page size for a tag selection. */
+export const MAX_TAGGED_MONITORS = 100;
+const DEFAULT_RATE_LIMIT_RESET_S = 10;
+
+export function remoteCallFor(check: ResolvedCheck): RemoteCall {
+  if (check.kind === 'datadogQuery') return { kind: 'metricQuery', query: check.query, windowMs: check.windowMs };
+  if (check.monitor.id !== undefined) return { kind: 'monitorById', id: check.monitor.id };
+  if (check.monitor.tags !== undefined) return { kind: 'monitorsByTags', tags: [...check.monitor.tags].sort() };
+  return { kind: 'monitorSearch', query: check.monitor.query ?? '' };
+}
+
+/** A string equal for equal calls. */
+export function remoteCallKey(call: RemoteCall): string {
+  return JSON.stringify(call);
+}
+
+/** A short description for logs and messages. */
+export function describeCall(call: RemoteCall): string {
+  switch (call.kind) {
+    case 'monitorById':
+      return `monitor ${call.id}`;
+    case 'monitorsByTags':
+      return `monitors tagged ${call.tags.join(', ')}`;
+    case 'monitorSearch':
+      return `monitor search "${call.query}"`;
+    case 'metricQuery':
+      return `query "${call.query}" over ${formatDuration(call.windowMs)}`;
+    default: {
+      const never: never = call;
+      return String(never);
+    }
+  }
+}
+
+/** Link to a monitor in the Datadog app. */
+export function monitorUrl(credentials: DatadogCredentials, id: number): string {
+  return `${appOrigin(credentials)}/monitors/${id}`;
+}
+
+/** Link to the monitor list filtered by a search query. */
+export function monitorSearchUrl(credentials: DatadogCredentials, query: string): string {
+  return `${appOrigin(credentials)}/monitors/manage?q=${encodeURIComponent(query)}`;
+}
+
+/** Link to a metric query in the metrics explorer over [fromMs, toMs]. */
+export function metricUrl(credentials: DatadogCredentials, query: string, fromMs: number, toMs: number): string {
+  return `${appOrigin(credentials)}/metric/explorer?query=${encodeURIComponent(query)}&from_ts=${fromMs}&to_ts=${toMs}&live=false`;
+}
+
+/** Runs the call with a timeout. Never throws: failures are error observations. */
+export async function fetchObservation(credentials: DatadogCredentials, call: RemoteCall, opts: FetchOptions): Promise<FetchResult> {
+  switch (call.kind) {
+    case 'monitorById':
+      return fetchMonitorById(credentials, call.id, opts);
+    case 'monitorsByTags':
+      return fetchMonitorsByTags(credentials, call.tags, opts);
+    case 'monitorSearch':
+      return fetchMonitorSearch(credentials, call.query, opts);
+    case 'metricQuery':
+      return fetchMetricQuery(credentials, call.query, call.windowMs, opts);
+    default: {
+      const never: never = call;
+      return { observation: { kind: 'error', takenAt: opts.now(), message: `unknown call ${String(never)}` } };
+    }
+  }
+}
+
+export async function fetchMonitorById(credentials: DatadogCredentials, id: number, opts: FetchOptions): Promise<FetchResult> {
+  const url = monitorUrl(credentials, id);
+  return guarded(credentials, opts, url, { monitorId: id }, async (apis, call) => {
+    const monitor = await apis.monitors.getMonitor({ monitorId: id, groupStates: 'all' }, call.options);
+    const m = toMonitorObservation(monitor);
+    if (!m) return malformed(opts, url, `monitor ${id}`);
+    return { kind: 'monitors', takenAt: opts.now(), monitors: [m], url };
+  });
+}
+
+export async function fetchMonitorsByTags(credentials: DatadogCredentials, tags: string[], opts: FetchOptions): Promise<FetchResult> {
+  const url = monitorSearchUrl(credentials, tags.map((t) => `tag:"${t}"`).join(' '));
+  return guarded(credentials, opts, url, {}, async (apis, call) => {
+    const list = await apis.monitors.listMonitors(
+      { monitorTags: tags.join(','), groupStates: 'all', page: 0, pageSize: MAX_TAGGED_MONITORS },
+      call.options,
+    );
+    if (!Array.isArray(list)) return malformed(opts, url, 'the monitor list');
+    const monitors: MonitorObservation[] = [];
+    for (const monitor of list) {
+      const m = toMonitorObservation(monitor);
+      if (!m) return malformed(opts, url, 'the monitor list');
+      monitors.push(m);
+    }
+    return { kind: 'monitors', takenAt: opts.now(), monitors, url };
+  });
+}
+
+/** searchMonitors, then getMonitor for each hit (at most MAX_SEARCH_MONITORS) for its group states. */
+export async function fetchMonitorSearch(credentials: DatadogCredentials, query: string, opts: FetchOptions): Promise<FetchResult> {
+  const url = monitorSearchUrl(credentials, query);
+  const found = await guarded<number[]>(credentials, opts, url, {}, async (apis, call) => {
+    const response = await apis.monitors.searchMonitors({ query, perPage: MAX_SEARCH_MONITORS, page: 0 }, call.options);
+    const hits = response?.monitors;
+    if (!Array.isArray(hits)) return malformed(opts, url, 'the monitor search');
+    const ids = hits.map((h) => h?.id).filter((id): id is number => typeof id === 'number');
+    if (ids.length !== hits.length) return malformed(opts, url, 'the monitor search');
+    return ids.slice(0, MAX_SEARCH_MONITORS);
+  });
+  if (!Array.isArray(found)) return found;
+  const monitors: MonitorObservation[] = [];
+  for (const id of found) {
+    const one = await fetchMonitorById(credentials, id, opts);
+    if (one.observation.kind !== 'monitors') {
+      // A monitor deleted between the search and the read is simply gone.
+      if (one.observation.kind === 'error' && one.observation.status === 404) continue;
+      return { ...one, observation: { ...one.observation, url } };
+    }
+    monitors.push(...one.observation.monitors);
+  }
+  return { observation: { kind: 'monitors', takenAt: opts.now(), monitors, url } };
+}
+
+export async function fetchMetricQuery(credentials: DatadogCredentials, query: string, windowMs: number, opts: FetchOptions): Promise<FetchResult> {
+  const toMs = opts.now();
+  const to = Math.floor(toMs / 1000);
+  const from = Math.floor((toMs - windowMs) / 1000);
+  const fromMs = from * 1000;
+  const url = metricUrl(credentials, query, fromMs, toMs);
+  return guarded(credentials, opts, url, {}, async (apis, call) => {
+    const response = await apis.metrics.queryMetrics({ from, to, query }, call.options);
+    if (!response || typeof response !== 'object') return malformed(opts, url, 'the query result');
+    if (response.status === 'error' || response.error) {
+      return { kind: 'error', takenAt: opts.now(), message: `Datadog could not run the query: ${clip(String(response.error ?? response.message ?? 'error'))}`, url };
+    }
+    const series = response.series ?? [];
+    if (!Array.isArray(series)) return malformed(opts, url, 'the query result');
+    if (series.length > 1) {
+      return {
+        kind: 'error',
+        takenAt: opts.now(),
+        message: `the query returned ${series.length} series; a check needs one (aggregate without "by {…}" or filter to one group)`,
+        url,
+      };
+    }
+    const first = series[0];
+    const points: Array<[number, number | null]> = [];
+    for (const p of first?.pointlist ?? []) {
+      if (!Array.isArray(p) || typeof p[0] !== 'number' || (p[1] !== null && p[1] !== undefined && typeof p[1] !== 'number')) {
+        return malformed(opts, url, 'the query result');
+      }
+      points.push([p[0], typeof p[1] === 'number' && Number.isFinite(p[1]) ? p[1] : null]);
+    }
+    const observation: Observation = { kind: 'series', takenAt: opts.now(), fromMs, toMs, points, url };
+    if (typeof first?.interval === 'number' && first.interval > 0) observation.bucketMs = first.interval * 1000;
+    return observation;
+  });
+}
+
+/** Reads a state that may be a string or, for a value the client does not know, `{ _data }`. */
+export function stateText(s: unknown): string {
+  if (typeof s === 'string') return s;
+  if (s && typeof s === 'object' && '_data' in s) return String((s as { _data: unknown })._data);
+  return 'Unknown';
+}
+
+function toMonitorObservation(monitor: V1Module.Monitor | undefined): MonitorObservation | undefined {
+  if (!monitor || typeof monitor !== 'object' || typeof monitor.id !== 'number') return undefined;
+  const groups: Record<string, string> = {};
+  const raw = monitor.state?.groups;
+  if (raw && typeof raw === 'object') {
+    for (const [name, group] of Object.entries(raw)) groups[name] = stateText(group?.status);
+  }
+  return { id: monitor.id, name: typeof monitor.name === 'string' ? monitor.name : '', overallState: stateText(monitor.overallState), groups };
+}
+
+type Guarded<T> = T | Observation;
+
+interface ErrorContext {
+  monitorId?: number;
+}
+
+/** Runs one client call with its own timeout, turning every failure into an error observation. */
+async function guarded<T = Observation>(
+  credentials: DatadogCredentials,
+  opts: FetchOptions,
+  url: string,
+  ctx: ErrorContext,
+  run: (apis: DatadogApis, call: CallOptions) => Promise<Guarded<T>>,
+): Promise<T extends Observation ? FetchResult : FetchResult | T> {
+  type R = T extends Observation ? FetchResult : FetchResult | T;
+  let call: CallOptions | undefined;
+  try {
+    const apis = await datadogApis(credentials);
+    call = apis.callOptions(AbortSignal.timeout(opts.timeoutMs));
+    const result = await run(apis, call);
+    if (isObservation(result)) return { observation: result } as R;
+    return result as R;
+  } catch (err) {
+    return describeFailure(err, credentials, opts, url, ctx, call?.response()) as R;
+  }
+}
+
+function isObservation(v: unknown): v is Observation {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && 'kind' in v && 'takenAt' in v;
+}
+
+function malformed(opts: FetchOptions, url: string, what: string): Observation {
+  return { kind: 'error', takenAt: opts.now(), message: `Datadog sent ${what} in a form that could not be read`, url };
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Turns a thrown error into an error observation with a clear message that never carries the keys. */
+export function describeFailure(
+  err: unknown,
+  credentials: DatadogCredentials,
+  opts: FetchOptions,
+  url: string,
+  ctx: ErrorContext,
+  response?: ResponseInfo,
+): FetchResult {
+  const takenAt = opts.now();
+  const error = (message: string, status?: number): Observation => {
+    const o: Observation = { kind: 'error', takenAt, message: redact(message, credentials), url };
+    if (status !== undefined) o.status = status;
+    return o;
+  };
+  const code = apiStatus(err);
+  if (code !== undefined) {
+    if (code === 429) {
+      const resetS = rateLimitResetSeconds(response?.headers);
+      return { observation: error(`rate limited by Datadog (429), retry in ${resetS}s`, 429), rateLimitResetMs: resetS * 1000 };
+    }
+    if (code === 401) return { observation: error('Datadog rejected the API key (401 Unauthorized)', 401) };
+    if (code === 403) return { observation: error('Datadog rejected the API or application key (403 Forbidden)', 403) };
+    if (code === 404 && ctx.monitorId !== undefined) return { observation: error(`monitor ${ctx.monitorId} not found (404)`, 404) };
+    const detail = errorDetail(err);
+    const text = `Datadog answered ${code}${STATUS_TEXT[code] ? ` ${STATUS_TEXT[code]}` : ''}`;
+    return { observation: error(detail ? `${text}: ${detail}` : text, code) };
+  }
+  if (isTimeout(err)) return { observation: error(`no answer from Datadog within ${formatDuration(opts.timeoutMs)}`) };
+  const netCode = networkCode(err);
+  if (netCode) return { observation: error(`cannot reach Datadog at ${apiHost(credentials)}: ${netCode}`) };
+  const message = err instanceof Error ? err.message : String(err);
+  return { observation: error(`Datadog sent a response that could not be read: ${clip(message)}`) };
+}
+
+function apiStatus(err: unknown): number | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number') {
+    return (err as { code: number }).code;
+  }
+  return undefined;
+}
+
+function errorDetail(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  let errors: unknown;
+  if (body && typeof body === 'object') errors = (body as { errors?: unknown }).errors;
+  if (Array.isArray(errors)) return clip(errors.map(String).join('; '));
+  return '';
+}
+
+function isTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const name = (e as { name?: unknown }).name;
+    if (name === 'TimeoutError' || name === 'AbortError') return true;
+  }
+  return false;
+}
+
+function networkCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$|^UND_ERR/.test(code)) return code;
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) {
+      const inner = errors.map((x) => (x as { code?: unknown })?.code).find((c) => typeof c === 'string');
+      if (typeof inner === 'string') return inner;
+    }
+  }
+  if (err instanceof TypeError && err.message === 'fetch failed') return 'connection failed';
+  return undefined;
+}
+
+/** x-ratelimit-reset in whole seconds (0 allowed), default 10 s when absent or unreadable. */
+export function rateLimitResetSeconds(headers: Record<string, string> | undefined): number {
+  const raw = headers?.['x-ratelimit-reset'];
+  const n = raw === undefined ? NaN : Number.parseInt(raw, 10);
+  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_RATE_LIMIT_RESET_S;
+}
+
+function clip(s: string, max = 200): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+/** Removes the keys from a message should anything have echoed them. */
+export function redact(message: string, credentials: DatadogCredentials): string {
+  let out = message;
+  for (const key of [credentials.apiKey, credentials.appKey]) {
+    if (key && key.length >= 4) out = out.split(key).join('[redacted]');
+  }
+  return out;
+}

@@ -1,0 +1,304 @@
+// Runs Datadog calls off the work queue and shares them between Canaries and checks.
+import type { Measurement } from '../api/types.js';
+import type { DatadogCredentials, MeasurementRequest, MeasurementSource, Observation } from './provider.js';
+import { credentialFingerprint } from './datadog/client.js';
+import { describeCall, fetchObservation, redact, remoteCallFor, remoteCallKey, type FetchResult, type RemoteCall } from './datadog/fetch.js';
+import { judgeObservation } from './datadog/judge.js';
+import { formatDuration } from './duration.js';
+
+export const CALL_RESULTS = { ok: 'ok', error: 'error', rateLimited: 'rate_limited' } as const;
+export type CallResult = (typeof CALL_RESULTS)[keyof typeof CALL_RESULTS];
+
+/** The subset of a winston logger the runner uses. */
+export interface RunnerLogger {
+  debug(message: string, meta?: Record<string, unknown>): unknown;
+  info(message: string, meta?: Record<string, unknown>): unknown;
+  warn(message: string, meta?: Record<string, unknown>): unknown;
+}
+
+export type Fetcher = (credentials: DatadogCredentials, call: RemoteCall, opts: { timeoutMs: number; now: () => number }) => Promise<FetchResult>;
+
+export interface MeasurementRunnerOptions {
+  /** Called with a Canary's key when a result it asked for is in. */
+  onReady: (canaryKey: string) => void;
+  /** Timeout of each remote call; default 10 s. */
+  timeoutMs?: number;
+  now?: () => number;
+  logger?: RunnerLogger;
+  metrics?: { onCall(result: CallResult): void };
+  /** Retries of a rate-limited call after the reset; default 2. */
+  maxRateLimitRetries?: number;
+  /** How long a finished observation is kept for sharing; default 5 min. */
+  cacheTtlMs?: number;
+  /** Most observations kept; default 1000. */
+  maxCacheEntries?: number;
+  /** The remote call; default the Datadog client. */
+  fetcher?: Fetcher;
+}
+
+export interface RunnerStats {
+  /** Remote calls started (a retry after a 429 counts again). */
+  calls: number;
+  /** Requests and peeks served by a call another request started (joined in flight or reused). */
+  sharedHits: number;
+  /** request() calls. */
+  requests: number;
+  /** 429 answers seen. */
+  rateLimited: number;
+  inFlight: number;
+  cached: number;
+}
+
+interface Flight {
+  key: string;
+  fingerprint: string;
+  call: RemoteCall;
+  credentials: DatadogCredentials;
+  waiters: Set<string>;
+  notBefore: number;
+  rateLimitRetries: number;
+  running: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+interface CacheEntry {
+  observation: Observation;
+  storedAt: number;
+  /** Canaries that asked for this call or already read the result; others reading it count as shared. */
+  readers: Set<string>;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_RATE_LIMIT_RETRIES = 2;
+const DEFAULT_CACHE_TTL_MS = 5 * 60_000;
+const DEFAULT_MAX_CACHE_ENTRIES = 1000;
+
+/**
+ * A MeasurementSource that shares calls: requests whose credentials and remote call are
+ * equal share one call in flight, and a finished observation serves every request whose
+ * notBefore is at or before the time it was taken. A 429 blocks the credential until
+ * x-ratelimit-reset; its calls are retried then, up to maxRateLimitRetries times.
+ */
+export class MeasurementRunner implements MeasurementSource {
+  private readonly onReady: (canaryKey: string) => void;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+  private readonly logger: RunnerLogger | undefined;
+  private readonly metrics: { onCall(result: CallResult): void } | undefined;
+  private readonly maxRateLimitRetries: number;
+  private readonly cacheTtlMs: number;
+  private readonly maxCacheEntries: number;
+  private readonly fetcher: Fetcher;
+
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly flights = new Map<string, Flight>();
+  /** Credential fingerprint -> time until which no call goes out. */
+  private readonly blockedUntil = new Map<string, number>();
+  private readonly counters = { calls: 0, sharedHits: 0, requests: 0, rateLimited: 0 };
+  private closed = false;
+
+  constructor(options: MeasurementRunnerOptions) {
+    this.onReady = options.onReady;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.maxRateLimitRetries = options.maxRateLimitRetries ?? DEFAULT_MAX_RATE_LIMIT_RETRIES;
+    this.cacheTtlMs = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS;
+    this.maxCacheEntries = options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;
+    this.fetcher = options.fetcher ?? fetchObservation;
+  }
+
+  peek(req: MeasurementRequest): Measurement | undefined {
+    try {
+      const key = this.keyOf(req);
+      const entry = this.freshEntry(key, req.notBefore);
+      if (!entry) return undefined;
+      if (!entry.readers.has(req.canaryKey)) {
+        entry.readers.add(req.canaryKey);
+        this.counters.sharedHits++;
+      }
+      return judgeObservation(req.check, entry.observation);
+    } catch (err) {
+      this.logger?.warn('Failed to read a measurement', { canary: req?.canaryKey, error: errorText(err) });
+      return undefined;
+    }
+  }
+
+  request(req: MeasurementRequest): void {
+    try {
+      if (this.closed) return;
+      this.counters.requests++;
+      const key = this.keyOf(req);
+      const entry = this.freshEntry(key, req.notBefore);
+      if (entry) {
+        // Already there: wake the Canary as if the call had just finished.
+        if (!entry.readers.has(req.canaryKey)) this.counters.sharedHits++;
+        entry.readers.add(req.canaryKey);
+        this.wake([req.canaryKey]);
+        return;
+      }
+      const flight = this.flights.get(key);
+      if (flight) {
+        if (!flight.waiters.has(req.canaryKey)) this.counters.sharedHits++;
+        flight.waiters.add(req.canaryKey);
+        if (req.notBefore > flight.notBefore && !flight.running) {
+          flight.notBefore = req.notBefore;
+          this.schedule(flight);
+        }
+        return;
+      }
+      const call = remoteCallFor(req.check);
+      const created: Flight = {
+        key,
+        fingerprint: credentialFingerprint(req.credentials),
+        call,
+        credentials: req.credentials,
+        waiters: new Set([req.canaryKey]),
+        notBefore: req.notBefore,
+        rateLimitRetries: 0,
+        running: false,
+      };
+      this.flights.set(key, created);
+      this.schedule(created);
+    } catch (err) {
+      this.logger?.warn('Failed to start a measurement', { canary: req?.canaryKey, error: errorText(err) });
+    }
+  }
+
+  stats(): RunnerStats {
+    return { ...this.counters, inFlight: this.flights.size, cached: this.cache.size };
+  }
+
+  /** Stops timers and drops pending calls (calls already running finish but wake no one). */
+  close(): void {
+    this.closed = true;
+    for (const flight of this.flights.values()) if (flight.timer) clearTimeout(flight.timer);
+    this.flights.clear();
+  }
+
+  private keyOf(req: MeasurementRequest): string {
+    return `${credentialFingerprint(req.credentials)} ${remoteCallKey(remoteCallFor(req.check))}`;
+  }
+
+  private freshEntry(key: string, notBefore: number): CacheEntry | undefined {
+    const entry = this.cache.get(key);
+    if (!entry) return undefined;
+    if (this.now() - entry.storedAt > this.cacheTtlMs) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    return entry.observation.takenAt >= notBefore ? entry : undefined;
+  }
+
+  /** Starts the flight now, or when its notBefore has come and its credential is no longer blocked. */
+  private schedule(flight: Flight): void {
+    if (flight.timer) clearTimeout(flight.timer);
+    flight.timer = undefined;
+    const now = this.now();
+    const at = Math.max(flight.notBefore, this.blockedUntil.get(flight.fingerprint) ?? 0);
+    if (at <= now) {
+      void this.run(flight);
+      return;
+    }
+    flight.timer = setTimeout(() => {
+      flight.timer = undefined;
+      void this.run(flight);
+    }, at - now);
+    flight.timer.unref?.();
+  }
+
+  private async run(flight: Flight): Promise<void> {
+    if (this.closed || this.flights.get(flight.key) !== flight || flight.running) return;
+    const blocked = this.blockedUntil.get(flight.fingerprint) ?? 0;
+    if (blocked > this.now()) {
+      this.schedule(flight);
+      return;
+    }
+    flight.running = true;
+    this.counters.calls++;
+    let result: FetchResult;
+    try {
+      result = await this.fetcher(flight.credentials, flight.call, { timeoutMs: this.timeoutMs, now: this.now });
+    } catch (err) {
+      result = { observation: { kind: 'error', takenAt: this.now(), message: redact(`the call failed: ${errorText(err)}`, flight.credentials) } };
+    }
+    flight.running = false;
+    if (this.closed) return;
+    const obs = result.observation;
+    if (result.rateLimitResetMs !== undefined) {
+      this.counters.rateLimited++;
+      this.count(CALL_RESULTS.rateLimited);
+      const until = this.now() + result.rateLimitResetMs;
+      if (until > (this.blockedUntil.get(flight.fingerprint) ?? 0)) this.blockedUntil.set(flight.fingerprint, until);
+      if (flight.rateLimitRetries < this.maxRateLimitRetries) {
+        flight.rateLimitRetries++;
+        this.logger?.warn('Rate limited by Datadog', {
+          credential: flight.fingerprint,
+          call: describeCall(flight.call),
+          retryIn: formatDuration(result.rateLimitResetMs),
+          retry: flight.rateLimitRetries,
+        });
+        this.schedule(flight);
+        return;
+      }
+      const n = flight.rateLimitRetries;
+      this.finish(flight, {
+        kind: 'error',
+        takenAt: obs.takenAt,
+        message: `rate limited by Datadog (429) after ${n} ${n === 1 ? 'retry' : 'retries'}`,
+        status: 429,
+        ...(obs.url ? { url: obs.url } : {}),
+      });
+      return;
+    }
+    this.count(obs.kind === 'error' ? CALL_RESULTS.error : CALL_RESULTS.ok);
+    if (obs.kind === 'error') {
+      this.logger?.warn('Datadog call failed', { credential: flight.fingerprint, call: describeCall(flight.call), error: obs.message, status: obs.status });
+    } else {
+      this.logger?.debug('Datadog call finished', { credential: flight.fingerprint, call: describeCall(flight.call) });
+    }
+    this.finish(flight, obs);
+  }
+
+  private finish(flight: Flight, observation: Observation): void {
+    this.flights.delete(flight.key);
+    this.cache.delete(flight.key);
+    this.cache.set(flight.key, { observation, storedAt: this.now(), readers: new Set(flight.waiters) });
+    this.evict();
+    this.wake([...flight.waiters]);
+  }
+
+  private evict(): void {
+    const now = this.now();
+    for (const [key, entry] of this.cache) {
+      if (this.cache.size <= this.maxCacheEntries && now - entry.storedAt <= this.cacheTtlMs) break;
+      this.cache.delete(key);
+    }
+    for (const [fp, until] of this.blockedUntil) if (until <= now) this.blockedUntil.delete(fp);
+  }
+
+  private wake(keys: string[]): void {
+    for (const key of keys) {
+      queueMicrotask(() => {
+        try {
+          this.onReady(key);
+        } catch (err) {
+          this.logger?.warn('Failed to wake a Canary', { canary: key, error: errorText(err) });
+        }
+      });
+    }
+  }
+
+  private count(result: CallResult): void {
+    try {
+      this.metrics?.onCall(result);
+    } catch {
+      // Metrics must never break measurements.
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

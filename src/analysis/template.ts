@@ -1,0 +1,154 @@
+// Renders {{ variable }} templates in check specs and resolves checks with their defaults.
+import { DEFAULTS } from '../api/constants.js';
+import type { AssignableVerdict, CanarySpec, CheckSpec, MonitorState, MonitorVerdicts } from '../api/types.js';
+import { MONITOR_STATES } from '../api/types.js';
+import type { ResolvedCheck, ResolvedMonitorCheck, ResolvedQueryCheck } from './provider.js';
+import { parseDuration } from './duration.js';
+
+export type RenderResult = { ok: true; text: string } | { ok: false; error: string };
+export type ResolveResult = { ok: true; checks: ResolvedCheck[] } | { ok: false; error: string };
+
+const VARIABLE = /\{\{\s*([^{}\s]*)\s*\}\}/g;
+const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+/** Replaces every `{{ name }}` (whitespace optional) with vars[name]; an unknown name is an error. */
+export function renderTemplate(text: string, vars: Record<string, string>): RenderResult {
+  let unknown: string | undefined;
+  const rendered = text.replace(VARIABLE, (whole, name: string) => {
+    if (NAME.test(name) && Object.prototype.hasOwnProperty.call(vars, name)) return vars[name] ?? '';
+    unknown ??= name;
+    return whole;
+  });
+  if (unknown !== undefined) {
+    const known = Object.keys(vars).sort().join(', ') || '(none)';
+    return { ok: false, error: `unknown variable "${unknown}" in "${text}"; known: ${known}` };
+  }
+  return { ok: true, text: rendered };
+}
+
+/** Default verdict for each monitor state: OK passes, Alert fails, everything else is inconclusive. */
+export const DEFAULT_MONITOR_VERDICTS: Readonly<Record<MonitorState, AssignableVerdict>> = {
+  OK: 'Pass',
+  Alert: 'Fail',
+  Warn: 'Inconclusive',
+  'No Data': 'Inconclusive',
+  Skipped: 'Inconclusive',
+  Ignored: 'Inconclusive',
+  Unknown: 'Inconclusive',
+};
+
+const VERDICT_KEYS: Record<keyof MonitorVerdicts, MonitorState> = {
+  ok: 'OK',
+  alert: 'Alert',
+  warn: 'Warn',
+  noData: 'No Data',
+  skipped: 'Skipped',
+  ignored: 'Ignored',
+  unknown: 'Unknown',
+};
+
+const ASSIGNABLE: readonly string[] = ['Pass', 'Fail', 'Inconclusive'];
+const MIN_WINDOW_MS = 60_000;
+const WINDOW_INTERVALS = 5;
+
+/**
+ * Renders the templates of every check in spec.analysis.checks and applies the defaults
+ * from DEFAULTS. Pure; the first problem found is returned as an error naming the check.
+ */
+export function resolveChecks(spec: CanarySpec, vars: Record<string, string>): ResolveResult {
+  const intervalText = spec.analysis?.interval ?? DEFAULTS.interval;
+  const intervalMs = parseDuration(intervalText);
+  if (intervalMs === undefined || intervalMs <= 0) {
+    return { ok: false, error: `analysis.interval "${intervalText}" is not a positive duration such as "1m" or "30s"` };
+  }
+  const checks: ResolvedCheck[] = [];
+  const names = new Set<string>();
+  for (const [index, check] of (spec.analysis?.checks ?? []).entries()) {
+    const label = typeof check?.name === 'string' && check.name !== '' ? `check "${check.name}"` : `check #${index + 1}`;
+    if (typeof check?.name !== 'string' || check.name === '') return { ok: false, error: `${label}: name is required` };
+    if (names.has(check.name)) return { ok: false, error: `${label}: the name is used by another check` };
+    names.add(check.name);
+    const resolved = resolveCheck(check, vars, intervalMs);
+    if (!resolved.ok) return { ok: false, error: `${label}: ${resolved.error}` };
+    checks.push(resolved.check);
+  }
+  return { ok: true, checks };
+}
+
+type OneResult = { ok: true; check: ResolvedCheck } | { ok: false; error: string };
+
+function resolveCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
+  const kinds = [check.datadogMonitor, check.datadogQuery].filter((k) => k !== undefined && k !== null).length;
+  if (kinds !== 1) return { ok: false, error: 'set exactly one of datadogMonitor or datadogQuery' };
+  if (check.datadogMonitor) return resolveMonitorCheck(check, vars, intervalMs);
+  return resolveQueryCheck(check, vars, intervalMs);
+}
+
+function resolveMonitorCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
+  const spec = check.datadogMonitor ?? {};
+  const selectors = [spec.id, spec.tags, spec.query].filter((s) => s !== undefined && s !== null).length;
+  if (selectors !== 1) return { ok: false, error: 'datadogMonitor needs exactly one of id, tags or query' };
+  const monitor: ResolvedMonitorCheck['monitor'] = {};
+  if (spec.id !== undefined) {
+    if (!Number.isSafeInteger(spec.id) || spec.id <= 0) return { ok: false, error: 'datadogMonitor.id must be a positive integer' };
+    monitor.id = spec.id;
+  } else if (spec.tags !== undefined) {
+    if (!Array.isArray(spec.tags) || spec.tags.length === 0) return { ok: false, error: 'datadogMonitor.tags must list at least one tag' };
+    const tags: string[] = [];
+    for (const tag of spec.tags) {
+      const r = renderTemplate(String(tag), vars);
+      if (!r.ok) return r;
+      if (r.text.trim() === '') return { ok: false, error: 'datadogMonitor.tags has an empty tag' };
+      tags.push(r.text.trim());
+    }
+    monitor.tags = tags;
+  } else {
+    const r = renderTemplate(String(spec.query), vars);
+    if (!r.ok) return r;
+    if (r.text.trim() === '') return { ok: false, error: 'datadogMonitor.query is empty' };
+    monitor.query = r.text.trim();
+  }
+  const group = renderTemplate(spec.group ?? DEFAULTS.monitorGroup, vars);
+  if (!group.ok) return group;
+  const verdicts: Record<MonitorState, AssignableVerdict> = { ...DEFAULT_MONITOR_VERDICTS };
+  for (const [key, verdict] of Object.entries(spec.verdicts ?? {})) {
+    const state = VERDICT_KEYS[key as keyof MonitorVerdicts];
+    if (state === undefined) {
+      return { ok: false, error: `datadogMonitor.verdicts.${key} is not a monitor state; use one of ${Object.keys(VERDICT_KEYS).join(', ')}` };
+    }
+    if (!ASSIGNABLE.includes(String(verdict))) {
+      return { ok: false, error: `datadogMonitor.verdicts.${key} must be Pass, Fail or Inconclusive` };
+    }
+    verdicts[state] = verdict as AssignableVerdict;
+  }
+  // Keep every state present even if MONITOR_STATES grows.
+  for (const state of MONITOR_STATES) verdicts[state] ??= 'Inconclusive';
+  return { ok: true, check: { kind: 'datadogMonitor', name: check.name, monitor, group: group.text.trim(), verdicts, intervalMs } };
+}
+
+function resolveQueryCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
+  const spec = check.datadogQuery;
+  if (!spec || typeof spec.query !== 'string' || spec.query.trim() === '') return { ok: false, error: 'datadogQuery.query is required' };
+  const query = renderTemplate(spec.query, vars);
+  if (!query.ok) return query;
+  for (const bound of ['min', 'max'] as const) {
+    const v = spec[bound];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) return { ok: false, error: `datadogQuery.${bound} must be a number` };
+  }
+  if (spec.min === undefined && spec.max === undefined) return { ok: false, error: 'datadogQuery needs min, max or both' };
+  if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
+    return { ok: false, error: `datadogQuery.min (${spec.min}) is greater than max (${spec.max})` };
+  }
+  let windowMs = Math.max(WINDOW_INTERVALS * intervalMs, MIN_WINDOW_MS);
+  if (spec.window !== undefined) {
+    const parsed = parseDuration(spec.window);
+    if (parsed === undefined || parsed <= 0) return { ok: false, error: `datadogQuery.window "${spec.window}" is not a positive duration such as "5m"` };
+    windowMs = parsed;
+  }
+  const noData = spec.noData ?? 'Inconclusive';
+  if (!ASSIGNABLE.includes(noData)) return { ok: false, error: 'datadogQuery.noData must be Pass, Fail or Inconclusive' };
+  const resolved: ResolvedQueryCheck = { kind: 'datadogQuery', name: check.name, query: query.text.trim(), windowMs, noData, intervalMs };
+  if (spec.min !== undefined) resolved.min = spec.min;
+  if (spec.max !== undefined) resolved.max = spec.max;
+  return { ok: true, check: resolved };
+}

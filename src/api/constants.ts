@@ -1,0 +1,83 @@
+// Names the controller, the admission webhook and the CLI agree on.
+
+export const FIELD_MANAGER = 'deployer';
+export const CONTROLLER_NAME = 'deployer.dev/canary-controller';
+export const FINALIZER = 'deployer.dev/finalizer';
+
+export const LABELS = {
+  /** On a Deployment: the Canary (same namespace) that guards it. Selects it for the admission webhook. */
+  canary: 'deployer.dev/canary',
+  /** On canary ReplicaSets and pods: the Canary that owns them. */
+  canaryOf: 'deployer.dev/canary-of',
+  /** On canary ReplicaSets and pods: the revision under test. */
+  revision: 'deployer.dev/revision',
+  /** On canary pods: "canary". Keeps the Deployment's ReplicaSets from matching them. */
+  role: 'deployer.dev/role',
+  /** Datadog unified service tagging. */
+  ddVersion: 'tags.datadoghq.com/version',
+  /** Set by the Deployment controller; never copied to canary pods. */
+  podTemplateHash: 'pod-template-hash',
+} as const;
+
+export const ANNOTATIONS = {
+  /** On a Deployment: the revision (pod template hash) that has been verified and may roll out. */
+  stableRevision: 'deployer.dev/stable-revision',
+  /** On a Deployment: why the operator holds it (set with spec.paused). */
+  heldReason: 'deployer.dev/held',
+  promote: 'deployer.dev/promote',
+  abort: 'deployer.dev/abort',
+  retry: 'deployer.dev/retry',
+} as const;
+
+export const CONDITIONS = { Ready: 'Ready', Progressing: 'Progressing', ChecksPassing: 'ChecksPassing' } as const;
+export type ConditionType = (typeof CONDITIONS)[keyof typeof CONDITIONS];
+
+/** Reasons for conditions and Events. Each says what happened. */
+export const REASONS = {
+  // configuration
+  InvalidSpec: 'InvalidSpec',
+  TargetNotFound: 'TargetNotFound',
+  TargetAlreadyGuarded: 'TargetAlreadyGuarded',
+  SecretNotFound: 'SecretNotFound',
+  SecretInvalid: 'SecretInvalid',
+  // lifecycle
+  WaitingForRollout: 'WaitingForRollout',
+  Adopted: 'Adopted',
+  Idle: 'Idle',
+  NewRevision: 'NewRevision',
+  Superseded: 'Superseded',
+  WaitingForCanaryPods: 'WaitingForCanaryPods',
+  CanaryPodsReady: 'CanaryPodsReady',
+  StepCompleted: 'StepCompleted',
+  Analysing: 'Analysing',
+  PausedBySpec: 'PausedBySpec',
+  WaitingForPromote: 'WaitingForPromote',
+  WaitingForChecks: 'WaitingForChecks',
+  Promoting: 'Promoting',
+  Promoted: 'Promoted',
+  PromoteRequested: 'PromoteRequested',
+  AbortRequested: 'AbortRequested',
+  RetryRequested: 'RetryRequested',
+  RevertedToStable: 'RevertedToStable',
+  RolledBack: 'RolledBack',
+  CheckFailed: 'CheckFailed',
+  CheckErrors: 'CheckErrors',
+  ChecksPassing: 'ChecksPassing',
+  ChecksPending: 'ChecksPending',
+  ChecksInconclusive: 'ChecksInconclusive',
+  ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
+  DeploymentHeld: 'DeploymentHeld',
+  DeploymentReleased: 'DeploymentReleased',
+  DeploymentLeftPaused: 'DeploymentLeftPaused',
+} as const;
+export type Reason = (typeof REASONS)[keyof typeof REASONS];
+
+export const DEFAULTS = {
+  interval: '1m',
+  progressDeadline: '15m',
+  failureLimit: 0,
+  consecutiveErrorLimit: 3,
+  monitorGroup: 'version:{{ version }}',
+  /** Measurements kept per check in status. */
+  measurementHistory: 10,
+} as const;

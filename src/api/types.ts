@@ -1,0 +1,185 @@
+// The Canary resource (deployer.dev/v1alpha1), as the controller reads and writes it.
+// The CRD schema in crds/deployer.dev_canaries.yaml is the source of truth for what the
+// apiserver accepts; these types mirror it.
+
+export const GROUP = 'deployer.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const CANARY_KIND = 'Canary';
+export const CANARY_PLURAL = 'canaries';
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  deletionTimestamp?: string;
+  creationTimestamp?: string;
+}
+
+export interface Canary {
+  apiVersion: typeof API_VERSION;
+  kind: typeof CANARY_KIND;
+  metadata: ObjectMeta;
+  spec: CanarySpec;
+  status?: CanaryStatus;
+}
+
+export interface CanarySpec {
+  targetRef: { name: string };
+  steps: Step[];
+  analysis?: AnalysisSpec;
+  datadog?: DatadogSpec;
+  /** Go-style duration, default 15m. */
+  progressDeadline?: string;
+  /** Holds progress while true. */
+  paused?: boolean;
+}
+
+export type Step = { setWeight: number; pause?: never } | { pause: { duration?: string }; setWeight?: never };
+
+export interface AnalysisSpec {
+  /** Go-style duration, default 1m. */
+  interval?: string;
+  /** Failed measurements tolerated per check; one more rolls back. Default 0. */
+  failureLimit?: number;
+  /** Consecutive errors per check that roll back. Default 3. */
+  consecutiveErrorLimit?: number;
+  checks?: CheckSpec[];
+}
+
+export const VERDICTS = { Pass: 'Pass', Fail: 'Fail', Inconclusive: 'Inconclusive', Error: 'Error' } as const;
+export type Verdict = (typeof VERDICTS)[keyof typeof VERDICTS];
+/** A verdict a user may assign to a monitor state or to no data. */
+export type AssignableVerdict = Exclude<Verdict, 'Error'>;
+
+export const MONITOR_STATES = ['OK', 'Alert', 'Warn', 'No Data', 'Skipped', 'Ignored', 'Unknown'] as const;
+export type MonitorState = (typeof MONITOR_STATES)[number];
+
+/** Per-state verdict overrides, keyed by camel-cased state name. */
+export interface MonitorVerdicts {
+  ok?: AssignableVerdict;
+  alert?: AssignableVerdict;
+  warn?: AssignableVerdict;
+  noData?: AssignableVerdict;
+  skipped?: AssignableVerdict;
+  ignored?: AssignableVerdict;
+  unknown?: AssignableVerdict;
+}
+
+export interface DatadogMonitorCheck {
+  id?: number;
+  tags?: string[];
+  query?: string;
+  /** Group of a multi-alert monitor that belongs to the canary. Default `version:{{ version }}`. */
+  group?: string;
+  verdicts?: MonitorVerdicts;
+}
+
+export interface DatadogQueryCheck {
+  query: string;
+  min?: number;
+  max?: number;
+  /** How far back to query, Go-style duration. Default 5 × the analysis interval, at least 1m. */
+  window?: string;
+  /** Verdict when the query returns no complete point. Default Inconclusive. */
+  noData?: AssignableVerdict;
+}
+
+export interface CheckSpec {
+  name: string;
+  datadogMonitor?: DatadogMonitorCheck;
+  datadogQuery?: DatadogQueryCheck;
+}
+
+export interface DatadogSpec {
+  secretRef: { name: string };
+}
+
+// ---- status ----
+
+export const CONDITION_STATUS = { True: 'True', False: 'False', Unknown: 'Unknown' } as const;
+export type ConditionStatus = (typeof CONDITION_STATUS)[keyof typeof CONDITION_STATUS];
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface Measurement {
+  verdict: Verdict;
+  /** The value seen: a number for a query, a monitor state for a monitor. */
+  value?: string;
+  /** What it was judged against, e.g. "<= 0.5" or "OK passes". */
+  threshold?: string;
+  /** When the value was read (RFC 3339). */
+  time: string;
+  /** Link to the monitor or query in Datadog. */
+  url?: string;
+  /** Why, in words (errors, which monitor, which group). */
+  message?: string;
+}
+
+export interface CheckStatus {
+  name: string;
+  failures: number;
+  errors: number;
+  consecutiveErrors: number;
+  inconclusive: number;
+  passes: number;
+  /** Latest measurements, newest last, bounded. */
+  measurements: Measurement[];
+}
+
+export interface RequestRecord {
+  id: string;
+  handledAt: string;
+}
+
+export interface CanaryStatus {
+  observedGeneration?: number;
+  phase?: Phase;
+  message?: string;
+  stableRevision?: string;
+  stableVersion?: string;
+  canaryRevision?: string;
+  canaryVersion?: string;
+  /** A revision that was rolled back and is not tried again unless retried. */
+  failedRevision?: string;
+  currentStep?: number;
+  /** For people: "2/4". */
+  stepProgress?: string;
+  canaryWeight?: number;
+  canaryReplicas?: number;
+  canaryReadyReplicas?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  stepStartedAt?: string;
+  analysisStartedAt?: string;
+  promotionStartedAt?: string;
+  checks?: CheckStatus[];
+  /** Why the last canary ended (e.g. the check that failed and its value). */
+  lastResult?: string;
+  requests?: { promote?: RequestRecord; abort?: RequestRecord; retry?: RequestRecord };
+  conditions?: Condition[];
+}
+
+export const PHASES = {
+  Initializing: 'Initializing',
+  Waiting: 'Waiting',
+  Progressing: 'Progressing',
+  Paused: 'Paused',
+  Promoting: 'Promoting',
+  Succeeded: 'Succeeded',
+  RolledBack: 'RolledBack',
+  Failed: 'Failed',
+} as const;
+export type Phase = (typeof PHASES)[keyof typeof PHASES];

@@ -1,0 +1,394 @@
+// Validation of a Canary, shared by the controller (InvalidSpec) and `depctl validate`.
+//
+// Three layers, reported together:
+//   1. the CRD's openAPIV3Schema (types, enums, bounds, patterns, required fields, unknown fields),
+//      checked with ajv against the schema read from crds/deployer.dev_canaries.yaml;
+//   2. the CRD's CEL rules (x-kubernetes-validations), re-expressed here because ajv cannot run CEL;
+//   3. the controller's own rules (template variables in queries and groups).
+//
+// The schema is read at run time, not copied into the code, so the CRD stays the one source of truth.
+// The file is looked up relative to this module: `../../crds/` from src/api/ (run with tsx) and
+// `../../../crds/` from dist/src/api/ (compiled). A container image must therefore ship crds/ next
+// to dist/ (the Dockerfile does).
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isMap, isScalar, isSeq, LineCounter, parse, parseAllDocuments, type Node as YamlNode } from 'yaml';
+import { parseDuration } from '../analysis/duration.js';
+import { renderTemplate } from '../analysis/template.js';
+import { API_VERSION, CANARY_KIND, GROUP } from './types.js';
+
+export interface Problem {
+  /** Where, e.g. "spec.steps[2].setWeight". */
+  path: string;
+  message: string;
+}
+
+export interface FileProblem extends Problem {
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  column: number;
+}
+
+/** Variables a query or monitor group may use, as `{{ version }}`. */
+export const TEMPLATE_VARIABLES = ['version', 'stableVersion', 'revision', 'name', 'namespace', 'target'] as const;
+
+const CRD_FILE = 'deployer.dev_canaries.yaml';
+const CRD_LOCATIONS = [`../../crds/${CRD_FILE}`, `../../../crds/${CRD_FILE}`];
+const MIN_DURATION_MS = 1000;
+const DURATION_HINT = 'a Go-style duration such as 30s, 2m or 1h30m';
+
+// ---------------------------------------------------------------- schema
+
+type JsonObject = Record<string, unknown>;
+
+let compiled: ValidateFunction | undefined;
+
+/** Reads the Canary CRD shipped with the operator. Throws with the places it looked when it is missing. */
+export function readCanaryCrd(): JsonObject {
+  const tried: string[] = [];
+  for (const rel of CRD_LOCATIONS) {
+    const file = fileURLToPath(new URL(rel, import.meta.url));
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      tried.push(file);
+      continue;
+    }
+    return parse(text) as JsonObject;
+  }
+  throw new Error(`cannot find the Canary CRD (${CRD_FILE}); looked in ${tried.join(', ')}`);
+}
+
+/**
+ * Turns a structural Kubernetes schema into a JSON schema ajv accepts: drops `x-kubernetes-*` and
+ * `format` (int64 and date-time are not checked), and rejects unknown fields the way the apiserver's
+ * strict field validation does, except where the schema preserves unknown fields.
+ */
+export function toJsonSchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map((s) => toJsonSchema(s));
+  if (schema === null || typeof schema !== 'object') return schema;
+  const src = schema as JsonObject;
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(src)) {
+    if (key.startsWith('x-kubernetes-') || key === 'format') continue;
+    if (key === 'properties' && value && typeof value === 'object') {
+      out[key] = Object.fromEntries(Object.entries(value as JsonObject).map(([k, v]) => [k, toJsonSchema(v)]));
+    } else if (key === 'items' || key === 'additionalProperties') {
+      out[key] = toJsonSchema(value);
+    } else {
+      out[key] = value;
+    }
+  }
+  if (src.properties && src['x-kubernetes-preserve-unknown-fields'] !== true && !('additionalProperties' in src)) {
+    out.additionalProperties = false;
+  }
+  return out;
+}
+
+function schemaValidator(): ValidateFunction {
+  if (compiled) return compiled;
+  const crd = readCanaryCrd() as { spec?: { versions?: Array<{ name?: string; schema?: { openAPIV3Schema?: unknown } }> } };
+  const version = crd.spec?.versions?.find((v) => `${GROUP}/${v.name}` === API_VERSION);
+  const schema = version?.schema?.openAPIV3Schema;
+  if (!schema) throw new Error(`the Canary CRD has no openAPIV3Schema for ${API_VERSION}`);
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  compiled = ajv.compile(toJsonSchema(schema) as object);
+  return compiled;
+}
+
+/** "/spec/steps/2/setWeight" -> "spec.steps[2].setWeight" */
+export function pointerToPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(seg) ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
+
+function joinPath(base: string, key: string | number): string {
+  if (typeof key === 'number') return `${base}[${key}]`;
+  return base === '' ? key : `${base}.${key}`;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return `${typeof value} ${String(value)}`;
+}
+
+function valueAt(root: unknown, pointer: string): unknown {
+  let cur: unknown = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as JsonObject)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return cur;
+}
+
+function schemaProblem(err: ErrorObject, root: unknown): Problem {
+  const path = pointerToPath(err.instancePath);
+  const value = valueAt(root, err.instancePath);
+  const p = err.params as Record<string, unknown>;
+  const at = (message: string, where = path): Problem => ({ path: where, message });
+  switch (err.keyword) {
+    case 'required':
+      return at('is required', joinPath(path, String(p.missingProperty)));
+    case 'additionalProperties':
+      return at(`unknown field "${String(p.additionalProperty)}"`, joinPath(path, String(p.additionalProperty)));
+    case 'type': {
+      const t = String(p.type);
+      const article = t === 'integer' || t === 'object' || t === 'array' ? 'an' : 'a';
+      const noun = t === 'array' ? 'list' : t;
+      return at(`must be ${article} ${noun}, got ${describe(value)}`);
+    }
+    case 'enum':
+      return at(`must be one of ${(p.allowedValues as unknown[]).map(String).join(', ')}, got ${describe(value)}`);
+    case 'minimum':
+      return at(`must be at least ${String(p.limit)}, got ${String(value)}`);
+    case 'maximum':
+      return at(`must be at most ${String(p.limit)}, got ${String(value)}`);
+    case 'minLength':
+      return at(p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long`);
+    case 'maxLength':
+      return at(`must be at most ${String(p.limit)} characters long (is ${typeof value === 'string' ? value.length : '?'})`);
+    case 'minItems':
+      return at(`must have at least ${String(p.limit)} item${p.limit === 1 ? '' : 's'}`);
+    case 'maxItems':
+      return at(`must have at most ${String(p.limit)} items`);
+    case 'pattern': {
+      if (String(p.pattern).includes('ms|s|m|h')) return at(`must be ${DURATION_HINT}, got ${describe(value)}`);
+      if (path.endsWith('.name')) {
+        return at(`must be a lowercase name of letters, digits and "-", starting and ending with a letter or digit, got ${describe(value)}`);
+      }
+      return at(`must match ${String(p.pattern)}, got ${describe(value)}`);
+    }
+    default:
+      return at(err.message ?? `fails schema rule ${err.keyword}`);
+  }
+}
+
+// ---------------------------------------------------------------- CEL rules and controller rules
+
+const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
+const has = (o: JsonObject, key: string): boolean => o[key] !== undefined && o[key] !== null;
+
+function checkDuration(value: unknown, path: string, label: string, problems: Problem[]): void {
+  if (typeof value !== 'string') return;
+  const ms = parseDuration(value);
+  // Malformed durations are reported by the schema's pattern; only the minimum is left here.
+  if (ms !== undefined && ms < MIN_DURATION_MS) {
+    problems.push({ path, message: `${label} must be at least 1s, got ${JSON.stringify(value)}` });
+  }
+}
+
+const PLACEHOLDERS: Record<string, string> = Object.fromEntries(TEMPLATE_VARIABLES.map((v) => [v, `x-${v}`]));
+
+function checkTemplate(value: unknown, path: string, problems: Problem[]): void {
+  if (typeof value !== 'string') return;
+  const result = renderTemplate(value, PLACEHOLDERS);
+  if (!result.ok) {
+    problems.push({ path, message: result.error });
+  }
+}
+
+function ruleProblems(obj: JsonObject): Problem[] {
+  const problems: Problem[] = [];
+  const spec = obj.spec;
+  if (!isObject(spec)) return problems;
+
+  if (Array.isArray(spec.steps)) {
+    spec.steps.forEach((step, i) => {
+      const path = `spec.steps[${i}]`;
+      if (!isObject(step)) return;
+      if (has(step, 'setWeight') === has(step, 'pause')) {
+        problems.push({
+          path,
+          message: has(step, 'setWeight')
+            ? 'a step must have exactly one of setWeight or pause, not both: split it into two steps'
+            : 'a step must have exactly one of setWeight or pause (e.g. "- setWeight: 20" or "- pause: {duration: 5m}")',
+        });
+      }
+      if (isObject(step.pause)) checkDuration(step.pause.duration, `${path}.pause.duration`, 'pause.duration', problems);
+    });
+  }
+
+  checkDuration(spec.progressDeadline, 'spec.progressDeadline', 'progressDeadline', problems);
+
+  const analysis = spec.analysis;
+  const checks = isObject(analysis) && Array.isArray(analysis.checks) ? analysis.checks : [];
+  if (isObject(analysis)) checkDuration(analysis.interval, 'spec.analysis.interval', 'analysis.interval', problems);
+
+  const seen = new Map<string, number>();
+  checks.forEach((check, i) => {
+    const path = `spec.analysis.checks[${i}]`;
+    if (!isObject(check)) return;
+    if (typeof check.name === 'string') {
+      const first = seen.get(check.name);
+      if (first !== undefined) {
+        problems.push({
+          path: `${path}.name`,
+          message: `duplicate check name "${check.name}" (also used by spec.analysis.checks[${first}]); names must be unique`,
+        });
+      } else {
+        seen.set(check.name, i);
+      }
+    }
+    const kinds = ['datadogMonitor', 'datadogQuery'].filter((k) => has(check, k));
+    if (kinds.length !== 1) {
+      problems.push({
+        path,
+        message:
+          kinds.length === 0
+            ? 'a check must have exactly one of datadogMonitor or datadogQuery'
+            : 'a check must have exactly one of datadogMonitor or datadogQuery, not both: split it into two checks',
+      });
+    }
+    const monitor = check.datadogMonitor;
+    if (isObject(monitor)) {
+      const selectors = ['id', 'tags', 'query'].filter((k) => has(monitor, k));
+      if (selectors.length !== 1) {
+        problems.push({
+          path: `${path}.datadogMonitor`,
+          message:
+            selectors.length === 0
+              ? 'datadogMonitor needs exactly one of id, tags or query to select its monitors'
+              : `datadogMonitor needs exactly one of id, tags or query, got ${selectors.join(' and ')}`,
+        });
+      }
+      checkTemplate(monitor.query, `${path}.datadogMonitor.query`, problems);
+      if (Array.isArray(monitor.tags)) {
+        monitor.tags.forEach((tag, t) => checkTemplate(tag, `${path}.datadogMonitor.tags[${t}]`, problems));
+      }
+      checkTemplate(monitor.group, `${path}.datadogMonitor.group`, problems);
+    }
+    const query = check.datadogQuery;
+    if (isObject(query)) {
+      if (!has(query, 'min') && !has(query, 'max')) {
+        problems.push({ path: `${path}.datadogQuery`, message: 'datadogQuery needs min, max or both to judge the value against' });
+      }
+      if (typeof query.min === 'number' && typeof query.max === 'number' && query.min > query.max) {
+        problems.push({ path: `${path}.datadogQuery.min`, message: `datadogQuery.min (${query.min}) must not exceed max (${query.max})` });
+      }
+      checkDuration(query.window, `${path}.datadogQuery.window`, 'datadogQuery.window', problems);
+      checkTemplate(query.query, `${path}.datadogQuery.query`, problems);
+    }
+  });
+
+  if (checks.length > 0 && !has(spec, 'datadog')) {
+    problems.push({
+      path: 'spec.datadog',
+      message: 'datadog.secretRef is required when analysis has checks: name a Secret with keys api-key and app-key',
+    });
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- entry points
+
+/** All problems with a Canary object, in document order as far as possible. Never throws for bad input. */
+export function validateCanary(obj: unknown): Problem[] {
+  if (!isObject(obj)) return [{ path: '', message: `a Canary must be an object, got ${describe(obj)}` }];
+  const problems: Problem[] = [];
+  if (has(obj, 'apiVersion') && obj.apiVersion !== API_VERSION) {
+    problems.push({ path: 'apiVersion', message: `must be ${API_VERSION}, got ${describe(obj.apiVersion)}` });
+  }
+  if (has(obj, 'kind') && obj.kind !== CANARY_KIND) {
+    problems.push({ path: 'kind', message: `must be ${CANARY_KIND}, got ${describe(obj.kind)}` });
+  }
+  const validate = schemaValidator();
+  if (!validate(obj)) {
+    for (const err of validate.errors ?? []) problems.push(schemaProblem(err, obj));
+  }
+  problems.push(...ruleProblems(obj));
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.path}\u0000${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** "spec.steps[2].setWeight" -> ["spec", "steps", 2, "setWeight"] */
+export function splitPath(path: string): Array<string | number> {
+  const out: Array<string | number> = [];
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[1] !== undefined) out.push(m[1]);
+  }
+  return out;
+}
+
+/**
+ * The offset of the deepest YAML node on the path: the key itself for a map entry (so an unknown or
+ * wrongly typed field points at its name), the item for a list entry, and the nearest existing
+ * ancestor for a missing field.
+ */
+function offsetOf(root: YamlNode | null | undefined, path: Array<string | number>): number | undefined {
+  let node: unknown = root;
+  let best: number | undefined = (root as YamlNode | undefined)?.range?.[0];
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(seg));
+      if (!pair) return best;
+      const key = pair.key as YamlNode;
+      if (key.range) best = key.range[0];
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as YamlNode | undefined;
+      if (!item) return best;
+      if (item.range) best = item.range[0];
+      node = item;
+    } else {
+      return best;
+    }
+  }
+  return best;
+}
+
+/**
+ * Validates every Canary in a (multi-document) YAML file. Documents of other kinds are skipped;
+ * YAML syntax errors and documents that are not objects are reported. Problems carry 1-based lines and columns.
+ */
+export function validateCanaryFile(text: string, fileName: string): FileProblem[] {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  const out: FileProblem[] = [];
+  const at = (offset: number | undefined, path: string, message: string): void => {
+    const pos = lineCounter.linePos(offset ?? 0);
+    out.push({ file: fileName, line: pos.line, column: pos.col, path, message });
+  };
+  if (!Array.isArray(docs)) {
+    // An empty stream parses to an EmptyStream.
+    return out;
+  }
+  docs.forEach((doc, index) => {
+    if (doc.errors.length > 0) {
+      for (const err of doc.errors) at(err.pos[0], '', `invalid YAML: ${err.message.split('\n')[0]}`);
+      return;
+    }
+    if (doc.contents === null) return; // an empty document, e.g. a trailing "---"
+    const obj: unknown = doc.toJS();
+    if (obj === null || obj === undefined) return;
+    if (!isObject(obj)) {
+      at(doc.contents.range?.[0], '', `document ${index + 1} is not an object but ${describe(obj)}; expected a Kubernetes resource`);
+      return;
+    }
+    if (obj.kind !== CANARY_KIND) return;
+    const problems = validateCanary(obj);
+    const meta = obj.metadata;
+    if (!isObject(meta) || (typeof meta.name !== 'string' && typeof meta.generateName !== 'string')) {
+      problems.unshift({ path: 'metadata.name', message: 'is required' });
+    }
+    for (const p of problems) at(offsetOf(doc.contents, splitPath(p.path)), p.path, p.message);
+  });
+  return out;
+}

@@ -1,0 +1,717 @@
+// The Canary state machine: a pure function of the spec, the last status and a snapshot of
+// the world. No I/O, no clock, never throws. Everything it wants done comes back as actions.
+import { ANNOTATIONS, CONDITIONS, DEFAULTS, FINALIZER, REASONS, type Reason } from '../api/constants.js';
+import type { Canary, CanaryStatus, CheckStatus, ConditionStatus, Measurement, Phase, Step } from '../api/types.js';
+import { PHASES } from '../api/types.js';
+import type { ResolvedCheck } from '../analysis/provider.js';
+import { parseDuration } from '../analysis/duration.js';
+import { getCondition, setCondition } from './conditions.js';
+import { canaryReplicas } from './replicas.js';
+
+export interface ObservedDeployment {
+  name: string;
+  /** Revision (hash) of the current pod template. */
+  revision: string;
+  /** Version of the current pod template. */
+  version: string;
+  paused: boolean;
+  /** spec.replicas (the HPA's choice when it scales the Deployment). */
+  replicas: number;
+  /** Value of the deployer.dev/canary label. */
+  guardLabel?: string;
+  /** Value of the deployer.dev/stable-revision annotation. */
+  stableAnnotation?: string;
+  /** The operator set spec.paused (deployer.dev/held is present). */
+  heldByUs: boolean;
+  /** observedGeneration current and updated = available = replicas. */
+  rolloutComplete: boolean;
+  /** Human summary of the rollout, e.g. "2 of 3 updated, 1 available". */
+  rolloutMessage: string;
+  /** Version of the stable revision, from its ReplicaSet, if known. */
+  stableVersion?: string;
+  /** A ReplicaSet of the Deployment runs the stable revision (its template can be restored). */
+  stableTemplateKnown: boolean;
+}
+
+export interface ObservedReplicaSet {
+  name: string;
+  revision: string;
+  replicas: number;
+  readyReplicas: number;
+}
+
+export type CredentialsState = { ok: true } | { ok: false; reason: Reason; message: string };
+
+export interface Observed {
+  /** Problems the schema cannot see; any makes the Canary Failed until the spec changes. */
+  specProblems: string[];
+  deployment?: ObservedDeployment;
+  canaryReplicaSets: ObservedReplicaSet[];
+  /** Another Canary that already guards the target Deployment. */
+  guardedByOther?: string;
+  /** Undefined when the Canary has no checks. */
+  credentials?: CredentialsState;
+  /** The checks, rendered for the revision under test. */
+  checks: ResolvedCheck[];
+  /** Fresh measurements that are ready, by check name. */
+  measurements: Record<string, Measurement | undefined>;
+}
+
+export type Action =
+  | { type: 'AddFinalizer' }
+  | { type: 'RemoveFinalizer' }
+  | { type: 'AdoptDeployment'; stableRevision: string }
+  | { type: 'HoldDeployment' }
+  | { type: 'UnholdDeployment' }
+  | { type: 'ReleaseDeployment'; unpause: boolean }
+  | { type: 'PromoteDeployment'; revision: string }
+  | { type: 'RestoreStableTemplate'; revision: string }
+  | { type: 'EnsureCanaryReplicaSet'; revision: string; version: string; replicas: number }
+  | { type: 'DeleteCanaryReplicaSets'; keepRevision?: string }
+  | { type: 'Measure'; checks: string[] };
+
+export interface EventSpec {
+  type: 'Normal' | 'Warning';
+  reason: Reason;
+  message: string;
+  /** Also record the Event on the Deployment. */
+  onDeployment?: boolean;
+}
+
+export interface Decision {
+  status: CanaryStatus;
+  actions: Action[];
+  events: EventSpec[];
+  /** Look again after this long (absent: wait for a change or the resync). */
+  requeueAfterMs?: number;
+}
+
+export interface Settings {
+  intervalMs: number;
+  deadlineMs: number;
+  failureLimit: number;
+  consecutiveErrorLimit: number;
+}
+
+const REQUEST_KINDS = ['promote', 'abort', 'retry'] as const;
+type RequestKind = (typeof REQUEST_KINDS)[number];
+
+export function settingsOf(canary: Canary): Settings {
+  const a = canary.spec.analysis ?? {};
+  return {
+    intervalMs: parseDuration(a.interval ?? DEFAULTS.interval) ?? 60_000,
+    deadlineMs: parseDuration(canary.spec.progressDeadline ?? DEFAULTS.progressDeadline) ?? 900_000,
+    failureLimit: a.failureLimit ?? DEFAULTS.failureLimit,
+    consecutiveErrorLimit: a.consecutiveErrorLimit ?? DEFAULTS.consecutiveErrorLimit,
+  };
+}
+
+/** Weight in force at step index i: the last setWeight at or before it (0 before any). */
+export function weightAt(steps: readonly Step[], i: number): number {
+  for (let j = Math.min(i, steps.length - 1); j >= 0; j--) {
+    const s = steps[j];
+    if (s && s.setWeight !== undefined) return s.setWeight;
+  }
+  return 0;
+}
+
+/** A measurement taken at or after this time counts for the check's next slot. */
+export function measurementNotBefore(check: CheckStatus | undefined, analysisStartedAt: number, intervalMs: number): number {
+  const last = check?.measurements.at(-1);
+  return last ? Date.parse(last.time) + intervalMs / 2 : analysisStartedAt;
+}
+
+function nextDueAt(check: CheckStatus | undefined, analysisStartedAt: number, intervalMs: number): number {
+  const last = check?.measurements.at(-1);
+  return last ? Date.parse(last.time) + intervalMs : analysisStartedAt;
+}
+
+export function recordMeasurement(check: CheckStatus, m: Measurement, history: number = DEFAULTS.measurementHistory): CheckStatus {
+  const c: CheckStatus = { ...check, measurements: [...check.measurements, m].slice(-history) };
+  switch (m.verdict) {
+    case 'Pass':
+      c.passes++;
+      c.consecutiveErrors = 0;
+      break;
+    case 'Fail':
+      c.failures++;
+      c.consecutiveErrors = 0;
+      break;
+    case 'Inconclusive':
+      c.inconclusive++;
+      c.consecutiveErrors = 0;
+      break;
+    case 'Error':
+      c.errors++;
+      c.consecutiveErrors++;
+      break;
+    default: {
+      const never: never = m.verdict;
+      return never;
+    }
+  }
+  return c;
+}
+
+export function emptyCheckStatus(name: string): CheckStatus {
+  return { name, failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 0, measurements: [] };
+}
+
+function describe(m: Measurement | undefined): string {
+  if (!m) return 'no measurement yet';
+  const value = m.value !== undefined ? ` ${m.value}` : '';
+  const threshold = m.threshold ? ` (threshold ${m.threshold})` : '';
+  const why = m.message ? `: ${m.message}` : '';
+  return `${m.verdict}${value}${threshold}${why}`;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The pure decision. See docs in README ("How a canary runs"). */
+export function decide(canary: Canary, observed: Observed, now: number): Decision {
+  return new Pass(canary, observed, now).run();
+}
+
+class Pass {
+  private readonly st: CanaryStatus;
+  private readonly actions: Action[] = [];
+  private readonly events: EventSpec[] = [];
+  private readonly requeues: number[] = [];
+  private readonly nowIso: string;
+  private readonly gen: number | undefined;
+  private readonly settings: Settings;
+
+  constructor(
+    private readonly canary: Canary,
+    private readonly observed: Observed,
+    private readonly now: number,
+  ) {
+    this.st = structuredClone(canary.status ?? {});
+    this.nowIso = iso(now);
+    this.gen = canary.metadata.generation;
+    this.settings = settingsOf(canary);
+  }
+
+  run(): Decision {
+    if (this.canary.metadata.deletionTimestamp) return this.finalize();
+    if (!(this.canary.metadata.finalizers ?? []).includes(FINALIZER)) this.actions.push({ type: 'AddFinalizer' });
+    this.st.observedGeneration = this.gen;
+    this.step();
+    return this.result();
+  }
+
+  private result(): Decision {
+    const requeueAfterMs = this.requeues.length ? Math.max(0, Math.min(...this.requeues) - this.now) : undefined;
+    return { status: this.st, actions: this.actions, events: this.events, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+  }
+
+  private requeueAt(ms: number): void {
+    this.requeues.push(ms);
+  }
+
+  private cond(type: string, status: ConditionStatus, reason: Reason, message: string): void {
+    this.st.conditions = setCondition(this.st.conditions, { type, status, reason, message }, this.nowIso, this.gen);
+  }
+
+  private set(phase: Phase, message: string): void {
+    this.st.phase = phase;
+    this.st.message = message;
+  }
+
+  private event(type: EventSpec['type'], reason: Reason, message: string, onDeployment = false): void {
+    this.events.push({ type, reason, message, ...(onDeployment ? { onDeployment } : {}) });
+  }
+
+  private get progressingReason(): string | undefined {
+    const c = getCondition(this.st.conditions, CONDITIONS.Progressing);
+    return c?.status === 'True' ? c.reason : undefined;
+  }
+
+  /** A new request id in the annotation, not yet handled. */
+  private newRequest(kind: RequestKind): string | undefined {
+    const id = this.canary.metadata.annotations?.[ANNOTATIONS[kind]];
+    if (!id || this.st.requests?.[kind]?.id === id) return undefined;
+    return id;
+  }
+
+  private handled(kind: RequestKind, id: string): void {
+    this.st.requests = { ...this.st.requests, [kind]: { id, handledAt: this.nowIso } };
+  }
+
+  private targetName(): string {
+    return `${this.canary.metadata.namespace}/${this.canary.spec.targetRef.name}`;
+  }
+
+  // ---------- deletion ----------
+
+  private finalize(): Decision {
+    if (!(this.canary.metadata.finalizers ?? []).includes(FINALIZER)) return this.result();
+    const dep = this.observed.deployment;
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    if (dep && dep.guardLabel === this.canary.metadata.name) {
+      const verified = dep.stableAnnotation !== undefined && dep.revision === dep.stableAnnotation;
+      this.actions.push({ type: 'ReleaseDeployment', unpause: verified && dep.heldByUs });
+      if (!verified && dep.paused) {
+        this.event(
+          'Warning',
+          REASONS.DeploymentLeftPaused,
+          `Canary ${this.canary.metadata.name} was deleted while Deployment ${dep.name} holds revision ${dep.revision} (version ${dep.version}), which was not verified; the Deployment stays paused. To roll it out unverified: kubectl rollout resume deployment/${dep.name}; to go back, restore the previous template (version ${dep.stableVersion ?? this.st.stableVersion ?? 'unknown'}).`,
+          true,
+        );
+      } else {
+        this.event('Normal', REASONS.DeploymentReleased, `Canary ${this.canary.metadata.name} was deleted; Deployment ${dep.name} is no longer guarded`, true);
+      }
+    }
+    this.actions.push({ type: 'RemoveFinalizer' });
+    return this.result();
+  }
+
+  // ---------- one pass ----------
+
+  private step(): void {
+    const { observed } = this;
+    if (observed.specProblems.length) {
+      const msg = `invalid spec: ${observed.specProblems.join('; ')}`;
+      this.fail(REASONS.InvalidSpec, msg);
+      return;
+    }
+    const dep = observed.deployment;
+    if (!dep) {
+      if (observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      this.fail(REASONS.TargetNotFound, `Deployment ${this.targetName()} not found`);
+      this.requeueAt(this.now + 60_000);
+      return;
+    }
+    if (observed.guardedByOther) {
+      this.fail(
+        REASONS.TargetAlreadyGuarded,
+        `Deployment ${this.targetName()} is already guarded by Canary ${observed.guardedByOther}; a Deployment can have one Canary`,
+      );
+      return;
+    }
+    if (dep.guardLabel !== this.canary.metadata.name || !dep.stableAnnotation) {
+      this.adopt(dep);
+      return;
+    }
+    this.st.stableRevision ??= dep.stableAnnotation;
+    if (dep.revision === dep.stableAnnotation) this.onStableTemplate(dep);
+    else this.onNewTemplate(dep);
+    this.acknowledgeRemainingRequests();
+  }
+
+  private fail(reason: Reason, message: string): void {
+    const changed = this.st.phase !== PHASES.Failed || this.st.message !== message;
+    this.set(PHASES.Failed, message);
+    this.cond(CONDITIONS.Ready, 'False', reason, message);
+    if (changed) this.event('Warning', reason, message);
+  }
+
+  private adopt(dep: ObservedDeployment): void {
+    if (!dep.rolloutComplete) {
+      const msg = dep.paused
+        ? `Deployment ${dep.name} is paused mid-rollout (${dep.rolloutMessage}); resume it so the rollout can finish before the Canary guards it`
+        : `waiting for Deployment ${dep.name} to finish its rollout (${dep.rolloutMessage}) before guarding it`;
+      this.set(PHASES.Initializing, msg);
+      this.cond(CONDITIONS.Ready, 'False', REASONS.WaitingForRollout, msg);
+      this.requeueAt(this.now + 5_000);
+      return;
+    }
+    this.actions.push({ type: 'AdoptDeployment', stableRevision: dep.revision });
+    this.st.stableRevision = dep.revision;
+    this.st.stableVersion = dep.version;
+    const msg = `guarding Deployment ${dep.name}; stable revision ${dep.revision} (version ${dep.version})`;
+    this.set(PHASES.Waiting, msg);
+    this.cond(CONDITIONS.Ready, 'True', REASONS.Adopted, msg);
+    this.cond(CONDITIONS.Progressing, 'False', REASONS.Idle, 'no revision under test');
+    this.event('Normal', REASONS.Adopted, msg);
+  }
+
+  // ---------- the Deployment's template is the stable one ----------
+
+  private onStableTemplate(dep: ObservedDeployment): void {
+    const st = this.st;
+    if (this.progressingReason === REASONS.Promoting && st.canaryRevision === dep.revision) {
+      this.whilePromoting(dep);
+      return;
+    }
+    st.stableRevision = dep.revision;
+    st.stableVersion = dep.stableVersion ?? st.stableVersion ?? dep.version;
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    if (dep.paused && dep.heldByUs) this.actions.push({ type: 'UnholdDeployment' });
+    const reason = this.progressingReason;
+    if (reason !== undefined || st.phase === PHASES.RolledBack) {
+      // The template went back to the stable revision while a canary ran or after a rollback.
+      const what = st.canaryRevision ? ` the canary of revision ${st.canaryRevision} (version ${st.canaryVersion}) was discarded` : '';
+      const msg = `template reverted to the stable revision ${dep.revision} (version ${st.stableVersion});${what || ' nothing to verify'}`;
+      st.lastResult = msg;
+      st.finishedAt = this.nowIso;
+      st.failedRevision = undefined;
+      this.clearCanaryProgress();
+      this.set(PHASES.Waiting, msg);
+      this.cond(CONDITIONS.Progressing, 'False', REASONS.RevertedToStable, msg);
+      this.cond(CONDITIONS.Ready, 'True', REASONS.RevertedToStable, msg);
+      this.event('Normal', REASONS.RevertedToStable, msg);
+      return;
+    }
+    const msg = `running stable revision ${dep.revision} (version ${st.stableVersion})`;
+    if (st.phase !== PHASES.Succeeded) this.set(PHASES.Waiting, msg);
+    this.cond(CONDITIONS.Ready, 'True', st.phase === PHASES.Succeeded ? REASONS.Promoted : REASONS.Idle, msg);
+    if (!getCondition(st.conditions, CONDITIONS.Progressing)) this.cond(CONDITIONS.Progressing, 'False', REASONS.Idle, 'no revision under test');
+  }
+
+  private whilePromoting(dep: ObservedDeployment): void {
+    const st = this.st;
+    if (dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
+    if (dep.rolloutComplete && !dep.paused) {
+      const msg = `promoted revision ${dep.revision} (version ${st.canaryVersion})`;
+      if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      st.stableRevision = dep.revision;
+      st.stableVersion = st.canaryVersion;
+      st.finishedAt = this.nowIso;
+      st.lastResult = msg;
+      st.canaryWeight = 0;
+      st.canaryReplicas = 0;
+      st.canaryReadyReplicas = 0;
+      this.set(PHASES.Succeeded, msg);
+      this.cond(CONDITIONS.Progressing, 'False', REASONS.Promoted, msg);
+      this.cond(CONDITIONS.Ready, 'True', REASONS.Promoted, msg);
+      this.event('Normal', REASONS.Promoted, msg);
+      return;
+    }
+    const started = Date.parse(st.promotionStartedAt ?? this.nowIso);
+    if (this.now - started > this.settings.deadlineMs) {
+      const msg = `promotion of revision ${dep.revision} did not complete within the progress deadline (${dep.rolloutMessage})`;
+      if (dep.stableTemplateKnown && st.stableRevision && st.stableRevision !== dep.revision) {
+        this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
+        this.rollback(REASONS.ProgressDeadlineExceeded, `${msg}; restored stable revision ${st.stableRevision}`, dep.revision, false);
+      } else {
+        this.actions.push({ type: 'HoldDeployment' });
+        this.rollback(REASONS.ProgressDeadlineExceeded, `${msg}; the previous template is unknown, so the Deployment was paused`, dep.revision, false);
+      }
+      return;
+    }
+    const msg = `rolling out revision ${dep.revision} through the Deployment (${dep.rolloutMessage})`;
+    this.set(PHASES.Promoting, msg);
+    this.requeueAt(Math.min(this.now + 5_000, started + this.settings.deadlineMs + 1));
+  }
+
+  // ---------- the Deployment's template is a revision to verify ----------
+
+  private onNewTemplate(dep: ObservedDeployment): void {
+    const st = this.st;
+    const rev = dep.revision;
+    const retry = this.newRequest('retry');
+    if (retry !== undefined) {
+      this.handled('retry', retry);
+      if (st.failedRevision === rev) {
+        st.failedRevision = undefined;
+        st.canaryRevision = undefined;
+        this.event('Normal', REASONS.RetryRequested, `retry of revision ${rev} requested (${retry})`);
+      }
+    }
+    if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
+    if (st.failedRevision === rev) {
+      if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      if (st.phase !== PHASES.RolledBack) this.set(PHASES.RolledBack, st.lastResult ?? `revision ${rev} was rolled back`);
+      this.cond(CONDITIONS.Ready, 'False', REASONS.RolledBack, st.message ?? '');
+      return;
+    }
+    const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
+    if (st.canaryRevision !== rev || !active) this.start(dep, active);
+    this.analyse(dep);
+  }
+
+  private start(dep: ObservedDeployment, supersedes: boolean): void {
+    const st = this.st;
+    if (supersedes && st.canaryRevision && st.canaryRevision !== dep.revision) {
+      this.event(
+        'Normal',
+        REASONS.Superseded,
+        `revision ${st.canaryRevision} (version ${st.canaryVersion}) superseded by revision ${dep.revision} (version ${dep.version}); restarting from step 1`,
+      );
+    }
+    this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: dep.revision });
+    if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;
+    st.canaryRevision = dep.revision;
+    st.canaryVersion = dep.version;
+    st.currentStep = 0;
+    st.startedAt = this.nowIso;
+    st.stepStartedAt = this.nowIso;
+    st.finishedAt = undefined;
+    st.analysisStartedAt = undefined;
+    st.promotionStartedAt = undefined;
+    st.checks = this.observed.checks.map((c) => emptyCheckStatus(c.name));
+    const n = this.canary.spec.steps.length;
+    const msg = `new revision ${dep.revision} (version ${dep.version}) held; starting canary (${n} steps)`;
+    this.cond(CONDITIONS.Progressing, 'True', REASONS.NewRevision, msg);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, `verifying revision ${dep.revision} (version ${dep.version})`);
+    this.cond(CONDITIONS.ChecksPassing, 'Unknown', REASONS.ChecksPending, 'no measurement yet');
+    this.event('Normal', REASONS.NewRevision, msg, true);
+  }
+
+  private analyse(dep: ObservedDeployment): void {
+    const st = this.st;
+    const steps = this.canary.spec.steps;
+    const abort = this.newRequest('abort');
+    if (abort !== undefined) {
+      this.handled('abort', abort);
+      this.rollback(REASONS.AbortRequested, `aborted by request ${abort}; canary pods removed, stable pods untouched`, dep.revision, true);
+      return;
+    }
+    const promote = this.newRequest('promote');
+    if (promote !== undefined) {
+      this.handled('promote', promote);
+      this.event('Normal', REASONS.PromoteRequested, `promotion of revision ${dep.revision} requested (${promote}); skipping remaining steps`);
+      this.promote(dep);
+      return;
+    }
+    if (this.canary.spec.paused) {
+      const msg = `paused by spec.paused at step ${this.stepProgress()}`;
+      if (this.progressingReason !== REASONS.PausedBySpec) this.event('Normal', REASONS.PausedBySpec, msg);
+      this.set(PHASES.Paused, msg);
+      this.cond(CONDITIONS.Progressing, 'True', REASONS.PausedBySpec, msg);
+      this.ensureCanaryPods(dep, st.currentStep ?? 0);
+      return;
+    }
+    if (this.progressingReason === REASONS.PausedBySpec) st.stepStartedAt = this.nowIso; // resumed: the step's clock restarts
+
+    for (let guard = 0; guard <= steps.length + 1; guard++) {
+      const idx = st.currentStep ?? 0;
+      const pods = this.ensureCanaryPods(dep, idx);
+      if (st.analysisStartedAt === undefined && pods.ready) {
+        st.analysisStartedAt = this.nowIso;
+        if (pods.desired > 0) this.event('Normal', REASONS.CanaryPodsReady, `${pods.desired} canary pod(s) of revision ${dep.revision} Ready; analysis started`);
+      }
+      if (st.analysisStartedAt !== undefined && this.measure()) return; // rolled back
+      if (idx >= steps.length) {
+        this.promote(dep);
+        return;
+      }
+      const step = steps[idx]!;
+      const stepStart = Date.parse(st.stepStartedAt ?? this.nowIso);
+      if (!pods.ready) {
+        if (this.now - stepStart > this.settings.deadlineMs) {
+          this.rollback(
+            REASONS.ProgressDeadlineExceeded,
+            `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - stepStart) / 1000)}s`,
+            dep.revision,
+            true,
+          );
+          return;
+        }
+        this.progressing(REASONS.WaitingForCanaryPods, `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready)`);
+        this.requeueAt(stepStart + this.settings.deadlineMs + 1);
+        return;
+      }
+      if (step.setWeight !== undefined) {
+        this.completeStep(`setWeight ${step.setWeight}: ${pods.desired} canary pod(s) Ready`);
+        continue;
+      }
+      const duration = step.pause.duration !== undefined ? parseDuration(step.pause.duration) : undefined;
+      if (duration === undefined) {
+        const msg = `step ${this.stepProgress()}: paused until promoted (depctl promote ${this.canary.metadata.name}, or annotate ${ANNOTATIONS.promote})`;
+        this.set(PHASES.Paused, msg);
+        this.cond(CONDITIONS.Progressing, 'True', REASONS.WaitingForPromote, msg);
+        return;
+      }
+      const end = stepStart + duration;
+      if (this.now < end) {
+        this.progressing(REASONS.Analysing, `step ${this.stepProgress()}: analysing, ${Math.ceil((end - this.now) / 1000)}s left in pause`);
+        this.requeueAt(end);
+        return;
+      }
+      const pending = this.checksNotPassing();
+      if (pending.length === 0) {
+        this.completeStep(`pause ${step.pause.duration} elapsed with checks passing`);
+        continue;
+      }
+      if (this.now - end > this.settings.deadlineMs) {
+        this.rollback(
+          REASONS.ProgressDeadlineExceeded,
+          `checks did not pass within the progress deadline after the pause: ${pending.join('; ')}`,
+          dep.revision,
+          true,
+        );
+        return;
+      }
+      this.progressing(REASONS.WaitingForChecks, `step ${this.stepProgress()}: pause over, waiting for checks: ${pending.join('; ')}`);
+      this.requeueAt(end + this.settings.deadlineMs + 1);
+      return;
+    }
+  }
+
+  private progressing(reason: Reason, msg: string): void {
+    this.set(PHASES.Progressing, msg);
+    this.cond(CONDITIONS.Progressing, 'True', reason, msg);
+  }
+
+  private stepProgress(): string {
+    const n = this.canary.spec.steps.length;
+    return `${Math.min((this.st.currentStep ?? 0) + 1, n)}/${n}`;
+  }
+
+  private completeStep(what: string): void {
+    const st = this.st;
+    const n = this.canary.spec.steps.length;
+    const idx = st.currentStep ?? 0;
+    this.event('Normal', REASONS.StepCompleted, `step ${idx + 1}/${n} completed: ${what}`);
+    st.currentStep = idx + 1;
+    st.stepStartedAt = this.nowIso;
+    st.stepProgress = `${Math.min(idx + 2, n)}/${n}`;
+  }
+
+  private ensureCanaryPods(dep: ObservedDeployment, idx: number): { desired: number; readyCount: number; ready: boolean } {
+    const st = this.st;
+    const weight = weightAt(this.canary.spec.steps, idx);
+    const desired = canaryReplicas(dep.replicas, weight);
+    const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision);
+    if (desired > 0 || rs) {
+      if (!this.actions.some((a) => a.type === 'EnsureCanaryReplicaSet')) {
+        this.actions.push({ type: 'EnsureCanaryReplicaSet', revision: dep.revision, version: dep.version, replicas: desired });
+      } else {
+        const a = this.actions.find((x) => x.type === 'EnsureCanaryReplicaSet');
+        if (a && a.type === 'EnsureCanaryReplicaSet') a.replicas = desired;
+      }
+    }
+    const readyCount = rs ? Math.min(rs.readyReplicas, desired) : 0;
+    const ready = desired === 0 || (rs !== undefined && rs.replicas === desired && rs.readyReplicas >= desired);
+    st.canaryWeight = weight;
+    st.canaryReplicas = desired;
+    st.canaryReadyReplicas = rs?.readyReplicas ?? 0;
+    st.stepProgress = this.stepProgress();
+    return { desired, readyCount, ready };
+  }
+
+  /** Records due measurements and asks for missing ones. Returns true when it rolled back. */
+  private measure(): boolean {
+    const st = this.st;
+    const { intervalMs, failureLimit, consecutiveErrorLimit } = this.settings;
+    const started = Date.parse(st.analysisStartedAt!);
+    const byName = new Map((st.checks ?? []).map((c) => [c.name, c]));
+    const need: string[] = [];
+    const creds = this.observed.credentials;
+    for (const check of this.observed.checks) {
+      let cs = byName.get(check.name) ?? emptyCheckStatus(check.name);
+      const due = nextDueAt(cs, started, intervalMs);
+      if (this.now >= due) {
+        const m: Measurement | undefined =
+          creds && !creds.ok ? { verdict: 'Error', time: this.nowIso, message: creds.message } : this.observed.measurements[check.name];
+        if (m) {
+          cs = recordMeasurement(cs, m);
+          this.requeueAt(Date.parse(m.time) + intervalMs);
+        } else {
+          need.push(check.name);
+          this.requeueAt(this.now + Math.min(intervalMs, 5_000));
+        }
+      } else {
+        this.requeueAt(due);
+      }
+      byName.set(check.name, cs);
+    }
+    st.checks = this.observed.checks.map((c) => byName.get(c.name) ?? emptyCheckStatus(c.name));
+    if (need.length) this.actions.push({ type: 'Measure', checks: need });
+
+    for (const cs of st.checks) {
+      if (cs.failures > failureLimit) {
+        const last = [...cs.measurements].reverse().find((m) => m.verdict === 'Fail');
+        this.rollback(
+          REASONS.CheckFailed,
+          `check ${cs.name} failed ${cs.failures} time(s) (limit ${failureLimit}): ${describe(last)}`,
+          st.canaryRevision!,
+          true,
+        );
+        return true;
+      }
+      if (cs.consecutiveErrors >= consecutiveErrorLimit) {
+        const last = cs.measurements.at(-1);
+        this.rollback(
+          REASONS.CheckErrors,
+          `check ${cs.name} could not be measured ${cs.consecutiveErrors} times in a row: ${last?.message ?? 'error'}`,
+          st.canaryRevision!,
+          true,
+        );
+        return true;
+      }
+    }
+    this.updateChecksCondition();
+    return false;
+  }
+
+  private checksNotPassing(): string[] {
+    return (this.st.checks ?? [])
+      .filter((c) => c.measurements.at(-1)?.verdict !== 'Pass')
+      .map((c) => `${c.name}: ${describe(c.measurements.at(-1))}`);
+  }
+
+  private updateChecksCondition(): void {
+    const checks = this.st.checks ?? [];
+    if (checks.length === 0) {
+      this.cond(CONDITIONS.ChecksPassing, 'True', REASONS.ChecksPassing, 'no checks configured');
+      return;
+    }
+    const failing = checks.filter((c) => ['Fail', 'Error'].includes(c.measurements.at(-1)?.verdict ?? ''));
+    const pending = checks.filter((c) => ['Inconclusive', undefined].includes(c.measurements.at(-1)?.verdict));
+    if (failing.length) {
+      this.cond(
+        CONDITIONS.ChecksPassing,
+        'False',
+        failing.some((c) => c.measurements.at(-1)?.verdict === 'Fail') ? REASONS.CheckFailed : REASONS.CheckErrors,
+        failing.map((c) => `${c.name}: ${describe(c.measurements.at(-1))}`).join('; '),
+      );
+    } else if (pending.length) {
+      this.cond(
+        CONDITIONS.ChecksPassing,
+        'Unknown',
+        REASONS.ChecksInconclusive,
+        pending.map((c) => `${c.name}: ${describe(c.measurements.at(-1))}`).join('; '),
+      );
+    } else {
+      this.cond(CONDITIONS.ChecksPassing, 'True', REASONS.ChecksPassing, `${checks.length} check(s) passing`);
+    }
+  }
+
+  private promote(dep: ObservedDeployment): void {
+    const st = this.st;
+    const msg = `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`;
+    this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
+    st.promotionStartedAt = this.nowIso;
+    st.currentStep = this.canary.spec.steps.length;
+    st.stepProgress = `${st.currentStep}/${st.currentStep}`;
+    this.set(PHASES.Promoting, msg);
+    this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
+    this.event('Normal', REASONS.Promoting, msg, true);
+    this.requeueAt(this.now + 2_000);
+  }
+
+  private rollback(reason: Reason, why: string, revision: string, hold: boolean): void {
+    const st = this.st;
+    this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    if (hold && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
+    const msg = `rolled back revision ${revision} (version ${st.canaryVersion}): ${why}`;
+    st.failedRevision = revision;
+    st.finishedAt = this.nowIso;
+    st.lastResult = msg;
+    st.canaryWeight = 0;
+    st.canaryReplicas = 0;
+    st.canaryReadyReplicas = 0;
+    this.set(PHASES.RolledBack, msg);
+    this.cond(CONDITIONS.Progressing, 'False', REASONS.RolledBack, msg);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.RolledBack, msg);
+    this.event('Warning', reason, msg, true);
+  }
+
+  private clearCanaryProgress(): void {
+    const st = this.st;
+    st.canaryWeight = 0;
+    st.canaryReplicas = 0;
+    st.canaryReadyReplicas = 0;
+  }
+
+  /** Requests that had nothing to act on are still echoed, once. */
+  private acknowledgeRemainingRequests(): void {
+    for (const kind of REQUEST_KINDS) {
+      const id = this.newRequest(kind);
+      if (id !== undefined) this.handled(kind, id);
+    }
+  }
+}

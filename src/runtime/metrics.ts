@@ -1,0 +1,25 @@
+// Prometheus metrics of the operator (prom-client). One registry per operator instance so
+// tests can run several in one process.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class OperatorMetrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({ name: 'deployer_reconcile_total', help: 'Reconcile passes by result (ok, error, conflict).', labelNames: ['controller', 'result'] as const, registers: [this.registry] });
+  readonly reconcileDuration = new Histogram({
+    name: 'deployer_reconcile_duration_seconds',
+    help: 'Duration of reconcile passes.',
+    labelNames: ['controller'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({ name: 'deployer_workqueue_depth', help: 'Keys waiting in the work queue.', labelNames: ['controller'] as const, registers: [this.registry] });
+  readonly watchRestarts = new Counter({ name: 'deployer_watch_restarts_total', help: 'Informer restarts after watch errors.', labelNames: ['resource'] as const, registers: [this.registry] });
+  readonly datadogCalls = new Counter({ name: 'deployer_datadog_calls_total', help: 'Calls to the Datadog API by result (ok, error, rate_limited).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly leader = new Gauge({ name: 'deployer_leader', help: '1 while this instance holds the leader lease.', registers: [this.registry] });
+  readonly transitions = new Counter({ name: 'deployer_canary_transitions_total', help: 'Canary events by reason (Promoted, RolledBack, …).', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly webhookRequests = new Counter({ name: 'deployer_webhook_requests_total', help: 'Admission requests by outcome (held, allowed, error).', labelNames: ['outcome'] as const, registers: [this.registry] });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'deployer_' });
+  }
+}

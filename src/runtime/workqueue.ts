@@ -1,0 +1,156 @@
+// A keyed work queue in the style of client-go's: keys are de-duplicated, at most one pass
+// is in flight per key (a key added while in flight runs again afterwards), failures back
+// off per key exponentially up to a cap, and a token bucket limits the overall rate.
+
+export interface WorkQueueOptions {
+  concurrency?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Passes started per second across all keys (token bucket). */
+  qps?: number;
+  burst?: number;
+}
+
+export type Handler = (key: string) => Promise<void>;
+
+export class WorkQueue {
+  private readonly pending = new Set<string>();
+  private readonly order: string[] = [];
+  private readonly active = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly opts: Required<WorkQueueOptions>;
+  private tokens: number;
+  private lastRefill = Date.now();
+  private refillTimer: NodeJS.Timeout | undefined;
+  private handler: Handler | undefined;
+  private shuttingDown = false;
+  private idleResolvers: Array<() => void> = [];
+
+  constructor(opts: WorkQueueOptions = {}) {
+    this.opts = { concurrency: 4, baseDelayMs: 100, maxDelayMs: 300_000, qps: 50, burst: 100, ...opts };
+    this.tokens = this.opts.burst;
+  }
+
+  /** Enqueues a key now. */
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    const t = this.timers.get(key);
+    if (t) {
+      clearTimeout(t.timer);
+      this.timers.delete(key);
+    }
+    if (this.active.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (!this.pending.has(key)) {
+      this.pending.add(key);
+      this.order.push(key);
+    }
+    this.pump();
+  }
+
+  /** Enqueues a key after a delay; an earlier scheduled time wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) return this.add(key);
+    const at = Date.now() + delayMs;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  /** Enqueues after the key's next backoff delay. */
+  addRateLimited(key: string): number {
+    const n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, n);
+    const delay = Math.min(this.opts.baseDelayMs * 2 ** (n - 1), this.opts.maxDelayMs);
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Clears the key's backoff after a successful pass. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  get length(): number {
+    return this.pending.size;
+  }
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  start(handler: Handler): void {
+    this.handler = handler;
+    this.pump();
+  }
+
+  /** Stops taking work and resolves when the passes in flight have finished. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const t of this.timers.values()) clearTimeout(t.timer);
+    this.timers.clear();
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    if (this.active.size === 0) return;
+    await new Promise<void>((resolve) => this.idleResolvers.push(resolve));
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.opts.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.opts.qps);
+    this.lastRefill = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    if (!this.refillTimer) {
+      this.refillTimer = setTimeout(() => {
+        this.refillTimer = undefined;
+        this.pump();
+      }, Math.ceil(((1 - this.tokens) / this.opts.qps) * 1000));
+      this.refillTimer.unref();
+    }
+    return false;
+  }
+
+  private pump(): void {
+    const handler = this.handler;
+    if (!handler || this.shuttingDown) return;
+    while (this.active.size < this.opts.concurrency && this.order.length > 0) {
+      if (!this.takeToken()) return;
+      const key = this.order.shift()!;
+      this.pending.delete(key);
+      this.active.add(key);
+      void this.runOne(handler, key);
+    }
+  }
+
+  private async runOne(handler: Handler, key: string): Promise<void> {
+    try {
+      await handler(key);
+    } catch {
+      // The handler reports and schedules its own retries; nothing escapes the queue.
+    } finally {
+      this.active.delete(key);
+      if (this.dirty.delete(key)) this.add(key);
+      if (this.shuttingDown && this.active.size === 0) {
+        for (const r of this.idleResolvers.splice(0)) r();
+      }
+      this.pump();
+    }
+  }
+}

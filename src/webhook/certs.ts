@@ -1,0 +1,140 @@
+// Certificates for the operator's admission webhook: a private CA and a serving
+// certificate signed by it (ECDSA P-256), made in-process with WebCrypto.
+// The CA goes into the webhook configuration's caBundle; the serving pair into the
+// HTTPS server.
+import "./reflect-metadata.js";
+import { webcrypto } from "node:crypto";
+import { isIP } from "node:net";
+import * as x509 from "@peculiar/x509";
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+const KEY_ALGORITHM: EcKeyGenParams = { name: "ECDSA", namedCurve: "P-256" };
+const SIGNING_ALGORITHM: EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Certificates start a little in the past so that a clock slightly behind still accepts them. */
+const BACKDATE_MS = 5 * 60 * 1000;
+
+export interface CertificateRequest {
+  /** Subject common name of the serving certificate (e.g. "deployer-webhook.deployer-system.svc"). */
+  commonName: string;
+  /** DNS subject alternative names (e.g. the Service's names). */
+  dnsNames?: string[];
+  /** IP subject alternative names (e.g. "127.0.0.1"). */
+  ipAddresses?: string[];
+  /** Validity of both certificates, in days. Default 365. */
+  validityDays?: number;
+  /** Start of validity. Default: now (minus a few minutes of clock-skew allowance). */
+  now?: Date;
+}
+
+export interface GeneratedCertificates {
+  /** PEM of the CA certificate (the webhook configuration's caBundle, base64-encoded there). */
+  caCertPem: string;
+  /** PEM of the serving certificate, signed by the CA. */
+  certPem: string;
+  /** PEM (PKCS#8) of the serving certificate's private key. */
+  keyPem: string;
+  /** End of validity of the serving certificate. */
+  notAfter: Date;
+}
+
+export class CertificateError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CertificateError";
+  }
+}
+
+/** Creates a CA and a serving certificate (serverAuth) signed by it. */
+export async function generateCertificates(request: CertificateRequest): Promise<GeneratedCertificates> {
+  const { commonName } = request;
+  const dnsNames = request.dnsNames ?? [];
+  const ipAddresses = request.ipAddresses ?? [];
+  const validityDays = request.validityDays ?? 365;
+  if (commonName.trim() === "") throw new CertificateError("commonName must not be empty");
+  if (!Number.isFinite(validityDays) || validityDays <= 0) {
+    throw new CertificateError(`validityDays must be a positive number, got ${validityDays}`);
+  }
+  const badIp = ipAddresses.find((ip) => isIP(ip) === 0);
+  if (badIp !== undefined) throw new CertificateError(`not an IP address: ${badIp}`);
+
+  const now = request.now ?? new Date();
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
+  const notAfter = new Date(now.getTime() + validityDays * DAY_MS);
+  // ASN.1 times have a resolution of one second; keep the reported date identical to the certificate's.
+  notAfter.setUTCMilliseconds(0);
+  notBefore.setUTCMilliseconds(0);
+
+  const caKeys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
+  const caName = `CN=${escapeDnValue(`${commonName} CA`)}`;
+  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: caName,
+    notBefore,
+    notAfter,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    keys: caKeys as CryptoKeyPair,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey as CryptoKey),
+    ],
+  });
+
+  const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
+  const names: x509.JsonGeneralName[] = [
+    ...dnsNames.map((value) => ({ type: "dns" as const, value })),
+    ...ipAddresses.map((value) => ({ type: "ip" as const, value })),
+  ];
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as CryptoKey),
+    await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
+  ];
+  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${escapeDnValue(commonName)}`,
+    issuer: caCert.subject,
+    notBefore,
+    notAfter,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    publicKey: keys.publicKey as CryptoKey,
+    signingKey: caKeys.privateKey as CryptoKey,
+    extensions,
+  });
+
+  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as CryptoKey);
+  return {
+    caCertPem: caCert.toString("pem") + "\n",
+    certPem: cert.toString("pem") + "\n",
+    keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n",
+    notAfter: cert.notAfter,
+  };
+}
+
+/** True when the certificate is already expired, or expires within `withinDays` days of `now`. */
+export function certificateExpiresSoon(certPem: string, now: Date, withinDays: number): boolean {
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(certPem);
+  } catch (cause) {
+    throw new CertificateError("cannot parse the certificate PEM", { cause });
+  }
+  return cert.notAfter.getTime() - now.getTime() <= withinDays * DAY_MS;
+}
+
+/** A positive 128-bit serial number, as hex (the top bit clear keeps the DER INTEGER positive). */
+function randomSerial(): string {
+  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
+  return Buffer.from(bytes).toString("hex");
+}
+
+/** Escapes the characters RFC 4514 reserves in a distinguished-name attribute value. */
+function escapeDnValue(value: string): string {
+  return value.replace(/[,+"\\<>;=]/g, (c) => `\\${c}`).replace(/^[ #]|[ ]$/g, (c) => `\\${c}`);
+}
