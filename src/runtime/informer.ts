@@ -106,3 +106,47 @@ export class Informer {
     await this.lw?.stop();
   }
 }
+
+/** What readers of an informer cache need. */
+export interface ObjectStore {
+  get(name: string, namespace?: string): KubeObject | undefined;
+  list(namespace?: string): KubeObject[];
+}
+
+/** One informer per watched namespace (or one for all), read as one cache. */
+export class InformerGroup implements ObjectStore {
+  private readonly byNamespace = new Map<string, Informer>();
+
+  constructor(
+    namespaces: string[] | undefined,
+    make: (namespace: string | undefined) => Informer,
+  ) {
+    if (!namespaces || namespaces.length === 0) this.byNamespace.set('*', make(undefined));
+    else for (const ns of namespaces) this.byNamespace.set(ns, make(ns));
+  }
+
+  private informerFor(namespace?: string): Informer | undefined {
+    return this.byNamespace.get('*') ?? (namespace ? this.byNamespace.get(namespace) : undefined);
+  }
+
+  get(name: string, namespace?: string): KubeObject | undefined {
+    return this.informerFor(namespace)?.get(name, namespace);
+  }
+
+  list(namespace?: string): KubeObject[] {
+    if (namespace) return this.informerFor(namespace)?.list(namespace) ?? [];
+    return [...this.byNamespace.values()].flatMap((i) => i.list());
+  }
+
+  get hasSynced(): boolean {
+    return [...this.byNamespace.values()].every((i) => i.hasSynced);
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([...this.byNamespace.values()].map((i) => i.start()));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.byNamespace.values()].map((i) => i.stop()));
+  }
+}

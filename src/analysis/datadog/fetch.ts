@@ -259,6 +259,7 @@ export function describeFailure(
     if (status !== undefined) o.status = status;
     return o;
   };
+  if (isTimeout(err)) return { observation: error(`no answer from Datadog within ${formatDuration(opts.timeoutMs)}`) };
   const code = apiStatus(err);
   if (code !== undefined) {
     if (code === 429) {
@@ -272,24 +273,31 @@ export function describeFailure(
     const text = `Datadog answered ${code}${STATUS_TEXT[code] ? ` ${STATUS_TEXT[code]}` : ''}`;
     return { observation: error(detail ? `${text}: ${detail}` : text, code) };
   }
-  if (isTimeout(err)) return { observation: error(`no answer from Datadog within ${formatDuration(opts.timeoutMs)}`) };
   const netCode = networkCode(err);
   if (netCode) return { observation: error(`cannot reach Datadog at ${apiHost(credentials)}: ${netCode}`) };
   const message = err instanceof Error ? err.message : String(err);
   return { observation: error(`Datadog sent a response that could not be read: ${clip(message)}`) };
 }
 
+/** The HTTP status of the client's ApiException (a DOMException also has a numeric code: skip it). */
 function apiStatus(err: unknown): number | undefined {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number') {
-    return (err as { code: number }).code;
-  }
-  return undefined;
+  if (!err || typeof err !== 'object' || err instanceof DOMException || !('body' in err)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' && code >= 100 && code <= 599 ? code : undefined;
 }
 
+/** The `errors` Datadog sends in an error body; the client wraps bodies of unlisted statuses in text. */
 function errorDetail(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  let errors: unknown;
-  if (body && typeof body === 'object') errors = (body as { errors?: unknown }).errors;
+  let body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    const wrapped = /Body: "([\s\S]*)"\s*$/.exec(body);
+    try {
+      body = JSON.parse(wrapped ? (wrapped[1] ?? '') : body) as unknown;
+    } catch {
+      return '';
+    }
+  }
+  const errors = body && typeof body === 'object' ? (body as { errors?: unknown }).errors : undefined;
   if (Array.isArray(errors)) return clip(errors.map(String).join('; '));
   return '';
 }
@@ -312,7 +320,10 @@ function networkCode(err: unknown): string | undefined {
       if (typeof inner === 'string') return inner;
     }
   }
-  if (err instanceof TypeError && err.message === 'fetch failed') return 'connection failed';
+  if (err instanceof TypeError && err.message === 'fetch failed') {
+    const cause = (err as { cause?: unknown }).cause;
+    return cause instanceof Error && cause.message ? clip(cause.message, 80) : 'connection failed';
+  }
   return undefined;
 }
 

@@ -36,7 +36,7 @@ function revision(rev: string | undefined, version: string | undefined): string 
 }
 
 function describeMeasurement(m: Measurement, now: number): string {
-  const parts = [m.verdict];
+  const parts: string[] = [m.verdict];
   if (m.value !== undefined) parts.push(`value ${m.value}`);
   if (m.threshold !== undefined) parts.push(`threshold ${m.threshold}`);
   parts.push(`${ageSince(m.time, now)} ago`);
