@@ -1,0 +1,433 @@
+import { expect } from 'chai';
+import { ANNOTATIONS, CONDITIONS, FINALIZER, REASONS } from '../../src/api/constants.js';
+import type { Canary, CanaryStatus, Measurement } from '../../src/api/types.js';
+import type { ResolvedCheck } from '../../src/analysis/provider.js';
+import { decide, type Action, type Decision, type Observed, type ObservedDeployment } from '../../src/canary/decide.js';
+
+const T0 = Date.parse('2026-11-27T10:00:00.000Z');
+const at = (s: number): number => T0 + s * 1000;
+const iso = (s: number): string => new Date(at(s)).toISOString();
+
+const STABLE = 'aaaaaaaaaa';
+const NEXT = 'bbbbbbbbbb';
+const NEWER = 'cccccccccc';
+
+function canary(over: { spec?: Partial<Canary['spec']>; status?: CanaryStatus; annotations?: Record<string, string>; finalizers?: string[]; deleting?: boolean } = {}): Canary {
+  return {
+    apiVersion: 'deployer.dev/v1alpha1',
+    kind: 'Canary',
+    metadata: {
+      name: 'checkout',
+      namespace: 'shop',
+      uid: 'u1',
+      generation: 1,
+      resourceVersion: '10',
+      finalizers: over.finalizers ?? [FINALIZER],
+      ...(over.annotations ? { annotations: over.annotations } : {}),
+      ...(over.deleting ? { deletionTimestamp: iso(0) } : {}),
+    },
+    spec: {
+      targetRef: { name: 'checkout' },
+      steps: [{ setWeight: 10 }, { pause: { duration: '2m' } }, { setWeight: 50 }, { pause: { duration: '5m' } }],
+      analysis: { interval: '30s', failureLimit: 0, checks: [{ name: 'errors', datadogMonitor: { id: 1 } }] },
+      datadog: { secretRef: { name: 'datadog' } },
+      progressDeadline: '15m',
+      ...over.spec,
+    },
+    ...(over.status ? { status: over.status } : {}),
+  };
+}
+
+function dep(over: Partial<ObservedDeployment> = {}): ObservedDeployment {
+  return {
+    name: 'checkout',
+    revision: STABLE,
+    version: '1.0.0',
+    paused: false,
+    replicas: 9,
+    guardLabel: 'checkout',
+    stableAnnotation: STABLE,
+    heldByUs: false,
+    rolloutComplete: true,
+    rolloutMessage: '9/9 updated, 9/9 available',
+    stableTemplateKnown: true,
+    ...over,
+  };
+}
+
+const CHECK: ResolvedCheck = {
+  kind: 'datadogMonitor',
+  name: 'errors',
+  monitor: { id: 1 },
+  group: 'version:1.1.0',
+  verdicts: { OK: 'Pass', Alert: 'Fail', Warn: 'Inconclusive', 'No Data': 'Inconclusive', Skipped: 'Inconclusive', Ignored: 'Inconclusive', Unknown: 'Inconclusive' },
+  intervalMs: 30_000,
+};
+
+function observed(over: Partial<Observed> = {}): Observed {
+  return { specProblems: [], deployment: dep(), canaryReplicaSets: [], credentials: { ok: true }, checks: [CHECK], measurements: {}, ...over };
+}
+
+const m = (verdict: Measurement['verdict'], s: number, value?: string): Measurement => ({ verdict, time: iso(s), ...(value ? { value } : {}) });
+
+/** Status of a canary of NEXT that is running at a step. */
+function running(step: number, extra: Partial<CanaryStatus> = {}): CanaryStatus {
+  return {
+    stableRevision: STABLE,
+    stableVersion: '1.0.0',
+    canaryRevision: NEXT,
+    canaryVersion: '1.1.0',
+    currentStep: step,
+    startedAt: iso(-600),
+    stepStartedAt: iso(-60),
+    analysisStartedAt: iso(-500),
+    checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [m('Pass', -20, 'OK')] }],
+    conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Analysing, message: '', lastTransitionTime: iso(-600) }],
+    phase: 'Progressing',
+    ...extra,
+  };
+}
+
+const testing = (over: Partial<ObservedDeployment> = {}): ObservedDeployment => dep({ revision: NEXT, version: '1.1.0', paused: true, heldByUs: true, ...over });
+const rs = (revision: string, replicas: number, ready: number) => ({ name: `checkout-canary-${revision}`, revision, replicas, readyReplicas: ready });
+const types = (d: Decision): string[] => d.actions.map((a) => a.type);
+const action = <T extends Action['type']>(d: Decision, t: T): Extract<Action, { type: T }> | undefined =>
+  d.actions.find((a) => a.type === t) as Extract<Action, { type: T }> | undefined;
+const cond = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
+const reasons = (d: Decision): string[] => d.events.map((e) => e.reason);
+
+describe('decide(): the Canary state machine', () => {
+  describe('configuration and adoption', () => {
+    const cases: Array<{ name: string; c: Canary; o: Observed; phase: string; reason?: string; actions: string[]; requeue?: boolean }> = [
+      { name: 'adds its finalizer first', c: canary({ finalizers: [] }), o: observed(), phase: 'Waiting', actions: ['AddFinalizer'] },
+      { name: 'invalid spec is Failed with the problem', c: canary(), o: observed({ specProblems: ['spec.steps[0]: bad'] }), phase: 'Failed', reason: REASONS.InvalidSpec, actions: [] },
+      { name: 'missing Deployment is Failed and looks again later', c: canary(), o: observed({ deployment: undefined }), phase: 'Failed', reason: REASONS.TargetNotFound, actions: [], requeue: true },
+      { name: 'a second Canary for a guarded Deployment is Failed', c: canary(), o: observed({ guardedByOther: 'other', deployment: dep({ guardLabel: 'other' }) }), phase: 'Failed', reason: REASONS.TargetAlreadyGuarded, actions: [] },
+      {
+        name: 'a Deployment mid-rollout is first allowed to finish',
+        c: canary(),
+        o: observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false }) }),
+        phase: 'Initializing',
+        reason: REASONS.WaitingForRollout,
+        actions: [],
+        requeue: true,
+      },
+      {
+        name: 'adopts a settled Deployment: its template is the stable revision',
+        c: canary(),
+        o: observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }),
+        phase: 'Waiting',
+        reason: REASONS.Adopted,
+        actions: ['AdoptDeployment'],
+      },
+    ];
+    for (const tc of cases) {
+      it(tc.name, () => {
+        const d = decide(tc.c, tc.o, at(0));
+        expect(d.status.phase).to.equal(tc.phase);
+        expect(types(d)).to.deep.equal(tc.actions);
+        if (tc.reason) expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(tc.reason);
+        if (tc.reason && tc.phase === 'Failed') {
+          expect(cond(d, CONDITIONS.Ready)?.status).to.equal('False');
+          expect(reasons(d)).to.include(tc.reason);
+        }
+        expect(d.requeueAfterMs !== undefined).to.equal(tc.requeue ?? false);
+      });
+    }
+
+    it('records the adopted revision as stable', () => {
+      const d = decide(canary(), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+      expect(action(d, 'AdoptDeployment')?.stableRevision).to.equal(STABLE);
+      expect(d.status.stableRevision).to.equal(STABLE);
+      expect(d.status.stableVersion).to.equal('1.0.0');
+    });
+
+    it('does not repeat a Failed event when nothing changed', () => {
+      const first = decide(canary(), observed({ deployment: undefined }), at(0));
+      const again = decide(canary({ status: first.status }), observed({ deployment: undefined }), at(10));
+      expect(again.events).to.deep.equal([]);
+    });
+  });
+
+  describe('a new revision', () => {
+    it('starts the canary at step 1 with canary pods beside the stable ones', () => {
+      const d = decide(canary({ status: { stableRevision: STABLE, phase: 'Waiting' } }), observed({ deployment: testing() }), at(0));
+      expect(d.status.phase).to.equal('Progressing');
+      expect(d.status.canaryRevision).to.equal(NEXT);
+      expect(d.status.currentStep).to.equal(0);
+      expect(d.status.canaryWeight).to.equal(10);
+      expect(action(d, 'EnsureCanaryReplicaSet')).to.deep.equal({ type: 'EnsureCanaryReplicaSet', revision: NEXT, version: '1.1.0', replicas: 1 });
+      expect(action(d, 'DeleteCanaryReplicaSets')?.keepRevision).to.equal(NEXT);
+      expect(types(d)).to.not.include('HoldDeployment');
+      expect(reasons(d)).to.include(REASONS.NewRevision);
+      expect(cond(d, CONDITIONS.Ready)?.status).to.equal('False');
+      expect(cond(d, CONDITIONS.Progressing)?.status).to.equal('True');
+    });
+
+    it('holds the Deployment itself if the gate was bypassed', () => {
+      const d = decide(canary({ status: { stableRevision: STABLE } }), observed({ deployment: testing({ paused: false, heldByUs: false }) }), at(0));
+      expect(types(d)).to.include('HoldDeployment');
+    });
+
+    it('waits for canary pods to be Ready before analysing', () => {
+      const status = { ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-30) };
+      const d = decide(canary({ status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(0));
+      expect(d.status.phase).to.equal('Progressing');
+      expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForCanaryPods);
+      expect(d.status.analysisStartedAt).to.equal(undefined);
+      expect(types(d)).to.not.include('Measure');
+    });
+
+    it('rolls back when canary pods are not Ready within the progress deadline', () => {
+      const status = { ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-901) };
+      const d = decide(canary({ status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(0));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(d.status.message).to.match(/not Ready within the progress deadline: 0\/1/);
+      expect(d.status.failedRevision).to.equal(NEXT);
+      expect(reasons(d)).to.include(REASONS.ProgressDeadlineExceeded);
+      expect(types(d)).to.include('DeleteCanaryReplicaSets');
+    });
+
+    it('starts analysis when the first pods are Ready, completes setWeight and asks for the first measurement', () => {
+      const status = { ...running(0), analysisStartedAt: undefined, checks: [], stepStartedAt: iso(-5) };
+      const d = decide(canary({ status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.analysisStartedAt).to.equal(iso(0));
+      expect(d.status.currentStep).to.equal(1);
+      expect(action(d, 'Measure')?.checks).to.deep.equal(['errors']);
+      expect(reasons(d)).to.include.members([REASONS.CanaryPodsReady, REASONS.StepCompleted]);
+      expect(d.requeueAfterMs).to.be.at.most(5_000);
+    });
+
+    it('recomputes canary replicas when the HPA scales the Deployment', () => {
+      const d = decide(canary({ status: running(1) }), observed({ deployment: testing({ replicas: 18 }), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(action(d, 'EnsureCanaryReplicaSet')?.replicas).to.equal(2);
+    });
+  });
+
+  describe('measurements', () => {
+    const step1 = (checks: CanaryStatus['checks'], extra: Partial<CanaryStatus> = {}) => running(1, { ...(checks ? { checks } : {}), stepStartedAt: iso(-60), ...extra });
+    const fresh = (verdict: Measurement['verdict'], value: string) => ({ errors: { verdict, value, time: iso(0), threshold: 'OK passes', message: 'monitor 1' } as Measurement });
+
+    it('records a due measurement and looks again one interval later', () => {
+      const d = decide(canary({ status: step1(undefined) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], measurements: fresh('Pass', 'OK') }), at(10));
+      const c = d.status.checks?.[0];
+      expect(c?.passes).to.equal(2);
+      expect(c?.measurements.at(-1)?.value).to.equal('OK');
+      expect(d.requeueAfterMs).to.equal(30_000 - 10_000);
+      expect(cond(d, CONDITIONS.ChecksPassing)?.status).to.equal('True');
+    });
+
+    it('does not measure before the interval has passed', () => {
+      const d = decide(canary({ status: step1(undefined) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(-10));
+      expect(types(d)).to.not.include('Measure');
+    });
+
+    it('rolls back on a Fail beyond failureLimit and says which check, value and threshold', () => {
+      const d = decide(canary({ status: step1(undefined) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], measurements: fresh('Fail', 'Alert') }), at(10));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(d.status.message).to.contain('check errors failed 1 time(s) (limit 0): Fail Alert (threshold OK passes)');
+      expect(types(d)).to.include.members(['DeleteCanaryReplicaSets']);
+      expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.RolledBack);
+      expect(d.events.find((e) => e.reason === REASONS.CheckFailed)?.onDeployment).to.equal(true);
+    });
+
+    it('tolerates failures up to failureLimit', () => {
+      const c = canary({ status: step1(undefined), spec: { analysis: { interval: '30s', failureLimit: 1, checks: [{ name: 'errors', datadogMonitor: { id: 1 } }] } } });
+      const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], measurements: fresh('Fail', 'Alert') }), at(10));
+      expect(d.status.phase).to.equal('Progressing');
+      expect(cond(d, CONDITIONS.ChecksPassing)?.status).to.equal('False');
+    });
+
+    it('rolls back after consecutive errors (default 3), never counting them as passes', () => {
+      const checks = [{ name: 'errors', failures: 0, errors: 2, consecutiveErrors: 2, inconclusive: 0, passes: 0, measurements: [m('Error', -50), m('Error', -20)] }];
+      const d = decide(canary({ status: step1(checks) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], measurements: fresh('Error', '') }), at(10));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(reasons(d)).to.include(REASONS.CheckErrors);
+      expect(d.status.checks?.[0]?.passes).to.equal(0);
+    });
+
+    it('turns a Secret problem into Error measurements', () => {
+      const d = decide(
+        canary({ status: step1(undefined) }),
+        observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], credentials: { ok: false, reason: REASONS.SecretNotFound, message: 'Secret shop/datadog not found' } }),
+        at(10),
+      );
+      const last = d.status.checks?.[0]?.measurements.at(-1);
+      expect(last?.verdict).to.equal('Error');
+      expect(last?.message).to.equal('Secret shop/datadog not found');
+      expect(types(d)).to.not.include('Measure');
+    });
+
+    it('keeps a bounded history', () => {
+      const many = Array.from({ length: 10 }, (_, i) => m('Pass', -400 + i * 30, 'OK'));
+      const checks = [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 10, measurements: many }];
+      const d = decide(canary({ status: step1(checks) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], measurements: fresh('Pass', 'OK') }), at(10));
+      expect(d.status.checks?.[0]?.measurements).to.have.length(10);
+      expect(d.status.checks?.[0]?.passes).to.equal(11);
+    });
+  });
+
+  describe('pauses and steps', () => {
+    it('completes a pause when it has elapsed and every check passes', () => {
+      const status = running(1, { stepStartedAt: iso(-121) });
+      const d = decide(canary({ status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.currentStep).to.equal(2); // setWeight 50 completes only when its pods are Ready
+      expect(action(d, 'EnsureCanaryReplicaSet')?.replicas).to.equal(9);
+    });
+
+    it('waits for inconclusive checks after the pause, then rolls back at the deadline', () => {
+      const checks = [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 1, passes: 0, measurements: [m('Inconclusive', -20, 'No Data')] }];
+      const waiting = decide(canary({ status: running(1, { checks, stepStartedAt: iso(-130) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(waiting.status.currentStep).to.equal(1);
+      expect(cond(waiting, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+      expect(waiting.status.message).to.contain('No Data');
+      const late = decide(canary({ status: running(1, { checks, stepStartedAt: iso(-120 - 901) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(late.status.phase).to.equal('RolledBack');
+      expect(reasons(late)).to.include(REASONS.ProgressDeadlineExceeded);
+    });
+
+    it('a pause without duration waits for a promote request', () => {
+      const c = canary({ status: running(1), spec: { steps: [{ setWeight: 10 }, { pause: {} }] } });
+      const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('Paused');
+      expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForPromote);
+    });
+
+    it('spec.paused holds progress and keeps the canary pods', () => {
+      const c = canary({ status: running(1, { stepStartedAt: iso(-500) }), spec: { paused: true } });
+      const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('Paused');
+      expect(d.status.currentStep).to.equal(1);
+      expect(types(d)).to.not.include('DeleteCanaryReplicaSets');
+    });
+
+    it('after the last step promotes through the Deployment', () => {
+      const d = decide(canary({ status: running(3, { stepStartedAt: iso(-301) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.phase).to.equal('Promoting');
+      expect(action(d, 'PromoteDeployment')?.revision).to.equal(NEXT);
+      expect(types(d)).to.not.include('DeleteCanaryReplicaSets');
+    });
+  });
+
+  describe('promotion', () => {
+    const promoting = (extra: Partial<CanaryStatus> = {}) =>
+      running(4, {
+        promotionStartedAt: iso(-10),
+        conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }],
+        phase: 'Promoting',
+        ...extra,
+      });
+    const promoted = (over: Partial<ObservedDeployment> = {}) => dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, ...over });
+
+    it('waits for the rollout to complete', () => {
+      const d = decide(canary({ status: promoting() }), observed({ deployment: promoted({ rolloutComplete: false }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.phase).to.equal('Promoting');
+      expect(types(d)).to.deep.equal([]);
+    });
+
+    it('then deletes the canary pods and succeeds', () => {
+      const d = decide(canary({ status: promoting() }), observed({ deployment: promoted(), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.phase).to.equal('Succeeded');
+      expect(d.status.stableRevision).to.equal(NEXT);
+      expect(d.status.stableVersion).to.equal('1.1.0');
+      expect(types(d)).to.deep.equal(['DeleteCanaryReplicaSets']);
+      expect(cond(d, CONDITIONS.Ready)?.status).to.equal('True');
+      expect(reasons(d)).to.include(REASONS.Promoted);
+    });
+
+    it('restores the stable template when the promotion misses the deadline', () => {
+      const d = decide(canary({ status: promoting({ promotionStartedAt: iso(-901) }) }), observed({ deployment: promoted({ rolloutComplete: false }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(action(d, 'RestoreStableTemplate')?.revision).to.equal(STABLE);
+      expect(d.status.failedRevision).to.equal(NEXT);
+    });
+
+    it('a newer template during promotion is a new revision', () => {
+      const d = decide(canary({ status: promoting() }), observed({ deployment: promoted({ revision: NEWER, version: '1.2.0', paused: true, heldByUs: true }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.canaryRevision).to.equal(NEWER);
+      expect(d.status.stableRevision).to.equal(NEXT);
+      expect(d.status.currentStep).to.equal(0);
+    });
+  });
+
+  describe('newer revisions, reverts, requests', () => {
+    it('a newer revision mid-analysis discards the canary pods and restarts from step 1', () => {
+      const d = decide(canary({ status: running(2) }), observed({ deployment: testing({ revision: NEWER, version: '1.2.0' }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.canaryRevision).to.equal(NEWER);
+      expect(d.status.currentStep).to.equal(0);
+      expect(action(d, 'DeleteCanaryReplicaSets')?.keepRevision).to.equal(NEWER);
+      expect(reasons(d)).to.include(REASONS.Superseded);
+      expect(d.status.checks?.[0]?.measurements).to.deep.equal([]);
+    });
+
+    it('a change back to the stable template completes at once without analysis', () => {
+      const d = decide(canary({ status: running(2) }), observed({ deployment: dep({ paused: true, heldByUs: true }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.phase).to.equal('Waiting');
+      expect(types(d)).to.deep.equal(['DeleteCanaryReplicaSets', 'UnholdDeployment']);
+      expect(reasons(d)).to.include(REASONS.RevertedToStable);
+      expect(cond(d, CONDITIONS.Ready)?.status).to.equal('True');
+    });
+
+    const rolledBack = (): CanaryStatus => ({
+      ...running(1),
+      failedRevision: NEXT,
+      phase: 'RolledBack',
+      message: 'rolled back revision bbbbbbbbbb',
+      conditions: [{ type: CONDITIONS.Progressing, status: 'False', reason: REASONS.RolledBack, message: '', lastTransitionTime: iso(-5) }],
+    });
+
+    it('the same revision is not tried again after a rollback', () => {
+      const d = decide(canary({ status: rolledBack() }), observed({ deployment: testing() }), at(0));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(types(d)).to.deep.equal([]);
+    });
+
+    it('retry restarts the failed revision and is echoed once', () => {
+      const d = decide(canary({ status: rolledBack(), annotations: { [ANNOTATIONS.retry]: 'r1' } }), observed({ deployment: testing() }), at(0));
+      expect(d.status.phase).to.equal('Progressing');
+      expect(d.status.failedRevision).to.equal(undefined);
+      expect(d.status.requests?.retry).to.deep.equal({ id: 'r1', handledAt: iso(0) });
+      const again = decide(canary({ status: d.status, annotations: { [ANNOTATIONS.retry]: 'r1' } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(1));
+      expect(reasons(again)).to.not.include(REASONS.RetryRequested);
+    });
+
+    it('abort rolls back at once', () => {
+      const d = decide(canary({ status: running(1), annotations: { [ANNOTATIONS.abort]: 'a1' } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(d.status.requests?.abort?.id).to.equal('a1');
+      expect(reasons(d)).to.include(REASONS.AbortRequested);
+    });
+
+    it('promote skips the remaining steps', () => {
+      const d = decide(canary({ status: running(1), annotations: { [ANNOTATIONS.promote]: 'p1' } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('Promoting');
+      expect(action(d, 'PromoteDeployment')?.revision).to.equal(NEXT);
+      expect(d.status.requests?.promote?.id).to.equal('p1');
+    });
+
+    it('a request with nothing to act on is still echoed', () => {
+      const d = decide(canary({ status: { stableRevision: STABLE, phase: 'Waiting' }, annotations: { [ANNOTATIONS.promote]: 'p2' } }), observed(), at(0));
+      expect(d.status.requests?.promote?.id).to.equal('p2');
+    });
+  });
+
+  describe('deletion', () => {
+    it('releases a verified Deployment unpaused and removes the finalizer', () => {
+      const d = decide(canary({ deleting: true, status: running(1) }), observed({ deployment: dep({ paused: true, heldByUs: true }), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.actions).to.deep.equal([{ type: 'DeleteCanaryReplicaSets' }, { type: 'ReleaseDeployment', unpause: true }, { type: 'RemoveFinalizer' }]);
+    });
+
+    it('never rolls out an unverified revision as a side effect', () => {
+      const d = decide(canary({ deleting: true, status: running(1) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(action(d, 'ReleaseDeployment')?.unpause).to.equal(false);
+      const e = d.events.find((x) => x.reason === REASONS.DeploymentLeftPaused);
+      expect(e?.onDeployment).to.equal(true);
+      expect(e?.message).to.contain('kubectl rollout resume');
+    });
+
+    it('does nothing once its finalizer is gone', () => {
+      const d = decide(canary({ deleting: true, finalizers: [] }), observed(), at(0));
+      expect(d.actions).to.deep.equal([]);
+    });
+  });
+});
