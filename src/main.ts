@@ -1,5 +1,6 @@
 // The operator's entry point: `npm start` (against the current kubeconfig) or in a cluster.
 import { Command, InvalidArgumentError } from 'commander';
+import { parseDuration } from './analysis/duration.js';
 import { createLogger } from './runtime/logger.js';
 import { startOperator, type OperatorOptions } from './operator.js';
 
@@ -14,6 +15,11 @@ const nsName = (v: string): { namespace: string; name: string } => {
   const [namespace, name] = v.split('/');
   if (!namespace || !name) throw new InvalidArgumentError('expected NAMESPACE/NAME');
   return { namespace, name };
+};
+const duration = (v: string): number => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 1000) throw new InvalidArgumentError('expected a duration of at least 1s, e.g. 15s');
+  return ms;
 };
 const port = (v: string): number => {
   const n = Number(v);
@@ -31,9 +37,11 @@ const program = new Command('deployer')
   .option('--webhook-secret <ns/name>', 'Secret that keeps the webhook serving certificate (shared by replicas)', nsName)
   .option('--webhook-failure-policy <policy>', 'Fail (default: never let a revision through unverified) or Ignore', 'Fail')
   .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', port, 8081)
+  .option('--metrics-port <port>', 'also serve /metrics on this port', port)
   .option('--leader-elect', 'elect a leader on a Lease; only the leader reconciles', false)
   .option('--lease-namespace <ns>', 'namespace of the leader Lease', process.env.POD_NAMESPACE ?? 'deployer-system')
   .option('--lease-name <name>', 'name of the leader Lease', 'deployer')
+  .option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)', duration, 15_000)
   .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info');
 
 program.parse();
@@ -46,9 +54,11 @@ const o = program.opts<{
   webhookSecret?: { namespace: string; name: string };
   webhookFailurePolicy: string;
   healthPort: number;
+  metricsPort?: number;
   leaderElect: boolean;
   leaseNamespace: string;
   leaseName: string;
+  leaseDuration: number;
   logLevel: string;
 }>();
 
@@ -70,7 +80,17 @@ try {
       failurePolicy: o.webhookFailurePolicy,
     },
     health: { port: o.healthPort },
-    ...(o.leaderElect ? { leaderElection: { namespace: o.leaseNamespace, name: o.leaseName, ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}) } } : {}),
+    ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),
+    ...(o.leaderElect ? {
+          leaderElection: {
+            namespace: o.leaseNamespace,
+            name: o.leaseName,
+            leaseDurationMs: o.leaseDuration,
+            renewDeadlineMs: Math.round((o.leaseDuration * 2) / 3),
+            retryPeriodMs: Math.max(500, Math.round(o.leaseDuration / 5)),
+            ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
+          },
+        } : {}),
     logger,
   });
   logger.info('Operator started', { webhookPort: op.webhookPort, healthPort: op.healthPort, leaderElection: o.leaderElect });

@@ -37,6 +37,8 @@ export interface OperatorOptions {
     failurePolicy?: 'Fail' | 'Ignore';
   };
   health?: { host?: string; port: number };
+  /** A separate port for /metrics (the health port serves it too). */
+  metricsPort?: number;
   leaderElection?: { namespace: string; name?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   logger?: Logger;
   concurrency?: number;
@@ -192,7 +194,19 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   });
   const webhookPort = await webhook.start();
   const resolvedTarget: WebhookTarget = 'urlFromPort' in target ? { url: `https://${target.urlFromPort}:${webhookPort}` } : target;
+  const assertWebhook = async (): Promise<void> => {
+    try {
+      await ensureWebhookConfiguration(client, resolvedTarget, cert.caPem, opts.webhook.failurePolicy ?? 'Fail');
+    } catch (err) {
+      logger.error('Could not update the webhook configuration', { error: errorMessage(err) });
+    }
+  };
   await ensureWebhookConfiguration(client, resolvedTarget, cert.caPem, opts.webhook.failurePolicy ?? 'Fail');
+  // The leader keeps the configuration (URL, caBundle) current, e.g. after a failover.
+  const webhookTimer = setInterval(() => {
+    if (isLeader()) void assertWebhook();
+  }, 60_000);
+  webhookTimer.unref();
   logger.info('Serving admission webhook', { port: webhookPort, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
 
   await Promise.all([canaries.start(), deployments.start(), replicaSets.start()]);
@@ -209,6 +223,11 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     });
     healthPort = await health.start();
   }
+  let metricsServer: HealthServer | undefined;
+  if (opts.metricsPort !== undefined && opts.metricsPort !== opts.health?.port) {
+    metricsServer = new HealthServer({ host: opts.health?.host ?? '0.0.0.0', port: opts.metricsPort, ready: () => true, registry: metrics.registry });
+    await metricsServer.start();
+  }
 
   const enqueueAll = (): void => canaries.list().forEach((c) => enqueue(canaryKey(c as { metadata: { namespace?: string; name: string } })));
   queue.start(handle);
@@ -224,7 +243,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       logger,
       onStartedLeading: () => {
         metrics.leader.set(1);
-        enqueueAll();
+        void assertWebhook().then(enqueueAll);
       },
       onStoppedLeading: () => metrics.leader.set(0),
     });
@@ -244,12 +263,13 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
+      clearInterval(webhookTimer);
       logger.info('Stopping: finishing the pass in flight');
       await queue.shutdown();
       await leader?.release();
       metrics.leader.set(0);
       runner.close();
-      await Promise.all([canaries.stop(), deployments.stop(), replicaSets.stop(), webhook.stop(), health?.stop()]);
+      await Promise.all([canaries.stop(), deployments.stop(), replicaSets.stop(), webhook.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },
   };

@@ -54,6 +54,7 @@ export function parseDatadogSecret(data: Record<string, string> | undefined, sec
   if (url) {
     const parsed = parseHttpUrl(url);
     if (parsed === undefined) return fail('key url is not an http:// or https:// URL');
+    if (parsed === CREDENTIALS_IN_URL) return fail('key url must not contain a user name or password');
     credentials.url = parsed;
   }
   if (!credentials.site && !credentials.url) credentials.site = DEFAULT_DATADOG_SITE;
@@ -66,11 +67,13 @@ function decodeBase64(value: string): string | undefined {
   return Buffer.from(compact, 'base64').toString('utf8').trim();
 }
 
+const CREDENTIALS_IN_URL = '\0credentials';
+
 function parseHttpUrl(value: string): string | undefined {
   try {
     const u = new URL(value);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-    if (u.username || u.password) return undefined;
+    if (u.username || u.password) return CREDENTIALS_IN_URL;
     return u.toString().replace(/\/+$/, '');
   } catch {
     return undefined;

@@ -145,7 +145,7 @@ function schemaProblem(err: ErrorObject, root: unknown): Problem {
       return at(`unknown field "${String(p.additionalProperty)}"`, joinPath(path, String(p.additionalProperty)));
     case 'type': {
       const t = String(p.type);
-      const article = t === 'integer' || t === 'object' || t === 'array' ? 'an' : 'a';
+      const article = t === 'integer' || t === 'object' ? 'an' : 'a';
       const noun = t === 'array' ? 'list' : t;
       return at(`must be ${article} ${noun}, got ${describe(value)}`);
     }
@@ -388,7 +388,12 @@ export function validateCanaryFile(text: string, fileName: string): FileProblem[
     if (!isObject(meta) || (typeof meta.name !== 'string' && typeof meta.generateName !== 'string')) {
       problems.unshift({ path: 'metadata.name', message: 'is required' });
     }
-    for (const p of problems) at(offsetOf(doc.contents, splitPath(p.path)), p.path, p.message);
+    const located: FileProblem[] = [];
+    for (const p of problems) {
+      const pos = lineCounter.linePos(offsetOf(doc.contents, splitPath(p.path)) ?? 0);
+      located.push({ file: fileName, line: pos.line, column: pos.col, path: p.path, message: p.message });
+    }
+    out.push(...located.sort((a, b) => a.line - b.line || a.column - b.column));
   });
   return out;
 }

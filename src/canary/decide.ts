@@ -353,6 +353,13 @@ class Pass {
       this.event('Normal', REASONS.RevertedToStable, msg);
       return;
     }
+    const creds = this.observed.credentials;
+    if (creds && !creds.ok) {
+      // Nothing to verify right now, but the next revision could not be: say so before it comes.
+      this.fail(creds.reason, `${creds.message}; new revisions will be held and rolled back until it is fixed`);
+      this.requeueAt(this.now + 10_000); // Secrets are not watched: look again soon
+      return;
+    }
     const msg = `running stable revision ${dep.revision} (version ${st.stableVersion})`;
     if (st.phase !== PHASES.Succeeded) this.set(PHASES.Waiting, msg);
     this.cond(CONDITIONS.Ready, 'True', st.phase === PHASES.Succeeded ? REASONS.Promoted : REASONS.Idle, msg);

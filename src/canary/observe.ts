@@ -66,7 +66,7 @@ export class SecretCache {
   private readonly entries = new Map<string, { at: number; data: Record<string, string> | undefined }>();
   constructor(
     private readonly client: RawClient,
-    private readonly ttlMs = 30_000,
+    private readonly ttlMs = 5_000,
   ) {}
 
   async get(namespace: string, name: string, now: number): Promise<Record<string, string> | undefined> {

@@ -2,25 +2,25 @@
 // certificate signed by it (ECDSA P-256), made in-process with WebCrypto.
 // The CA goes into the webhook configuration's caBundle; the serving pair into the
 // HTTPS server.
-import "./reflect-metadata.js";
-import { webcrypto } from "node:crypto";
-import { isIP } from "node:net";
-import * as x509 from "@peculiar/x509";
+import './reflect-metadata.js';
+import { webcrypto } from 'node:crypto';
+import { isIP } from 'node:net';
+import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-const KEY_ALGORITHM: EcKeyGenParams = { name: "ECDSA", namedCurve: "P-256" };
-const SIGNING_ALGORITHM: EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
+const KEY_ALGORITHM: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING_ALGORITHM: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Certificates start a little in the past so that a clock slightly behind still accepts them. */
 const BACKDATE_MS = 5 * 60 * 1000;
 
 export interface CertificateRequest {
-  /** Subject common name of the serving certificate (e.g. "deployer-webhook.deployer-system.svc"). */
+  /** Subject common name of the serving certificate (e.g. 'deployer-webhook.deployer-system.svc'). */
   commonName: string;
   /** DNS subject alternative names (e.g. the Service's names). */
   dnsNames?: string[];
-  /** IP subject alternative names (e.g. "127.0.0.1"). */
+  /** IP subject alternative names (e.g. '127.0.0.1'). */
   ipAddresses?: string[];
   /** Validity of both certificates, in days. Default 365. */
   validityDays?: number;
@@ -42,7 +42,7 @@ export interface GeneratedCertificates {
 export class CertificateError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "CertificateError";
+    this.name = 'CertificateError';
   }
 }
 
@@ -52,7 +52,7 @@ export async function generateCertificates(request: CertificateRequest): Promise
   const dnsNames = request.dnsNames ?? [];
   const ipAddresses = request.ipAddresses ?? [];
   const validityDays = request.validityDays ?? 365;
-  if (commonName.trim() === "") throw new CertificateError("commonName must not be empty");
+  if (commonName.trim() === '') throw new CertificateError('commonName must not be empty');
   if (!Number.isFinite(validityDays) || validityDays <= 0) {
     throw new CertificateError(`validityDays must be a positive number, got ${validityDays}`);
   }
@@ -66,7 +66,7 @@ export async function generateCertificates(request: CertificateRequest): Promise
   notAfter.setUTCMilliseconds(0);
   notBefore.setUTCMilliseconds(0);
 
-  const caKeys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
+  const caKeys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
   const caName = `CN=${escapeDnValue(`${commonName} CA`)}`;
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -74,24 +74,24 @@ export async function generateCertificates(request: CertificateRequest): Promise
     notBefore,
     notAfter,
     signingAlgorithm: SIGNING_ALGORITHM,
-    keys: caKeys as CryptoKeyPair,
+    keys: caKeys,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey as CryptoKey),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
 
-  const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
+  const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
   const names: x509.JsonGeneralName[] = [
-    ...dnsNames.map((value) => ({ type: "dns" as const, value })),
-    ...ipAddresses.map((value) => ({ type: "ip" as const, value })),
+    ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
   ];
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as CryptoKey),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
   ];
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
@@ -102,16 +102,16 @@ export async function generateCertificates(request: CertificateRequest): Promise
     notBefore,
     notAfter,
     signingAlgorithm: SIGNING_ALGORITHM,
-    publicKey: keys.publicKey as CryptoKey,
-    signingKey: caKeys.privateKey as CryptoKey,
+    publicKey: keys.publicKey,
+    signingKey: caKeys.privateKey,
     extensions,
   });
 
-  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as CryptoKey);
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return {
-    caCertPem: caCert.toString("pem") + "\n",
-    certPem: cert.toString("pem") + "\n",
-    keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n",
+    caCertPem: caCert.toString('pem') + '\n',
+    certPem: cert.toString('pem') + '\n',
+    keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n',
     notAfter: cert.notAfter,
   };
 }
@@ -122,7 +122,7 @@ export function certificateExpiresSoon(certPem: string, now: Date, withinDays: n
   try {
     cert = new x509.X509Certificate(certPem);
   } catch (cause) {
-    throw new CertificateError("cannot parse the certificate PEM", { cause });
+    throw new CertificateError('cannot parse the certificate PEM', { cause });
   }
   return cert.notAfter.getTime() - now.getTime() <= withinDays * DAY_MS;
 }
@@ -131,7 +131,7 @@ export function certificateExpiresSoon(certPem: string, now: Date, withinDays: n
 function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
   bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
-  return Buffer.from(bytes).toString("hex");
+  return Buffer.from(bytes).toString('hex');
 }
 
 /** Escapes the characters RFC 4514 reserves in a distinguished-name attribute value. */

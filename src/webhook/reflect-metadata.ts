@@ -52,7 +52,7 @@ function metadata(key: Key, value: unknown) {
 }
 
 const reflect = Reflect as unknown as Record<string, unknown>;
-if (typeof reflect["getMetadata"] !== "function") {
+if (typeof reflect['getMetadata'] !== 'function') {
   Object.assign(reflect, { getMetadata, getOwnMetadata, hasMetadata, hasOwnMetadata, defineMetadata, metadata });
 }
 

@@ -16,6 +16,13 @@ bin="$cache/$key/bin"
 mkdir -p "$bin"
 log() { echo "[cluster:build] $*" >&2; }
 
+# One build per cache key at a time (parallel test runs on a cold cache wait for the first).
+exec 8>"$cache/$key.lock"
+if ! flock -n 8; then
+  log "another build of $key is running: waiting for it"
+  flock 8
+fi
+
 # Prebuilt binaries, envtest-style.
 if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
   for b in kube-apiserver etcd kubectl; do
@@ -29,7 +36,10 @@ need=()
 for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok; do
   [ -x "$bin/$b" ] || need+=("$b")
 done
-[ -f "$bin/kwok-stages.yaml" ] || need+=(kwok-stages)
+# The kwok stages are rebuilt when test/cluster/stages/ changes.
+if [ ! -f "$bin/kwok-stages.yaml" ] || [ -n "$(find "$here/stages" -name '*.yaml' -newer "$bin/kwok-stages.yaml")" ]; then
+  stages_stale=1; need+=(kwok-stages)
+fi
 if [ ${#need[@]} -eq 0 ]; then echo "$bin"; exit 0; fi
 
 if ! command -v go >/dev/null 2>&1; then
@@ -71,7 +81,7 @@ fi
 if [ ! -x "$bin/kwok" ]; then
   GOBIN="$bin" GOFLAGS=-trimpath go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 fi
-if [ ! -f "$bin/kwok-stages.yaml" ]; then
+if [ "${stages_stale:-0}" = 1 ]; then
   s="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
   [ -d "$s" ] || go mod download "sigs.k8s.io/kwok@$KWOK_VERSION"
   { for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \

@@ -8,7 +8,7 @@ root=$(cd "$here/../.." && pwd)
 R=${CLUSTER_DIR:-$root/.cluster}
 log() { echo "[cluster:down] $*" >&2; }
 
-lock="${TMPDIR:-/tmp}/deployer-cluster-$(printf '%s' "$R" | cksum | cut -d' ' -f1).lock"
+lock="${TMPDIR:-/tmp}/deployer-cluster-$(printf '%s' "$R" | cksum | cut -d' ' -f1).flock"
 exec 9>"$lock"
 flock 9
 
@@ -16,7 +16,9 @@ if [ ! -e "$R" ]; then log "nothing to stop ($R does not exist)"; exit 0; fi
 
 # ours <component> <pid>: the pid still runs the binary up.sh started for that component
 ours() {
-  [ -r "/proc/$2/cmdline" ] && tr '\0' ' ' <"/proc/$2/cmdline" | grep -q -- "/$1 "
+  local cmd
+  cmd=$(tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null) || return 1
+  [[ "$cmd" == *"/$1 "* ]]
 }
 
 pids=()

@@ -29,7 +29,7 @@ t0=$(date +%s.%N)
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 # One up.sh or down.sh at a time for a given state folder.
-lock="${TMPDIR:-/tmp}/deployer-cluster-$(printf '%s' "$R" | cksum | cut -d' ' -f1).lock"
+lock="${TMPDIR:-/tmp}/deployer-cluster-$(printf '%s' "$R" | cksum | cut -d' ' -f1).flock"
 exec 9>"$lock"
 if ! flock -n 9; then
   log "waiting for another up/down of $R to finish"
@@ -38,11 +38,12 @@ fi
 
 # --- reuse a running control plane ------------------------------------------------
 alive() { # alive <component>: its pid file names a live process running our binary
-  local f="$R/$1.pid" pid
+  local f="$R/$1.pid" pid cmd
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "/$1 " || return 1
+  [ -n "$pid" ] || return 1
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ "$cmd" == *"/$1 "* ]]
 }
 api_ready() {
   curl -sf --max-time 3 --cacert "$R/pki/ca.crt" --cert "$R/pki/admin.crt" --key "$R/pki/admin.key" \
@@ -55,7 +56,7 @@ Use it with:
   export KUBECONFIG=$R/kubeconfig
   export PATH=$R/bin:\$PATH      # kubectl matching the apiserver
 or simply:  . $R/env
-Stop it with: npm run cluster:down
+Stop it with: $([ "$R" = "$root/.cluster" ] && echo "npm run cluster:down" || echo "CLUSTER_DIR=$R bash $here/down.sh")
 EOF
 }
 
@@ -199,7 +200,7 @@ kubeconfig "$P/kube-scheduler.kubeconfig" kube-scheduler
 start() { # start <component> <args...>: runs $BIN/<component> in its own session
   local c=$1; shift
   setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$R/$c.pid" "$BIN/$c" "$@" \
-    </dev/null >"$R/logs/$c.log" 2>&1 &
+    </dev/null >"$R/logs/$c.log" 2>&1 9>&- &
   started+=("$c")
   local i
   for i in $(seq 50); do [ -s "$R/$c.pid" ] && break; sleep 0.05; done

@@ -1,0 +1,134 @@
+// MeasurementRunner with the real client against the stand-in: sharing calls and rate limits.
+import { expect } from 'chai';
+import type { DatadogCredentials } from '../../src/analysis/provider.js';
+import type { CallResult } from '../../src/analysis/runner.js';
+import { DatadogStandIn, keyFingerprint } from '../datadog/server.js';
+import { API_KEY, APP_KEY, TestRunner, monitorCheck, queryCheck, request } from '../datadog/harness.js';
+
+describe('MeasurementRunner (real client, local stand-in)', function () {
+  let dd: DatadogStandIn;
+  let creds: DatadogCredentials;
+  let t: TestRunner;
+  let calls: CallResult[];
+
+  before(async () => {
+    dd = await DatadogStandIn.start({ apiKey: API_KEY, appKey: APP_KEY });
+    creds = { apiKey: API_KEY, appKey: APP_KEY, url: dd.url };
+  });
+  after(() => dd.close());
+  beforeEach(() => {
+    dd.reset();
+    dd.setMonitors([
+      { id: 11, name: 'errors', groups: { 'version:1.0.0': 'OK', 'version:2.0.0': 'OK' } },
+      { id: 12, name: 'latency', overallState: 'OK' },
+    ]);
+    calls = [];
+    t = new TestRunner({ metrics: { onCall: (r) => calls.push(r) } });
+  });
+  afterEach(() => t.close());
+
+  it('two canaries asking for the same monitor within the interval share one call', async () => {
+    const now = Date.now();
+    const a = request('ns/a', monitorCheck({ id: 11 }, { group: 'version:1.0.0' }), creds, now);
+    const b = request('ns/b', monitorCheck({ id: 11 }, { group: 'version:2.0.0' }), creds, now);
+    const ready = Promise.all([t.ready('ns/a'), t.ready('ns/b')]);
+    t.runner.request(a);
+    t.runner.request(b);
+    await ready;
+    expect(t.runner.peek(a)).to.deep.include({ verdict: 'Pass', message: 'monitor 11 "errors" group version:1.0.0 is OK' });
+    expect(t.runner.peek(b)).to.deep.include({ verdict: 'Pass', message: 'monitor 11 "errors" group version:2.0.0 is OK' });
+    // A third canary within the interval reuses the finished observation.
+    const c = request('ns/c', monitorCheck({ id: 11 }), creds, now);
+    expect(t.runner.peek(c)).to.deep.include({ verdict: 'Pass' });
+    expect(dd.requests('/api/v1/monitor/11')).to.have.length(1);
+    expect(t.runner.stats()).to.include({ calls: 1, sharedHits: 2 });
+    expect(calls).to.deep.equal(['ok']);
+  });
+
+  it('a request newer than the observation makes a new call', async () => {
+    const first = await t.measure(request('ns/a', monitorCheck({ id: 12 }), creds, Date.now()));
+    expect(first.verdict).to.equal('Pass');
+    const later = request('ns/a', monitorCheck({ id: 12 }), creds, Date.now() + 5);
+    expect(t.runner.peek(later)).to.equal(undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    dd.upsertMonitor({ id: 12, name: 'latency', overallState: 'Alert' });
+    expect(await t.measure(later)).to.deep.include({ verdict: 'Fail' });
+    expect(dd.requests('/api/v1/monitor/12')).to.have.length(2);
+  });
+
+  it('different credentials do not share calls', async () => {
+    const other = { ...creds, appKey: 'another-app-key-99999' };
+    await Promise.all([t.measure(request('ns/a', monitorCheck({ id: 12 }), creds)), t.measure(request('ns/b', monitorCheck({ id: 12 }), other))]);
+    const reqs = dd.requests('/api/v1/monitor/12');
+    expect(reqs).to.have.length(2);
+    expect(reqs.map((r) => r.appKey).sort()).to.deep.equal([keyFingerprint(APP_KEY), keyFingerprint('another-app-key-99999')].sort());
+  });
+
+  it('checks with different thresholds sharing a query are judged separately', async () => {
+    dd.setSeries('avg:app.errors{*}', { value: 0.3 });
+    const strict = request('ns/a', queryCheck('avg:app.errors{*}', { max: 0.1 }), creds);
+    const loose = request('ns/b', queryCheck('avg:app.errors{*}', { max: 0.5 }), creds);
+    const ready = Promise.all([t.ready('ns/a'), t.ready('ns/b')]);
+    t.runner.request(strict);
+    t.runner.request(loose);
+    await ready;
+    expect(t.runner.peek(strict)).to.deep.include({ verdict: 'Fail', value: '0.3' });
+    expect(t.runner.peek(loose)).to.deep.include({ verdict: 'Pass', value: '0.3' });
+    expect(dd.requests('/api/v1/query')).to.have.length(1);
+  });
+
+  it('429 then success after the reset (reset 0 s)', async () => {
+    dd.rateLimit({ path: '/api/v1/monitor/*', times: 1, resetSeconds: 0 });
+    const m = await t.measure(request('ns/a', monitorCheck({ id: 12 }), creds));
+    expect(m).to.deep.include({ verdict: 'Pass', value: 'OK' });
+    expect(dd.requests('/api/v1/monitor/12').map((r) => r.status)).to.deep.equal([429, 200]);
+    expect(calls).to.deep.equal(['rate_limited', 'ok']);
+  });
+
+  it('429 blocks the credential until x-ratelimit-reset (1 s), then retries', async () => {
+    dd.rateLimit({ path: '/api/v1/monitor/12', times: 1, resetSeconds: 1 });
+    const first = t.measure(request('ns/a', monitorCheck({ id: 12 }), creds));
+    await new Promise((r) => setTimeout(r, 100));
+    // Another call on the same credential waits for the reset too.
+    const second = t.measure(request('ns/b', monitorCheck({ id: 11 }), creds));
+    const [m1, m2] = await Promise.all([first, second]);
+    expect(m1.verdict).to.equal('Pass');
+    expect(m2.verdict).to.equal('Pass');
+    const reqs = dd.requests('/api/v1/monitor/');
+    const limited = reqs.find((r) => r.status === 429);
+    const other = reqs.find((r) => r.path === '/api/v1/monitor/11');
+    expect(limited).to.not.equal(undefined);
+    expect((other?.time ?? 0) - (limited?.time ?? 0)).to.be.at.least(900);
+    expect(reqs.filter((r) => r.path === '/api/v1/monitor/12').map((r) => r.status)).to.deep.equal([429, 200]);
+  });
+
+  it('persistent 429 -> Error after 2 retries', async () => {
+    dd.rateLimit({ path: '/api/v1/monitor/*', times: 100, resetSeconds: 0 });
+    const m = await t.measure(request('ns/a', monitorCheck({ id: 12 }), creds));
+    expect(m).to.deep.include({ verdict: 'Error', message: 'rate limited by Datadog (429) after 2 retries' });
+    expect(dd.requests('/api/v1/monitor/12')).to.have.length(3);
+    expect(calls).to.deep.equal(['rate_limited', 'rate_limited', 'rate_limited']);
+    expect(t.runner.stats()).to.include({ calls: 3, rateLimited: 3 });
+  });
+
+  it('errors are shared observations too and never carry the keys', async () => {
+    const bad = { ...creds, apiKey: 'bad-api-key-abcdefgh' };
+    const m = await t.measure(request('ns/a', monitorCheck({ id: 12 }), bad));
+    expect(m.verdict).to.equal('Error');
+    expect(JSON.stringify(m)).to.not.contain('bad-api-key-abcdefgh').and.not.contain(APP_KEY);
+    expect(calls).to.deep.equal(['error']);
+  });
+
+  it('never throws on odd input', () => {
+    expect(() => t.runner.request(undefined as never)).to.not.throw();
+    expect(t.runner.peek(undefined as never)).to.equal(undefined);
+  });
+
+  it('a request for a later time waits until then', async () => {
+    const at = Date.now() + 300;
+    const m = await t.measure(request('ns/a', monitorCheck({ id: 12 }), creds, at));
+    expect(m.verdict).to.equal('Pass');
+    const [req] = dd.requests('/api/v1/monitor/12');
+    expect(req?.time ?? 0).to.be.at.least(at - 5);
+  });
+});

@@ -1,0 +1,156 @@
+import { expect } from 'chai';
+import { pointerToPath, splitPath, validateCanary, validateCanaryFile } from '../../src/api/validate.js';
+
+const VALID = `apiVersion: deployer.dev/v1alpha1
+kind: Canary
+metadata:
+  name: checkout
+  namespace: shop
+spec:
+  targetRef:
+    name: checkout
+  progressDeadline: 10m
+  steps:
+    - setWeight: 20
+    - pause: { duration: 5m }
+    - setWeight: 50
+    - pause: {}
+  analysis:
+    interval: 30s
+    failureLimit: 1
+    checks:
+      - name: error-rate
+        datadogQuery:
+          query: "sum:errors{service:{{ target }},version:{{ version }}}"
+          max: 0.5
+          window: 5m
+      - name: monitors
+        datadogMonitor:
+          tags: ["service:{{ name }}"]
+          group: "version:{{version}}"
+  datadog:
+    secretRef:
+      name: datadog
+`;
+
+/** Replaces the first line that starts with `from` (after indentation) by `to`, keeping the indentation. */
+function edit(from: string, to: string): string {
+  const lines = VALID.split('\n');
+  const i = lines.findIndex((l) => l.trimStart().startsWith(from));
+  if (i < 0) throw new Error(`no line starts with ${from}`);
+  const indent = /^\s*/.exec(lines[i] ?? '')?.[0] ?? '';
+  lines.splice(i, 1, ...to.split('\n').map((l) => (l === '' ? l : indent + l)));
+  return lines.join('\n');
+}
+
+interface Case {
+  name: string;
+  text: string;
+  path: string;
+  line: number;
+  message: RegExp;
+}
+
+const CASES: Case[] = [
+  { name: 'weight above 99', text: edit('- setWeight: 20', '- setWeight: 100'), path: 'spec.steps[0].setWeight', line: 11, message: /at most 99, got 100/ },
+  { name: 'weight 0', text: edit('- setWeight: 20', '- setWeight: 0'), path: 'spec.steps[0].setWeight', line: 11, message: /at least 1/ },
+  { name: 'weight as a string', text: edit('- setWeight: 20', '- setWeight: "20"'), path: 'spec.steps[0].setWeight', line: 11, message: /must be an integer, got "20"/ },
+  { name: 'step with both', text: edit('- setWeight: 50', '- setWeight: 50\n  pause: {}'), path: 'spec.steps[2]', line: 13, message: /exactly one of setWeight or pause, not both/ },
+  { name: 'empty step', text: edit('- setWeight: 50', '- {}'), path: 'spec.steps[2]', line: 13, message: /exactly one of setWeight or pause/ },
+  { name: 'malformed duration', text: edit('- pause: { duration: 5m }', '- pause: { duration: 5 minutes }'), path: 'spec.steps[1].pause.duration', line: 12, message: /Go-style duration/ },
+  { name: 'pause under 1s', text: edit('- pause: { duration: 5m }', '- pause: { duration: 500ms }'), path: 'spec.steps[1].pause.duration', line: 12, message: /at least 1s/ },
+  { name: 'progressDeadline under 1s', text: edit('progressDeadline: 10m', 'progressDeadline: 0s'), path: 'spec.progressDeadline', line: 9, message: /progressDeadline must be at least 1s/ },
+  { name: 'interval under 1s', text: edit('interval: 30s', 'interval: 100ms'), path: 'spec.analysis.interval', line: 16, message: /interval must be at least 1s/ },
+  { name: 'negative failureLimit', text: edit('failureLimit: 1', 'failureLimit: -1'), path: 'spec.analysis.failureLimit', line: 17, message: /at least 0/ },
+  { name: 'unknown field', text: edit('failureLimit: 1', 'failurelimit: 1'), path: 'spec.analysis.failurelimit', line: 17, message: /unknown field "failurelimit"/ },
+  { name: 'missing targetRef', text: edit('targetRef:', 'targetRefs:'), path: 'spec.targetRef', line: 6, message: /is required/ },
+  { name: 'bad check name', text: edit('- name: error-rate', '- name: Error_Rate'), path: 'spec.analysis.checks[0].name', line: 19, message: /lowercase name/ },
+  { name: 'duplicate check name', text: edit('- name: monitors', '- name: error-rate'), path: 'spec.analysis.checks[1].name', line: 24, message: /duplicate check name "error-rate"/ },
+  { name: 'check with two kinds', text: edit('datadogMonitor:', 'datadogQuery: { query: x, max: 1 }\ndatadogMonitor:'), path: 'spec.analysis.checks[1]', line: 24, message: /exactly one of datadogMonitor or datadogQuery, not both/ },
+  { name: 'monitor with two selectors', text: edit('tags: ["service:{{ name }}"]', 'tags: [a]\nid: 12'), path: 'spec.analysis.checks[1].datadogMonitor', line: 25, message: /exactly one of id, tags or query, got id and tags/ },
+  { name: 'query without bounds', text: edit('max: 0.5', 'window: 5m').replace('          window: 5m\n          window: 5m', '          window: 5m'), path: 'spec.analysis.checks[0].datadogQuery', line: 20, message: /needs min, max or both/ },
+  { name: 'min above max', text: edit('max: 0.5', 'max: 0.5\nmin: 2'), path: 'spec.analysis.checks[0].datadogQuery.min', line: 23, message: /min \(2\) must not exceed max \(0.5\)/ },
+  { name: 'unknown template variable', text: edit('query: "sum:', 'query: "sum:errors{version:{{ release }}}"'), path: 'spec.analysis.checks[0].datadogQuery.query', line: 21, message: /unknown variable "release"/ },
+  { name: 'unknown variable in a group', text: edit('group: ', 'group: "version:{{ canaryVersion }}"'), path: 'spec.analysis.checks[1].datadogMonitor.group', line: 27, message: /unknown variable "canaryVersion"/ },
+  { name: 'checks without datadog', text: edit('datadog:', 'paused: false').replace(/\s+secretRef:\n\s+name: datadog\n/, '\n'), path: 'spec.datadog', line: 6, message: /datadog.secretRef is required/ },
+  { name: 'bad verdict', text: edit('group: ', 'verdicts: { warn: fail }'), path: 'spec.analysis.checks[1].datadogMonitor.verdicts.warn', line: 27, message: /one of Pass, Fail, Inconclusive, got "fail"/ },
+  { name: 'wrong apiVersion', text: edit('apiVersion:', 'apiVersion: deployer.dev/v1'), path: 'apiVersion', line: 1, message: /must be deployer.dev\/v1alpha1/ },
+  { name: 'missing name', text: edit('name: checkout', 'labels: {}'), path: 'metadata.name', line: 3, message: /is required/ },
+];
+
+describe('validateCanaryFile', () => {
+  it('accepts a valid Canary', () => {
+    expect(validateCanaryFile(VALID, 'c.yaml')).to.deep.equal([]);
+  });
+
+  for (const c of CASES) {
+    it(`reports ${c.name} at ${c.path}, line ${c.line}`, () => {
+      const problems = validateCanaryFile(c.text, 'c.yaml');
+      const match = problems.find((p) => p.path === c.path && c.message.test(p.message));
+      expect(match, JSON.stringify(problems, null, 2)).to.not.equal(undefined);
+      expect(match?.line, JSON.stringify(match)).to.equal(c.line);
+      expect(match?.file).to.equal('c.yaml');
+    });
+  }
+
+  it('validates every Canary of a multi-document file and skips other kinds', () => {
+    const text = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {setWeight: "0"}\n---\n${edit('- setWeight: 20', '- setWeight: 0')}---\n`;
+    const problems = validateCanaryFile(text, 'multi.yaml');
+    expect(problems.map((p) => [p.path, p.line])).to.deep.equal([['spec.steps[0].setWeight', 16]]);
+  });
+
+  it('reports documents that are not objects', () => {
+    const problems = validateCanaryFile(`${VALID}---\n- a\n- b\n---\njust text\n`, 'x.yaml');
+    expect(problems.map((p) => [p.line, p.message.slice(0, 30)])).to.deep.equal([
+      [32, 'document 2 is not an object bu'],
+      [35, 'document 3 is not an object bu'],
+    ]);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const problems = validateCanaryFile('kind: Canary\nspec:\n  steps: [\n', 'bad.yaml');
+    expect(problems.length).to.be.greaterThan(0);
+    expect(problems[0]?.message).to.match(/^invalid YAML/);
+    expect(problems[0]?.line).to.be.greaterThan(0);
+  });
+
+  it('accepts an empty file', () => {
+    expect(validateCanaryFile('', 'empty.yaml')).to.deep.equal([]);
+    expect(validateCanaryFile('# nothing\n---\n', 'empty.yaml')).to.deep.equal([]);
+  });
+
+  it('gives 1-based columns pointing at the key', () => {
+    const problems = validateCanaryFile(edit('- setWeight: 20', '- setWeight: 100'), 'c.yaml');
+    expect(problems[0]).to.include({ line: 11, column: 7 });
+  });
+});
+
+describe('validateCanary', () => {
+  it('rejects non-objects', () => {
+    expect(validateCanary(null)).to.deep.equal([{ path: '', message: 'a Canary must be an object, got null' }]);
+    expect(validateCanary([])[0]?.message).to.match(/got a list/);
+  });
+
+  it('requires spec', () => {
+    expect(validateCanary({ apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', metadata: { name: 'x' } })).to.deep.equal([
+      { path: 'spec', message: 'is required' },
+    ]);
+  });
+
+  it('reports a wrongly typed steps list without throwing', () => {
+    const problems = validateCanary({ spec: { targetRef: { name: 'x' }, steps: 'setWeight 10' } });
+    expect(problems).to.deep.include({ path: 'spec.steps', message: 'must be a list, got "setWeight 10"' });
+  });
+
+  it('does not validate status beyond the schema', () => {
+    expect(validateCanary({ spec: { targetRef: { name: 'x' }, steps: [] }, status: { anything: { goes: 1 }, phase: 'Progressing' } })).to.deep.equal([]);
+  });
+});
+
+describe('paths', () => {
+  it('converts JSON pointers and splits paths', () => {
+    expect(pointerToPath('/spec/steps/2/setWeight')).to.equal('spec.steps[2].setWeight');
+    expect(pointerToPath('/metadata/annotations/deployer.dev~1promote')).to.equal('metadata.annotations.deployer.dev/promote');
+    expect(splitPath('spec.analysis.checks[10].name')).to.deep.equal(['spec', 'analysis', 'checks', 10, 'name']);
+  });
+});
