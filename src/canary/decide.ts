@@ -478,6 +478,7 @@ class Pass {
       this.set(PHASES.Paused, msg);
       this.cond(CONDITIONS.Progressing, 'True', REASONS.PausedBySpec, msg);
       this.ensureCanaryPods(dep, st.currentStep ?? 0);
+      if (st.analysisStartedAt !== undefined) this.measure(); // checks keep guarding a held canary
       return;
     }
     if (this.progressingReason === REASONS.PausedBySpec) st.stepStartedAt = this.nowIso; // resumed: the step's clock restarts
@@ -617,6 +618,7 @@ class Pass {
     }
     st.checks = this.observed.checks.map((c) => byName.get(c.name) ?? emptyCheckStatus(c.name));
     if (need.length) this.actions.push({ type: 'Measure', checks: need });
+    this.updateChecksCondition();
 
     for (const cs of st.checks) {
       if (cs.failures > failureLimit) {
@@ -640,7 +642,6 @@ class Pass {
         return true;
       }
     }
-    this.updateChecksCondition();
     return false;
   }
 

@@ -5,6 +5,7 @@ import type { Canary } from '../api/types.js';
 import type { KubeApiError } from '../kube/errors.js';
 import type { RawClient } from '../kube/raw-client.js';
 import { CliError, EXIT } from './errors.js';
+import { revisionOf, type PodTemplate } from '../canary/revision.js';
 
 export interface ConnectOptions {
   kubeconfig?: string;
@@ -66,6 +67,16 @@ export class Cluster {
       });
     } catch (err) {
       throw this.explain(err, { namespace, name });
+    }
+  }
+
+  /** Revision (pod template hash) the target Deployment asks for now; undefined if it cannot be read. */
+  async targetRevision(canary: Canary): Promise<string | undefined> {
+    try {
+      const d = await this.client.get<{ spec?: { template?: PodTemplate } }>(this.paths.deployment(canary.metadata.namespace, canary.spec.targetRef.name));
+      return revisionOf(d.spec?.template);
+    } catch {
+      return undefined;
     }
   }
 

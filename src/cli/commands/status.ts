@@ -125,10 +125,20 @@ async function watchStatus(cluster: Cluster, first: Canary, opts: { output: Outp
     };
     const fail = (e: unknown): void => finish(EXIT.error, `error: ${e instanceof Error ? e.message : String(e)}`);
 
-    const settle = (): void => {
-      const outcome = assessOutcome(canary);
+    const settle = async (): Promise<void> => {
+      if (!assessOutcome(canary).done) return;
+      const outcome = assessOutcome(canary, await cluster.targetRevision(canary));
       if (outcome.done) finish(outcome.exitCode, `canary ${ns}/${name} ${outcome.reason} (phase ${canary.status?.phase ?? 'unknown'})`);
+      else if (!recheck) {
+        // The controller has not picked up the Deployment's new template yet: look again shortly.
+        recheck = setTimeout(() => {
+          recheck = undefined;
+          void settle().catch(fail);
+        }, 500);
+        timers.push(recheck);
+      }
     };
+    let recheck: NodeJS.Timeout | undefined;
 
     const onChange = (c: Canary | undefined): void => {
       if (finished) return;
@@ -198,7 +208,7 @@ async function watchStatus(cluster: Cluster, first: Canary, opts: { output: Outp
 
     draw()
       .then(() => {
-        settle();
+        void settle().catch(fail);
         start();
       })
       .catch(fail);

@@ -12,13 +12,19 @@ export type Outcome = { done: false } | { done: true; exitCode: ExitCode; reason
  * Paused, Promoting, Waiting while not Ready) is still moving. A status older than the spec
  * (status.observedGeneration < metadata.generation) is never settled.
  */
-export function assessOutcome(canary: Pick<Canary, 'metadata' | 'status'>): Outcome {
+export function assessOutcome(canary: Pick<Canary, 'metadata' | 'status'>, targetRevision?: string): Outcome {
   const status = canary.status;
   const phase = status?.phase;
   if (!status || !phase) return { done: false };
   const generation = canary.metadata.generation;
   if (generation !== undefined && status.observedGeneration !== undefined && status.observedGeneration < generation) {
     return { done: false };
+  }
+  // A status about an older template than the Deployment's (the controller has not seen the new
+  // revision yet) is not settled: `kubectl set image … && depctl status --watch` waits for it.
+  if (targetRevision !== undefined && phase !== 'Failed') {
+    const about = phase === 'RolledBack' ? status.failedRevision : status.stableRevision;
+    if (about !== undefined && about !== targetRevision) return { done: false };
   }
   switch (phase) {
     case 'Succeeded':

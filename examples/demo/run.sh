@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# npm run demo: the local control plane, a local Datadog stand-in, the operator and a sample
+# app guarded by a Canary; ships a good version (promoted) and a bad one (rolled back).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+export PATH="$root/node_modules/.bin:$PATH"
+state="$root/.cluster/demo"
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+say "Starting the local Kubernetes control plane (first run builds it: several minutes)"
+bash test/cluster/up.sh
+export KUBECONFIG="$root/.cluster/kubeconfig"
+export PATH="$root/.cluster/bin:$PATH"   # the kubectl that matches the apiserver
+depctl() { node "$root/bin/depctl.js" "$@"; }
+mkdir -p "$state" "$root/.cluster/logs"
+kubectl apply -f crds/ >/dev/null
+
+DD_PORT=${DEMO_DATADOG_PORT:-18126}
+DD_URL="http://127.0.0.1:$DD_PORT"
+if ! curl -sf "$DD_URL/_stand-in/state" >/dev/null 2>&1; then
+  say "Starting the Datadog stand-in on $DD_URL (a local imitation of Datadog's API for the demo; not Datadog)"
+  nohup node --import tsx test/datadog/main.ts --port "$DD_PORT" --api-key demo-api-key --app-key demo-app-key \
+    >"$root/.cluster/logs/datadog-stand-in.log" 2>&1 &
+  echo $! >"$state/datadog.pid"
+  for _ in $(seq 50); do curl -sf "$DD_URL/_stand-in/state" >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+ctl() { curl -sf -X "$1" "$DD_URL/_stand-in/$2" -H 'Content-Type: application/json' -d "$3" >/dev/null; }
+ctl POST reset '{}'
+ctl PUT monitors '{"monitors":[{"id":1001,"name":"checkout error rate","tags":["service:checkout","env:demo"],"type":"metric alert","query":"avg(last_5m):sum:trace.http.request.errors{service:checkout,env:demo} by {version} > 5","groupByVersion":true}]}'
+ctl PUT versions '{"versions":["1.0.0","1.1.0","2.0.0"]}'
+ctl POST series-by-version '{"metric":"trace.http.request.duration","values":{"1.0.0":0.21,"1.1.0":0.19,"2.0.0":0.24},"intervalSec":10}'
+
+if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev/null; then
+  say "The operator is already running (pid $(cat "$state/operator.pid"))"
+else
+  say "Starting the operator (logs: .cluster/logs/operator.log)"
+  nohup node --import tsx src/main.ts --webhook-url 127.0.0.1 --webhook-port 0 --health-port 18081 \
+    >"$root/.cluster/logs/operator.log" 2>&1 &
+  echo $! >"$state/operator.pid"
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+
+say "Deploying the sample app (checkout 1.0.0, 4 pods) with its Service and Canary"
+kubectl delete namespace demo --ignore-not-found --wait=true >/dev/null 2>&1 || true
+kubectl apply -f examples/demo/app.yaml
+kubectl create secret generic datadog -n demo --from-literal=api-key=demo-api-key \
+  --from-literal=app-key=demo-app-key --from-literal=url="$DD_URL" >/dev/null
+kubectl rollout status deployment/checkout -n demo --timeout=120s
+kubectl wait canary/checkout -n demo --for=condition=Ready --timeout=60s >/dev/null
+kubectl get canaries -n demo
+
+say "Shipping a good version: checkout 1.1.0 (the gate holds it; canary pods run beside the stable pods)"
+kubectl set image deployment/checkout -n demo checkout=registry.example.com/shop/checkout:1.1.0
+depctl status checkout -n demo --watch --timeout 5m
+kubectl rollout status deployment/checkout -n demo --timeout=120s
+
+say "Shipping a bad version: checkout 2.0.0 (its monitor group version:2.0.0 alerts in the stand-in)"
+ctl PUT alert-versions '{"versions":["2.0.0"]}'
+kubectl set image deployment/checkout -n demo checkout=registry.example.com/shop/checkout:2.0.0
+if depctl status checkout -n demo --watch --timeout 5m; then
+  echo "unexpected: the bad version was not rolled back" >&2
+  exit 1
+fi
+
+say "Done. The bad version was rolled back; the stable pods never stopped serving."
+kubectl get canaries -n demo
+cat <<MSG
+
+The cluster, the operator and the stand-in are still running. Try:
+  export KUBECONFIG=$root/.cluster/kubeconfig
+  kubectl get canaries -A
+  npx depctl status checkout -n demo
+  kubectl set image deployment/checkout -n demo checkout=registry.example.com/shop/checkout:1.2.0
+  npx depctl status checkout -n demo --watch
+Stop everything with: npm run demo:stop
+MSG
