@@ -6,7 +6,7 @@
 // The operator runs as its own process (node --import tsx src/main.ts), like npm start.
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { ensureCluster, kubectl } from '../support/cluster.js';
 import { RawClient, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import { DatadogStandIn } from '../datadog/server.js';
@@ -41,13 +41,21 @@ function rssMb(pid: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
+const HEALTH_PORT = 18_181;
+
+/** The operator as it runs in production: compiled JavaScript (npm run build), one process. */
 function startOperator(namespace: string): ChildProcess {
   mkdirSync(`${ROOT}.cluster/logs`, { recursive: true });
-  const proc = spawn(`${ROOT}node_modules/.bin/node`, ['--import', 'tsx', `${ROOT}src/main.ts`, '--namespaces', namespace, '--webhook-port', '0', '--health-port', '0', '--webhook-url', '127.0.0.1', '--log-level', 'warn'], {
-    cwd: ROOT,
-    stdio: 'ignore',
-  });
-  return proc;
+  const entry = existsSync(`${ROOT}dist/src/main.js`) ? [`${ROOT}dist/src/main.js`] : ['--import', 'tsx', `${ROOT}src/main.ts`];
+  const args = [...entry, '--namespaces', namespace, '--webhook-port', '0', '--health-port', String(HEALTH_PORT), '--webhook-url', '127.0.0.1', '--log-level', 'warn'];
+  return spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: 'ignore' });
+}
+
+/** RSS (from /proc) and V8 heap in use (from the operator's own /metrics), in MiB. */
+async function memory(pid: number): Promise<{ rssMb: number; heapUsedMb: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${HEALTH_PORT}/metrics`)).text();
+  const heap = Number(/^deployer_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
+  return { rssMb: rssMb(pid), heapUsedMb: Math.round((heap / 1024 / 1024) * 10) / 10 };
 }
 
 async function main(): Promise<void> {
@@ -77,7 +85,8 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };
   try {
     await sleep(4_000);
-    results.memoryIdleMb = rssMb(op.pid!);
+    results.operatorEntry = existsSync(`${ROOT}dist/src/main.js`) ? 'dist/src/main.js (compiled)' : 'src/main.ts (tsx)';
+    results.memoryIdle = await memory(op.pid!);
 
     // 1. admission → canary ReplicaSet created
     await apply(deployment('web', 'bench/web:0'));
@@ -150,12 +159,15 @@ async function main(): Promise<void> {
       return list.items.filter((c) => c.status?.phase === 'Waiting').length >= 100 ? true : undefined;
     }, 180_000, 500);
     await sleep(3_000);
-    const samples: number[] = [];
+    const rss: number[] = [];
+    const heap: number[] = [];
     for (let i = 0; i < 5; i++) {
-      samples.push(rssMb(op.pid!));
+      const m = await memory(op.pid!);
+      rss.push(m.rssMb);
+      heap.push(m.heapUsedMb);
       await sleep(1_000);
     }
-    results.memoryWith100CanariesMb = median(samples);
+    results.memoryWith100Canaries = { rssMb: median(rss), heapUsedMb: median(heap) };
   } finally {
     op.kill('SIGTERM');
     await dd.close();
