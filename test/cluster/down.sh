@@ -9,15 +9,17 @@ R=${CLUSTER_DIR:-$root/.cluster}
 log() { echo "[cluster:down] $*" >&2; }
 
 lock="${TMPDIR:-/tmp}/deployer-cluster-$(printf '%s' "$R" | cksum | cut -d' ' -f1).flock"
-exec 9>"$lock"
-flock 9
+if [ "${_DEPLOYER_CLUSTER_LOCKED:-}" != "$R" ]; then # up.sh already holds it when it cleans up
+  exec 9>"$lock"
+  flock 9
+fi
 
 if [ ! -e "$R" ]; then log "nothing to stop ($R does not exist)"; exit 0; fi
 
 # ours <component> <pid>: the pid still runs the binary up.sh started for that component
 ours() {
   local cmd
-  cmd=$(tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null) || return 1
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$2/cmdline") || return 1
   [[ "$cmd" == *"/$1 "* ]]
 }
 

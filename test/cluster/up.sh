@@ -42,7 +42,7 @@ alive() { # alive <component>: its pid file names a live process running our bin
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
   [ -n "$pid" ] || return 1
-  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   [[ "$cmd" == *"/$1 "* ]]
 }
 api_ready() {
@@ -65,18 +65,23 @@ if [ -f "$R/ports" ]; then
   . "$R/ports"
   all=1
   for c in "${components[@]}"; do alive "$c" || all=0; done
-  if [ $all = 1 ] && api_ready "$API_PORT"; then
-    log "already up (pids alive, /readyz ok): reusing it"
-    print_usage "$API_PORT"
-    echo "status: reused"
-    exit 0
+  if [ $all = 1 ]; then
+    # Every process runs: give a busy apiserver time to answer before calling it broken.
+    deadline=$(( $(date +%s) + 30 ))
+    until api_ready "$API_PORT" || [ "$(date +%s)" -ge $deadline ]; do sleep 1; done
+    if api_ready "$API_PORT"; then
+      log "already up (pids alive, /readyz ok): reusing it"
+      print_usage "$API_PORT"
+      echo "status: reused"
+      exit 0
+    fi
   fi
 fi
+# down.sh, called from here, must not wait for the lock this script holds.
+export _DEPLOYER_CLUSTER_LOCKED=$R
 if [ -e "$R" ]; then
   log "found stale state in $R: cleaning it up"
-  flock -u 9
   CLUSTER_DIR="$R" bash "$here/down.sh" >&2
-  flock 9
 fi
 
 # --- settings ----------------------------------------------------------------------
@@ -127,7 +132,6 @@ fail() { # fail <component> <message>: show its log, stop what we started, exit 
     keep="${TMPDIR:-/tmp}/deployer-cluster-failed-logs"
     rm -rf "$keep"; cp -r "$R/logs" "$keep" 2>/dev/null || true
     log "logs kept in $keep"
-    flock -u 9
     CLUSTER_DIR="$R" bash "$here/down.sh" >&2 || true
   fi
   exit 1
