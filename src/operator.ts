@@ -19,6 +19,7 @@ import { WorkQueue } from './runtime/workqueue.js';
 import { generateCertificates } from './webhook/certs.js';
 import { ensureServingCertificate, ensureWebhookConfiguration, type WebhookTarget } from './webhook/configuration.js';
 import { WebhookServer } from './webhook/server.js';
+import type { Notifier } from './notify/notifier.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -44,6 +45,8 @@ export interface OperatorOptions {
   concurrency?: number;
   resyncMs?: number;
   datadogTimeoutMs?: number;
+  /** Where transitions are announced besides Events (default: nowhere). */
+  notifier?: Notifier;
 }
 
 export interface OperatorHandle {
@@ -142,6 +145,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     secrets: new SecretCache(client),
     measurements: runner,
     events: new KubeEventRecorder(client, 'deployer', identity),
+    ...(opts.notifier ? { notifier: opts.notifier } : {}),
     logger,
     metrics,
     mayAct: isLeader,

@@ -5,6 +5,7 @@ import { errorMessage, isConflict, isNotFound } from '../kube/errors.js';
 import { paths, type RawClient } from '../kube/raw-client.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
+import { nopNotifier, type Notifier } from '../notify/notifier.js';
 import { decide } from './decide.js';
 import { execute } from './execute.js';
 import { observe, type ObserveContext } from './observe.js';
@@ -21,6 +22,7 @@ export interface ReconcilerOptions extends ObserveContext {
   events: EventRecorder;
   logger: Logger;
   metrics: OperatorMetrics;
+  notifier?: Notifier;
   /** Checked right before writing: only the leader acts. */
   mayAct: () => boolean;
   now?: () => number;
@@ -63,6 +65,7 @@ export class CanaryReconciler {
       const level = e.type === 'Warning' ? 'warn' : 'info';
       log[level]('Recorded event', { reason: e.reason, detail: e.message, revision: decision.status.canaryRevision, step: decision.status.currentStep });
       await this.recordEvent(canary, e.type, e.reason, e.message, log);
+      await this.notify(key, e, decision.status.canaryRevision, decision.status.canaryVersion, log);
       if (e.onDeployment && snap.deployment) {
         await this.recordEvent(
           { apiVersion: 'apps/v1', kind: 'Deployment', metadata: snap.deployment.metadata as Canary['metadata'] },
@@ -87,6 +90,26 @@ export class CanaryReconciler {
       spec: canary.spec,
       status: clean,
     });
+  }
+
+  private async notify(key: string, e: { type: 'Normal' | 'Warning'; reason: string; message: string }, revision: string | undefined, version: string | undefined, log: Logger): Promise<void> {
+    const notifier = this.o.notifier ?? nopNotifier;
+    try {
+      await notifier.notify(
+        {
+          canary: key,
+          reason: e.reason,
+          severity: e.type === 'Warning' ? 'warning' : 'info',
+          message: e.message,
+          ...(revision ? { revision } : {}),
+          ...(version ? { version } : {}),
+          time: new Date().toISOString(),
+        },
+        AbortSignal.timeout(5_000),
+      );
+    } catch (err) {
+      log.warn('Could not send a notification', { reason: e.reason, error: errorMessage(err) });
+    }
   }
 
   private async recordEvent(

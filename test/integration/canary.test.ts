@@ -2,6 +2,7 @@
 // talking to the local Datadog stand-in. Given / When / Then.
 import { expect } from 'chai';
 import type { Canary, CheckSpec } from '../../src/api/types.js';
+import type { Notification } from '../../src/notify/notifier.js';
 import { kubectl } from '../support/cluster.js';
 import { API_KEY, World, versionMonitor } from '../support/world.js';
 
@@ -26,9 +27,10 @@ describe('Canary controller on the real control plane', function () {
 
   describe('promotion', () => {
     let w: World;
+    const notified: Notification[] = [];
     before(async () => {
       w = await World.create('promote');
-      await w.startOperator();
+      await w.startOperator({ notifier: { notify: async (n) => void notified.push(n) } });
     });
     after(async () => w.teardown());
 
@@ -64,6 +66,8 @@ describe('Canary controller on the real control plane', function () {
       expect(get.stdout).to.match(/web\s+web\s+Succeeded/);
       const reasons = (await w.events('web')).map((e) => e.reason);
       expect(reasons).to.include.members(['Adopted', 'NewRevision', 'CanaryPodsReady', 'StepCompleted', 'Promoting', 'Promoted']);
+      expect(notified.map((n) => n.reason)).to.include.members(['NewRevision', 'Promoted']);
+      expect(notified.find((n) => n.reason === 'Promoted')).to.include({ canary: `${w.ns}/web`, version: '1.1.0', severity: 'info' });
       // The Datadog stand-in saw the real client's calls with the real headers.
       expect(w.dd.requests('/api/v1/monitor/101').length).to.be.greaterThan(0);
     });
