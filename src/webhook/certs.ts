@@ -2,7 +2,7 @@
 // certificate signed by it (ECDSA P-256), made in-process with WebCrypto.
 // The CA goes into the webhook configuration's caBundle; the serving pair into the
 // HTTPS server.
-import './reflect-metadata.js';
+import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect metadata API
 import { webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
