@@ -1,0 +1,102 @@
+// The operator's command line (flags → startOperator); src/main.ts loads it after checking Node.js.
+import { Command, InvalidArgumentError } from 'commander';
+import { parseDuration } from './analysis/duration.js';
+import { createLogger } from './runtime/logger.js';
+import { startOperator, type OperatorOptions } from './operator.js';
+
+const nsName = (v: string): { namespace: string; name: string } => {
+  const [namespace, name] = v.split('/');
+  if (!namespace || !name) throw new InvalidArgumentError('expected NAMESPACE/NAME');
+  return { namespace, name };
+};
+const duration = (v: string): number => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 1000) throw new InvalidArgumentError('expected a duration of at least 1s, e.g. 15s');
+  return ms;
+};
+const port = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number');
+  return n;
+};
+
+const program = new Command('deployer')
+  .description('Kubernetes operator: canary analysis with Datadog, then promotion or rollback')
+  .option('--namespaces <list>', 'comma-separated namespaces to watch (default: all)', process.env.DEPLOYER_NAMESPACES)
+  .option('--webhook-port <port>', 'port of the admission webhook (0: any free port)', port, 9443)
+  .option('--webhook-host <host>', 'address the webhook listens on', '0.0.0.0')
+  .option('--webhook-url <host>', 'run outside the cluster: the apiserver calls https://<host>:<port> (e.g. 127.0.0.1)')
+  .option('--webhook-service <ns/name>', 'run in the cluster: the apiserver calls this Service', nsName)
+  .option('--webhook-secret <ns/name>', 'Secret that keeps the webhook serving certificate (shared by replicas)', nsName)
+  .option('--webhook-failure-policy <policy>', 'Fail (default: never let a revision through unverified) or Ignore', 'Fail')
+  .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', port, 8081)
+  .option('--metrics-port <port>', 'also serve /metrics on this port', port)
+  .option('--leader-elect', 'elect a leader on a Lease; only the leader reconciles', false)
+  .option('--lease-namespace <ns>', 'namespace of the leader Lease', process.env.POD_NAMESPACE ?? 'deployer-system')
+  .option('--lease-name <name>', 'name of the leader Lease', 'deployer')
+  .option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)', duration, 15_000)
+  .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info');
+
+program.parse();
+const o = program.opts<{
+  namespaces?: string;
+  webhookPort: number;
+  webhookHost: string;
+  webhookUrl?: string;
+  webhookService?: { namespace: string; name: string };
+  webhookSecret?: { namespace: string; name: string };
+  webhookFailurePolicy: string;
+  healthPort: number;
+  metricsPort?: number;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseDuration: number;
+  logLevel: string;
+}>();
+
+const logger = createLogger({ level: o.logLevel });
+if (o.webhookFailurePolicy !== 'Fail' && o.webhookFailurePolicy !== 'Ignore') {
+  logger.error('Invalid --webhook-failure-policy', { value: o.webhookFailurePolicy });
+  process.exit(2);
+}
+const target: OperatorOptions['webhook']['target'] = o.webhookService ? { service: o.webhookService } : { urlFromPort: o.webhookUrl ?? '127.0.0.1' };
+
+try {
+  const op = await startOperator({
+    ...(o.namespaces ? { namespaces: o.namespaces.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    webhook: {
+      host: o.webhookHost,
+      port: o.webhookPort,
+      target,
+      ...(o.webhookSecret ? { secret: o.webhookSecret } : {}),
+      failurePolicy: o.webhookFailurePolicy,
+    },
+    health: { port: o.healthPort },
+    ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),
+    ...(o.leaderElect ? {
+          leaderElection: {
+            namespace: o.leaseNamespace,
+            name: o.leaseName,
+            leaseDurationMs: o.leaseDuration,
+            renewDeadlineMs: Math.round((o.leaseDuration * 2) / 3),
+            retryPeriodMs: Math.max(500, Math.round(o.leaseDuration / 5)),
+            ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
+          },
+        } : {}),
+    logger,
+  });
+  logger.info('Operator started', { webhookPort: op.webhookPort, healthPort: op.healthPort, leaderElection: o.leaderElect });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('Received signal', { signal });
+    void op.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+} catch (err) {
+  logger.error('Operator could not start', { error: (err as Error).message });
+  process.exit(1);
+}
