@@ -22,7 +22,8 @@ describe('deploy/ kustomize base', function () {
   });
 
   after(async () => {
-    if (createdNamespace) await kubectl(['delete', 'namespace', 'deployer-system', '--wait=false']);
+    // Wait until it is gone: later suites install the operator's RBAC into this namespace.
+    if (createdNamespace) await kubectl(['delete', 'namespace', 'deployer-system', '--wait=true', '--timeout=120s']);
   });
 
   it('is accepted by the API server (apply -k --dry-run=server)', async () => {

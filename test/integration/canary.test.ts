@@ -64,8 +64,7 @@ describe('Canary controller on the real control plane', function () {
       const get = await kubectl(['get', 'canaries', '-n', w.ns]);
       expect(get.stdout).to.match(/NAME\s+TARGET\s+PHASE\s+WEIGHT\s+STEP\s+MESSAGE\s+AGE/);
       expect(get.stdout).to.match(/web\s+web\s+Succeeded/);
-      const reasons = (await w.events('web')).map((e) => e.reason);
-      expect(reasons).to.include.members(['Adopted', 'NewRevision', 'CanaryPodsReady', 'StepCompleted', 'Promoting', 'Promoted']);
+      await w.waitForEvents('web', ['Adopted', 'NewRevision', 'CanaryPodsReady', 'StepCompleted', 'Promoting', 'Promoted']);
       expect(notified.map((n) => n.reason)).to.include.members(['NewRevision', 'Promoted']);
       expect(notified.find((n) => n.reason === 'Promoted')).to.include({ canary: `${w.ns}/web`, version: '1.1.0', severity: 'info' });
       // The Datadog stand-in saw the real client's calls with the real headers.
@@ -108,8 +107,7 @@ describe('Canary controller on the real control plane', function () {
       const d = await w.deploymentObject('web');
       expect(d.spec.paused).to.equal(true);
       expect(d.spec.template.spec.containers[0]?.image).to.equal('example.com/web:2.0.0');
-      const depEvents = (await w.events('web', 'Deployment')).map((e) => e.reason);
-      expect(depEvents).to.include('CheckFailed');
+      await w.waitForEvents('web', ['CheckFailed'], 'Deployment');
     });
 
     it('does not try the same revision again unless retried', async () => {
@@ -130,7 +128,7 @@ describe('Canary controller on the real control plane', function () {
       expect(rollout.code, rollout.stderr).to.equal(0);
       expect((await w.deploymentObject('web')).spec.paused ?? false).to.equal(false);
       expect(w.dd.requests().length).to.equal(calls);
-      expect((await w.events('web')).map((e) => e.reason)).to.include('RevertedToStable');
+      await w.waitForEvents('web', ['RevertedToStable']);
     });
 
     it('rolls back on a metric over its threshold, reporting the value', async () => {
@@ -176,7 +174,7 @@ describe('Canary controller on the real control plane', function () {
       const c = await w.waitPhase('web', 'RolledBack');
       expect(c.status?.message).to.match(/canary pods not Ready within the progress deadline: 0\/2/);
       expect(await w.stablePodNames('web')).to.deep.equal(stable);
-      expect((await w.events('web')).map((e) => e.reason)).to.include('ProgressDeadlineExceeded');
+      await w.waitForEvents('web', ['ProgressDeadlineExceeded']);
     });
 
     it('a newer revision mid-analysis discards the canary pods and restarts from the first step', async () => {
@@ -187,7 +185,7 @@ describe('Canary controller on the real control plane', function () {
       await w.waitFor('web', (c) => c.status?.canaryVersion === '1.2.0' && c.status?.canaryRevision !== first.status?.canaryRevision, 'restarted');
       const rs = await w.replicaSets('deployer.dev/canary-of=web');
       expect(rs.every((r) => r.metadata.labels?.['deployer.dev/revision'] !== first.status?.canaryRevision || r.metadata.deletionTimestamp)).to.equal(true);
-      expect((await w.events('web')).map((e) => e.reason)).to.include('Superseded');
+      await w.waitForEvents('web', ['Superseded']);
       const done = await w.waitPhase('web', 'Succeeded');
       expect(done.status?.stableVersion).to.equal('1.2.0');
     });
@@ -300,7 +298,7 @@ describe('Canary controller on the real control plane', function () {
       const c = await w.waitPhase('ghost', 'Failed');
       expect(c.status?.conditions?.find((x) => x.type === 'Ready')).to.include({ status: 'False', reason: 'TargetNotFound' });
       expect(c.status?.message).to.contain(`Deployment ${w.ns}/ghost not found`);
-      expect((await w.events('ghost')).map((e) => e.reason)).to.include('TargetNotFound');
+      await w.waitForEvents('ghost', ['TargetNotFound']);
     });
 
     it('a missing Secret, or one without its keys, is reported before any revision and touches no pod', async () => {
@@ -319,7 +317,7 @@ describe('Canary controller on the real control plane', function () {
       expect(c2.status?.message).to.contain('app-key');
       expect(c2.status?.message).to.not.contain('"x"');
       expect(await w.stablePodNames('api')).to.deep.equal(pods);
-      expect((await w.events('api')).map((e) => e.reason)).to.include.members(['SecretNotFound', 'SecretInvalid']);
+      await w.waitForEvents('api', ['SecretNotFound', 'SecretInvalid']);
     });
 
     it('a second Canary for a guarded Deployment is refused', async () => {
@@ -364,6 +362,7 @@ describe('Canary controller on the real control plane', function () {
       expect(d.metadata.labels?.['deployer.dev/canary']).to.equal(undefined);
       await w.waitForPodsGone('deployer.dev/canary-of=web');
       expect(await w.stablePodNames('web')).to.deep.equal(stable);
+      await w.waitForEvents('web', ['DeploymentLeftPaused'], 'Deployment');
       const ev = (await w.events('web', 'Deployment')).find((e) => e.reason === 'DeploymentLeftPaused');
       expect(ev?.message).to.contain('kubectl rollout resume deployment/web');
     });

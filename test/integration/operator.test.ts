@@ -60,7 +60,7 @@ describe('the deployable operator', function () {
       await w.setImage('web', 'example.com/web:1.1.0');
       const c = await w.waitPhase('web', 'Succeeded');
       expect(c.status?.checks?.[0]?.passes).to.be.greaterThan(0);
-      expect((await w.events('web')).map((e) => e.reason)).to.include('Promoted');
+      await w.waitForEvents('web', ['Promoted']);
       const tls = await kubectl(['get', 'secret', `webhook-tls-${w.ns}`, '-n', 'deployer-system', '-o', 'jsonpath={.type}']);
       expect(tls.stdout).to.equal('kubernetes.io/tls');
     } finally {
@@ -113,7 +113,7 @@ describe('the deployable operator', function () {
 
       const done = await w.waitPhase('web', 'Succeeded', 90_000);
       expect(done.status?.stableVersion).to.equal('1.1.0');
-      const reasons = (await w.events('web')).map((e) => e.reason);
+      const reasons = await w.waitForEvents('web', ['NewRevision', 'Promoted']);
       expect(reasons.filter((r) => r === 'NewRevision'), 'started once').to.have.length(1);
       expect(reasons.filter((r) => r === 'Promoted'), 'promoted once').to.have.length(1);
       await w.killOperatorProcess(standby, 'SIGTERM');

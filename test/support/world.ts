@@ -185,6 +185,20 @@ export class World {
     return list.items;
   }
 
+  /** Waits until Events with these reasons exist (Events are recorded right after the status write). */
+  async waitForEvents(name: string, reasons: string[], kind = 'Canary', timeoutMs = 15_000): Promise<string[]> {
+    let seen: string[] = [];
+    await eventually(
+      async () => {
+        seen = (await this.events(name, kind)).map((e) => e.reason);
+        const missing = reasons.filter((r) => !seen.includes(r));
+        if (missing.length) throw new Error(`no ${missing.join(', ')} Event on ${kind} ${name} yet (seen: ${seen.join(', ')})`);
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
+    return seen;
+  }
+
   async waitForPodsGone(selector: string, timeoutMs = 30_000): Promise<void> {
     await eventually(
       async () => {
