@@ -78,7 +78,7 @@ export class World {
   }
 
   async killOperatorProcess(proc: ChildProcess | undefined = this.proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return; // already gone (exited or killed)
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill(signal);
     await exited;
