@@ -343,13 +343,8 @@ class Pass {
       // The template went back to the stable revision while a canary ran or after a rollback.
       const what = st.canaryRevision ? ` the canary of revision ${st.canaryRevision} (version ${st.canaryVersion}) was discarded` : '';
       const msg = `template reverted to the stable revision ${dep.revision} (version ${st.stableVersion});${what || ' nothing to verify'}`;
-      st.lastResult = msg;
-      st.finishedAt = this.nowIso;
       st.failedRevision = undefined;
-      this.clearCanaryProgress();
-      this.set(PHASES.Waiting, msg);
-      this.cond(CONDITIONS.Progressing, 'False', REASONS.RevertedToStable, msg);
-      this.cond(CONDITIONS.Ready, 'True', REASONS.RevertedToStable, msg);
+      this.finish(PHASES.Waiting, REASONS.RevertedToStable, 'True', msg);
       this.event('Normal', REASONS.RevertedToStable, msg);
       return;
     }
@@ -374,14 +369,7 @@ class Pass {
       if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
       st.stableRevision = dep.revision;
       st.stableVersion = st.canaryVersion;
-      st.finishedAt = this.nowIso;
-      st.lastResult = msg;
-      st.canaryWeight = 0;
-      st.canaryReplicas = 0;
-      st.canaryReadyReplicas = 0;
-      this.set(PHASES.Succeeded, msg);
-      this.cond(CONDITIONS.Progressing, 'False', REASONS.Promoted, msg);
-      this.cond(CONDITIONS.Ready, 'True', REASONS.Promoted, msg);
+      this.finish(PHASES.Succeeded, REASONS.Promoted, 'True', msg);
       this.event('Normal', REASONS.Promoted, msg);
       return;
     }
@@ -697,22 +685,21 @@ class Pass {
     if (hold && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
     const msg = `rolled back revision ${revision} (version ${st.canaryVersion}): ${why}`;
     st.failedRevision = revision;
+    this.finish(PHASES.RolledBack, REASONS.RolledBack, 'False', msg);
+    this.event('Warning', reason, msg, true);
+  }
+
+  /** The end of a canary: no canary pods any more, the result recorded, Progressing False. */
+  private finish(phase: Phase, reason: Reason, ready: ConditionStatus, msg: string): void {
+    const st = this.st;
     st.finishedAt = this.nowIso;
     st.lastResult = msg;
     st.canaryWeight = 0;
     st.canaryReplicas = 0;
     st.canaryReadyReplicas = 0;
-    this.set(PHASES.RolledBack, msg);
-    this.cond(CONDITIONS.Progressing, 'False', REASONS.RolledBack, msg);
-    this.cond(CONDITIONS.Ready, 'False', REASONS.RolledBack, msg);
-    this.event('Warning', reason, msg, true);
-  }
-
-  private clearCanaryProgress(): void {
-    const st = this.st;
-    st.canaryWeight = 0;
-    st.canaryReplicas = 0;
-    st.canaryReadyReplicas = 0;
+    this.set(phase, msg);
+    this.cond(CONDITIONS.Progressing, 'False', reason, msg);
+    this.cond(CONDITIONS.Ready, ready, reason, msg);
   }
 
   /** Requests that had nothing to act on are still echoed, once. */
