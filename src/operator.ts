@@ -16,8 +16,8 @@ import { LeaderElector } from './runtime/leader-election.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { WorkQueue } from './runtime/workqueue.js';
-import { generateCertificates } from './webhook/certs.js';
-import { ensureServingCertificate, ensureWebhookConfiguration, type WebhookTarget } from './webhook/configuration.js';
+import { certificateExpiresSoon, generateCertificates } from './webhook/certs.js';
+import { ensureServingCertificate, ensureWebhookConfiguration, type ServingCertificate, type WebhookTarget } from './webhook/configuration.js';
 import { WebhookServer } from './webhook/server.js';
 import type { Notifier } from './notify/notifier.js';
 
@@ -180,9 +180,14 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const target = opts.webhook.target;
   const dnsNames = opts.webhook.dnsNames ?? ('service' in target ? serviceDnsNames(target.service) : ['localhost']);
   const ipAddresses = opts.webhook.ipAddresses ?? ('service' in target ? [] : ['127.0.0.1']);
-  const cert = opts.webhook.secret
-    ? await ensureServingCertificate(client, { ...opts.webhook.secret, dnsNames, ipAddresses })
-    : await generateCertificates({ commonName: dnsNames[0] ?? 'localhost', dnsNames, ipAddresses }).then((c) => ({ caPem: c.caCertPem, certPem: c.certPem, keyPem: c.keyPem }));
+  /** The serving certificate: from the shared Secret (renewed there 30 days before expiry) or made in memory. */
+  const loadCertificate = async (current?: ServingCertificate): Promise<ServingCertificate> => {
+    if (opts.webhook.secret) return ensureServingCertificate(client, { ...opts.webhook.secret, dnsNames, ipAddresses });
+    if (current && !certificateExpiresSoon(current.certPem, new Date(), 30)) return current;
+    const c = await generateCertificates({ commonName: dnsNames[0] ?? 'localhost', dnsNames, ipAddresses });
+    return { caPem: c.caCertPem, certPem: c.certPem, keyPem: c.keyPem };
+  };
+  let cert = await loadCertificate();
   const webhook = new WebhookServer({
     host,
     port: opts.webhook.port,
@@ -206,9 +211,19 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     }
   };
   await ensureWebhookConfiguration(client, resolvedTarget, cert.caPem, opts.webhook.failurePolicy ?? 'Fail');
-  // The leader keeps the configuration (URL, caBundle) current, e.g. after a failover.
+  // Every replica reloads a renewed certificate; the leader keeps the configuration (URL,
+  // caBundle) current, e.g. after a failover or a renewal.
   const webhookTimer = setInterval(() => {
-    if (isLeader()) void assertWebhook();
+    void loadCertificate(cert)
+      .then((next) => {
+        if (next.certPem !== cert.certPem) {
+          cert = next;
+          webhook.setCertificate(next.certPem, next.keyPem);
+          logger.info('Loaded a renewed webhook certificate');
+        }
+      })
+      .catch((err: unknown) => logger.error('Could not renew the webhook certificate', { error: errorMessage(err) }))
+      .then(() => (isLeader() ? assertWebhook() : undefined));
   }, 60_000);
   webhookTimer.unref();
   logger.info('Serving admission webhook', { port: webhookPort, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
