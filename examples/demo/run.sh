@@ -28,8 +28,10 @@ fi
 ctl() { curl -sf -X "$1" "$DD_URL/_stand-in/$2" -H 'Content-Type: application/json' -d "$3" >/dev/null; }
 ctl POST reset '{}'
 ctl PUT monitors '{"monitors":[{"id":1001,"name":"checkout error rate","tags":["service:checkout","env:demo"],"type":"metric alert","query":"avg(last_5m):sum:trace.http.request.errors{service:checkout,env:demo} by {version} > 5","groupByVersion":true}]}'
-ctl PUT versions '{"versions":["1.0.0","1.1.0","2.0.0"]}'
-ctl POST series-by-version '{"metric":"trace.http.request.duration","values":{"1.0.0":0.21,"1.1.0":0.19,"2.0.0":0.24},"intervalSec":10}'
+# Every version reports to the stand-in's multi-alert monitor and latency metric; only the
+# versions listed in alert-versions alert.
+ctl PUT versions '{"versions":["1.0.0","1.1.0","1.2.0","1.3.0","2.0.0","2.0.1"]}'
+ctl POST series-by-version '{"metric":"trace.http.request.duration","values":{"1.0.0":0.21,"1.1.0":0.19,"2.0.0":0.24},"default":0.2,"intervalSec":10}'
 
 if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev/null; then
   say "The operator is already running (pid $(cat "$state/operator.pid"))"
