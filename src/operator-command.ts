@@ -1,5 +1,5 @@
 // The operator's command line (flags → startOperator); src/main.ts loads it after checking Node.js.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from './analysis/duration.js';
 import { createLogger } from './runtime/logger.js';
 import { startOperator, type OperatorOptions } from './operator.js';
@@ -34,7 +34,9 @@ const program = new Command('deployer')
   .option('--leader-elect', 'elect a leader on a Lease; only the leader reconciles', false)
   .option('--lease-namespace <ns>', 'namespace of the leader Lease', process.env.POD_NAMESPACE ?? 'deployer-system')
   .option('--lease-name <name>', 'name of the leader Lease', 'deployer')
-  .option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)', duration, 15_000)
+  .addOption(
+    new Option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)').argParser(duration).default(15_000, '15s'),
+  )
   .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info');
 
 program.parse();
