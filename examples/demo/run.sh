@@ -45,9 +45,10 @@ fi
 
 say "Deploying the sample app (checkout 1.0.0, 4 pods) with its Service and Canary"
 kubectl delete namespace demo --ignore-not-found --wait=true >/dev/null 2>&1 || true
-kubectl apply -f examples/demo/app.yaml
+kubectl create namespace demo --save-config >/dev/null
 kubectl create secret generic datadog -n demo --from-literal=api-key=demo-api-key \
   --from-literal=app-key=demo-app-key --from-literal=url="$DD_URL" >/dev/null
+kubectl apply -f examples/demo/app.yaml
 kubectl rollout status deployment/checkout -n demo --timeout=120s
 kubectl wait canary/checkout -n demo --for=condition=Ready --timeout=60s >/dev/null
 kubectl get canaries -n demo
