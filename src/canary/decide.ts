@@ -330,22 +330,43 @@ class Pass {
 
   private onStableTemplate(dep: ObservedDeployment): void {
     const st = this.st;
-    if (this.progressingReason === REASONS.Promoting && st.canaryRevision === dep.revision) {
-      this.whilePromoting(dep);
-      return;
+    if (this.progressingReason === REASONS.Promoting) {
+      if (st.canaryRevision === dep.revision) {
+        this.whilePromoting(dep);
+        return;
+      }
+      const started = Date.parse(st.promotionStartedAt ?? this.nowIso);
+      if (this.now - started > this.settings.deadlineMs && st.canaryRevision) {
+        // The stable template was restored because the promotion missed its deadline (this pass
+        // may come after a status write that did not land).
+        if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+        this.rollback(
+          REASONS.ProgressDeadlineExceeded,
+          `promotion of revision ${st.canaryRevision} did not complete within the progress deadline; restored stable revision ${dep.revision}`,
+          st.canaryRevision,
+          false,
+        );
+        return;
+      }
     }
     st.stableRevision = dep.revision;
     st.stableVersion = dep.stableVersion ?? st.stableVersion ?? dep.version;
     if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
     if (dep.paused && dep.heldByUs) this.actions.push({ type: 'UnholdDeployment' });
     const reason = this.progressingReason;
-    if (reason !== undefined || st.phase === PHASES.RolledBack) {
+    if (reason !== undefined || (st.phase === PHASES.RolledBack && dep.heldByUs)) {
       // The template went back to the stable revision while a canary ran or after a rollback.
       const what = st.canaryRevision ? ` the canary of revision ${st.canaryRevision} (version ${st.canaryVersion}) was discarded` : '';
       const msg = `template reverted to the stable revision ${dep.revision} (version ${st.stableVersion});${what || ' nothing to verify'}`;
       st.failedRevision = undefined;
       this.finish(PHASES.Waiting, REASONS.RevertedToStable, 'True', msg);
       this.event('Normal', REASONS.RevertedToStable, msg);
+      return;
+    }
+    if (st.phase === PHASES.RolledBack) {
+      // A rollback that restored the stable template itself (a promotion past its deadline): the
+      // result stands until a new revision arrives; the failed one stays refused.
+      this.cond(CONDITIONS.Ready, 'False', REASONS.RolledBack, st.message ?? '');
       return;
     }
     const creds = this.observed.credentials;

@@ -40,6 +40,13 @@ export class CanaryReconciler {
     const now = (this.o.now ?? Date.now)();
     const snap = await observe(canary, this.o, now);
     const decision = decide(canary, snap.observed, now);
+    log.debug('Decided', {
+      phase: decision.status.phase,
+      previousPhase: canary.status?.phase,
+      resourceVersion: canary.metadata.resourceVersion,
+      actions: decision.actions.map((a) => a.type),
+      requeueAfterMs: decision.requeueAfterMs,
+    });
     if (!this.o.mayAct()) return {};
     let rv: string | undefined;
     try {

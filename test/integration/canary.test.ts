@@ -177,6 +177,25 @@ describe('Canary controller on the real control plane', function () {
       await w.waitForEvents('web', ['ProgressDeadlineExceeded']);
     });
 
+    it('a promotion that does not complete in time restores the stable template', async () => {
+      await given(w, { steps: [{ setWeight: 34 }, { pause: {} }], progressDeadline: '8s' });
+      await w.apply(w.deploymentManifest('web', 'example.com/web:1.1.0', { podLabels: { 'sim.deployer.dev/ready': 'false' } }));
+      await w.waitFor('web', (c) => c.status?.canaryVersion === '1.1.0', 'testing 1.1.0', 10_000);
+      await w.annotate('web', 'deployer.dev/promote', 'now');
+      await w.waitPhase('web', 'Promoting', 10_000);
+      const c = await w.waitPhase('web', 'RolledBack', 30_000);
+      expect(c.status?.message).to.match(/did not complete within the progress deadline.*restored stable revision/);
+      const d = await w.deploymentObject('web');
+      expect(d.spec.template.spec.containers[0]?.image).to.equal('example.com/web:1.0.0');
+      expect(d.spec.paused ?? false).to.equal(false);
+      const rollout = await kubectl(['rollout', 'status', 'deployment/web', '-n', w.ns, '--timeout=30s']);
+      expect(rollout.code, rollout.stderr).to.equal(0);
+      await sleep(1_000);
+      const after = await w.get('web');
+      expect(after.status?.phase, 'the rollback stands').to.equal('RolledBack');
+      expect(after.status?.failedRevision).to.equal(c.status?.canaryRevision);
+    });
+
     it('a newer revision mid-analysis discards the canary pods and restarts from the first step', async () => {
       await given(w, { steps: [{ setWeight: 34 }, { pause: { duration: '4s' } }] });
       await w.setImage('web', 'example.com/web:1.1.0');

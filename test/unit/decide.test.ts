@@ -342,6 +342,24 @@ describe('decide(): the Canary state machine', () => {
       expect(d.status.failedRevision).to.equal(NEXT);
     });
 
+    it('after restoring the stable template the rollback stands and the failed revision stays refused', () => {
+      const rolled = decide(canary({ status: promoting({ promotionStartedAt: iso(-901) }) }), observed({ deployment: promoted({ rolloutComplete: false }), canaryReplicaSets: [] }), at(0));
+      const restored = decide(canary({ status: rolled.status }), observed({ deployment: dep({ stableAnnotation: STABLE }) }), at(5));
+      expect(restored.status.phase).to.equal('RolledBack');
+      expect(restored.status.failedRevision).to.equal(NEXT);
+      expect(types(restored)).to.deep.equal([]);
+      const resynced = decide(canary({ status: restored.status }), observed({ deployment: testing({ stableAnnotation: STABLE }) }), at(10));
+      expect(resynced.status.phase).to.equal('RolledBack');
+      expect(types(resynced)).to.not.include('EnsureCanaryReplicaSet');
+    });
+
+    it('recognises a restore whose status write did not land', () => {
+      const d = decide(canary({ status: promoting({ promotionStartedAt: iso(-901) }) }), observed({ deployment: dep(), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(d.status.failedRevision).to.equal(NEXT);
+      expect(types(d)).to.include('DeleteCanaryReplicaSets');
+    });
+
     it('a newer template during promotion is a new revision', () => {
       const d = decide(canary({ status: promoting() }), observed({ deployment: promoted({ revision: NEWER, version: '1.2.0', paused: true, heldByUs: true }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
       expect(d.status.canaryRevision).to.equal(NEWER);
