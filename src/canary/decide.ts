@@ -339,7 +339,6 @@ class Pass {
       if (this.now - started > this.settings.deadlineMs && st.canaryRevision) {
         // The stable template was restored because the promotion missed its deadline (this pass
         // may come after a status write that did not land).
-        if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
         this.rollback(
           REASONS.ProgressDeadlineExceeded,
           `promotion of revision ${st.canaryRevision} did not complete within the progress deadline; restored stable revision ${dep.revision}`,
