@@ -196,10 +196,6 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     logger: logger.child({ component: 'webhook' }),
     metrics,
     operatorUser: () => operatorUser,
-    onHeld: (ns, name) => {
-      const d = deployments.get(name, ns);
-      if (d) enqueueForDeployment(d);
-    },
   });
   const webhookPort = await webhook.start();
   const resolvedTarget: WebhookTarget = 'urlFromPort' in target ? { url: `https://${target.urlFromPort}:${webhookPort}` } : target;

@@ -16,8 +16,6 @@ export interface WebhookServerOptions {
   metrics: OperatorMetrics;
   /** The operator's username, so only it may remove a gate. */
   operatorUser?: () => string | undefined;
-  /** Called with the namespace/name of a Deployment whose new revision was held. */
-  onHeld?: (namespace: string, name: string) => void;
 }
 
 export class WebhookServer {
@@ -56,7 +54,6 @@ export class WebhookServer {
               user: request.userInfo?.username,
             });
           }
-          if (decision.outcome === 'held' && request.namespace) this.o.onHeld?.(request.namespace, request.name ?? request.object?.metadata?.name ?? '');
           res.writeHead(200, { 'Content-Type': 'application/json' });
           res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
         } catch (err) {
