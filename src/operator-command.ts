@@ -28,6 +28,7 @@ const program = new Command('deployer')
   .option('--webhook-url <host>', 'run outside the cluster: the apiserver calls https://<host>:<port> (e.g. 127.0.0.1)')
   .option('--webhook-service <ns/name>', 'run in the cluster: the apiserver calls this Service', nsName)
   .option('--webhook-secret <ns/name>', 'Secret that keeps the webhook serving certificate (shared by replicas)', nsName)
+  .option('--webhook-configuration-name <name>', 'MutatingWebhookConfiguration to keep (default: deployer in the cluster, deployer-local[-<hash of --namespaces>] outside)')
   .option('--webhook-failure-policy <policy>', 'Fail (default: never let a revision through unverified) or Ignore', 'Fail')
   .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', port, 8081)
   .option('--metrics-port <port>', 'also serve /metrics on this port', port)
@@ -48,6 +49,7 @@ const o = program.opts<{
   webhookService?: { namespace: string; name: string };
   webhookSecret?: { namespace: string; name: string };
   webhookFailurePolicy: string;
+  webhookConfigurationName?: string;
   healthPort: number;
   metricsPort?: number;
   leaderElect: boolean;
@@ -73,6 +75,7 @@ try {
       target,
       ...(o.webhookSecret ? { secret: o.webhookSecret } : {}),
       failurePolicy: o.webhookFailurePolicy,
+      ...(o.webhookConfigurationName ? { configurationName: o.webhookConfigurationName } : {}),
     },
     health: { port: o.healthPort },
     ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),

@@ -17,7 +17,14 @@ import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { WorkQueue } from './runtime/workqueue.js';
 import { certificateExpiresSoon, generateCertificates } from './webhook/certs.js';
-import { ensureServingCertificate, ensureWebhookConfiguration, type ServingCertificate, type WebhookTarget } from './webhook/configuration.js';
+import {
+  ensureServingCertificate,
+  ensureWebhookConfiguration,
+  removeWebhookConfiguration,
+  webhookConfigurationName,
+  type ServingCertificate,
+  type WebhookTarget,
+} from './webhook/configuration.js';
 import { WebhookServer } from './webhook/server.js';
 import type { Notifier } from './notify/notifier.js';
 
@@ -36,6 +43,8 @@ export interface OperatorOptions {
     dnsNames?: string[];
     ipAddresses?: string[];
     failurePolicy?: 'Fail' | 'Ignore';
+    /** Name of the MutatingWebhookConfiguration to keep (default: see webhookConfigurationName). */
+    configurationName?: string;
   };
   health?: { host?: string; port: number };
   /** A separate port for /metrics (the health port serves it too). */
@@ -199,14 +208,22 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   });
   const webhookPort = await webhook.start();
   const resolvedTarget: WebhookTarget = 'urlFromPort' in target ? { url: `https://${target.urlFromPort}:${webhookPort}` } : target;
+  const configurationName = opts.webhook.configurationName ?? webhookConfigurationName(resolvedTarget, opts.namespaces);
+  const configuration = (): Parameters<typeof ensureWebhookConfiguration>[1] => ({
+    name: configurationName,
+    target: resolvedTarget,
+    caPem: cert.caPem,
+    failurePolicy: opts.webhook.failurePolicy ?? 'Fail',
+    ...(opts.namespaces?.length ? { namespaces: opts.namespaces } : {}),
+  });
   const assertWebhook = async (): Promise<void> => {
     try {
-      await ensureWebhookConfiguration(client, resolvedTarget, cert.caPem, opts.webhook.failurePolicy ?? 'Fail');
+      await ensureWebhookConfiguration(client, configuration());
     } catch (err) {
       logger.error('Could not update the webhook configuration', { error: errorMessage(err) });
     }
   };
-  await ensureWebhookConfiguration(client, resolvedTarget, cert.caPem, opts.webhook.failurePolicy ?? 'Fail');
+  await ensureWebhookConfiguration(client, configuration());
   // Every replica reloads a renewed certificate; the leader keeps the configuration (URL,
   // caBundle) current, e.g. after a failover or a renewal.
   const webhookTimer = setInterval(() => {
@@ -222,7 +239,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       .then(() => (isLeader() ? assertWebhook() : undefined));
   }, 60_000);
   webhookTimer.unref();
-  logger.info('Serving admission webhook', { port: webhookPort, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
+  logger.info('Serving admission webhook', { port: webhookPort, configuration: configurationName, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
 
   await Promise.all([canaries.start(), deployments.start(), replicaSets.start()]);
   logger.info('Informers synced', { namespaces: opts.namespaces?.join(',') || 'all' });
@@ -284,6 +301,12 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       await leader?.release();
       metrics.leader.set(0);
       runner.close();
+      if ('url' in resolvedTarget) {
+        // A local run leaves no configuration behind that would refuse updates while it is gone.
+        await removeWebhookConfiguration(client, configurationName, resolvedTarget.url).catch((err: unknown) =>
+          logger.warn('Could not remove the webhook configuration', { error: errorMessage(err) }),
+        );
+      }
       await Promise.all([canaries.stop(), deployments.stop(), replicaSets.stop(), webhook.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },

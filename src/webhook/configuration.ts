@@ -6,8 +6,34 @@ import { PATCH, paths, type RawClient } from '../kube/raw-client.js';
 import { certificateExpiresSoon, generateCertificates } from './certs.js';
 import { MUTATE_PATH } from './server.js';
 
+import { createHash } from 'node:crypto';
+
+/** The in-cluster install's configuration (deploy/webhook.yaml). */
 export const WEBHOOK_CONFIGURATION_NAME = 'deployer';
 export const WEBHOOK_NAME = 'deployments.deployer.dev';
+
+/**
+ * The configuration an operator owns. In the cluster (a Service target) it is the install's
+ * `deployer`. Run outside the cluster (a URL target) it is a separate object, so a local run
+ * never rewrites the install's configuration (a URL and a Service cannot be merged into one
+ * clientConfig), and a run that watches some namespaces gets one of its own, limited to them,
+ * so two local operators for different namespaces never call each other's webhook.
+ */
+export function webhookConfigurationName(target: WebhookTarget, namespaces?: readonly string[]): string {
+  if ('service' in target) return WEBHOOK_CONFIGURATION_NAME;
+  if (!namespaces?.length) return `${WEBHOOK_CONFIGURATION_NAME}-local`;
+  const hash = createHash('sha256').update([...namespaces].sort().join(',')).digest('hex').slice(0, 10);
+  return `${WEBHOOK_CONFIGURATION_NAME}-local-${hash}`;
+}
+
+export interface WebhookConfigurationOptions {
+  name: string;
+  target: WebhookTarget;
+  caPem: string;
+  failurePolicy?: 'Fail' | 'Ignore';
+  /** Only Deployments in these namespaces are sent to the webhook (default: all). */
+  namespaces?: readonly string[];
+}
 
 export interface ServingCertificate {
   caPem: string;
@@ -62,7 +88,8 @@ export async function ensureServingCertificate(
   }
 }
 
-export function webhookConfiguration(target: WebhookTarget, caPem: string, failurePolicy: 'Fail' | 'Ignore' = 'Fail'): Record<string, unknown> {
+export function webhookConfiguration(o: WebhookConfigurationOptions): Record<string, unknown> {
+  const { target, caPem } = o;
   const clientConfig =
     'url' in target
       ? { url: target.url.replace(/\/$/, '') + MUTATE_PATH, caBundle: b64(caPem) }
@@ -70,14 +97,17 @@ export function webhookConfiguration(target: WebhookTarget, caPem: string, failu
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name: WEBHOOK_CONFIGURATION_NAME, labels: { 'app.kubernetes.io/name': 'deployer' } },
+    metadata: { name: o.name, labels: { 'app.kubernetes.io/name': 'deployer' } },
     webhooks: [
       {
         name: WEBHOOK_NAME,
         clientConfig,
         rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
         objectSelector: { matchExpressions: [{ key: LABELS.canary, operator: 'Exists' }] },
-        failurePolicy,
+        ...(o.namespaces?.length
+          ? { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...o.namespaces].sort() }] } }
+          : {}),
+        failurePolicy: o.failurePolicy ?? 'Fail',
         matchPolicy: 'Equivalent',
         sideEffects: 'None',
         admissionReviewVersions: ['v1'],
@@ -89,6 +119,17 @@ export function webhookConfiguration(target: WebhookTarget, caPem: string, failu
 }
 
 /** Server-side apply of the whole configuration (the operator owns it). */
-export async function ensureWebhookConfiguration(client: RawClient, target: WebhookTarget, caPem: string, failurePolicy: 'Fail' | 'Ignore' = 'Fail'): Promise<void> {
-  await client.patch(paths.mutatingWebhook(WEBHOOK_CONFIGURATION_NAME), webhookConfiguration(target, caPem, failurePolicy), PATCH.apply, { force: true });
+export async function ensureWebhookConfiguration(client: RawClient, o: WebhookConfigurationOptions): Promise<void> {
+  await client.patch(paths.mutatingWebhook(o.name), webhookConfiguration(o), PATCH.apply, { force: true });
+}
+
+/** Removes a configuration this operator made for itself (out of the cluster), if it still points at it. */
+export async function removeWebhookConfiguration(client: RawClient, name: string, url: string): Promise<void> {
+  try {
+    const current = await client.get<{ metadata: { uid?: string }; webhooks?: Array<{ clientConfig?: { url?: string } }> }>(paths.mutatingWebhook(name));
+    if (!current.webhooks?.some((w) => w.clientConfig?.url?.startsWith(url.replace(/\/$/, '')))) return;
+    await client.delete(paths.mutatingWebhook(name), { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: current.metadata.uid } });
+  } catch (err) {
+    if (!isNotFound(err) && !isConflict(err)) throw err;
+  }
 }

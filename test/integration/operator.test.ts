@@ -50,7 +50,7 @@ describe('the deployable operator', function () {
     try {
       const who = await kubectl(['auth', 'can-i', 'create', 'pods', '--as=system:serviceaccount:deployer-system:deployer', '-n', w.ns]);
       expect(who.stdout.trim(), 'least privilege: no pod creation').to.equal('no');
-      await w.startOperator({ kubeconfig: sa.kc, webhook: { port: 0, target: { urlFromPort: '127.0.0.1' }, secret: { namespace: 'deployer-system', name: `webhook-tls-${w.ns}` } }, leaderElection: { namespace: 'deployer-system', name: `lease-${w.ns}` } });
+      await w.startOperator({ kubeconfig: sa.kc, webhook: { port: 0, target: { urlFromPort: '127.0.0.1' }, configurationName: 'deployer', secret: { namespace: 'deployer-system', name: `webhook-tls-${w.ns}` } }, leaderElection: { namespace: 'deployer-system', name: `lease-${w.ns}` } });
       w.dd.upsertMonitor(versionMonitor(101, 'web'));
       w.dd.setVersions(['1.0.0', '1.1.0']);
       await w.datadogSecret();
