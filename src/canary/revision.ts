@@ -62,3 +62,32 @@ export function imageTag(image: string): string {
   const colon = image.indexOf(':', lastSlash + 1);
   return colon >= 0 ? image.slice(colon + 1) || 'latest' : 'latest';
 }
+
+const LABEL_VALUE_MAX = 63;
+
+/**
+ * A valid Kubernetes label value made from any string: at most 63 characters of [A-Za-z0-9._-],
+ * starting and ending with an alphanumeric. A value that had to be changed gets a short hash of
+ * the original, so two different inputs never collide. Empty input gives "unknown".
+ */
+export function labelValue(value: string): string {
+  if (/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(value) && value.length <= LABEL_VALUE_MAX && value !== '') return value;
+  const hash = createHash('sha256').update(value).digest('hex').slice(0, 8);
+  const cleaned = value.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const head = cleaned.slice(0, LABEL_VALUE_MAX - hash.length - 1).replace(/[^A-Za-z0-9]+$/, '');
+  return head ? `${head}-${hash}` : hash;
+}
+
+/**
+ * The version canary pods report. When the new template's version equals the stable one (a
+ * config-only change, `kubectl rollout restart`, a reused or mutable tag such as `latest`),
+ * the canary gets a version of its own, `<version>-<revision>`, so a monitor or query scoped to
+ * `version:{{ version }}` sees canary traffic only, never the stable pods' traffic mixed in.
+ * Always a valid label value.
+ */
+export function canaryVersionFor(version: string, stableVersion: string | undefined, revision: string): string {
+  if (stableVersion === undefined || version !== stableVersion) return labelValue(version);
+  const suffix = `-${revision}`;
+  const base = labelValue(version).slice(0, LABEL_VALUE_MAX - suffix.length).replace(/[^A-Za-z0-9]+$/, '');
+  return `${base}${suffix}`;
+}
