@@ -40,6 +40,7 @@ export const REASONS = {
   TargetAlreadyGuarded: 'TargetAlreadyGuarded',
   SecretNotFound: 'SecretNotFound',
   SecretInvalid: 'SecretInvalid',
+  SecretUnreadable: 'SecretUnreadable',
   // lifecycle
   WaitingForRollout: 'WaitingForRollout',
   Adopted: 'Adopted',

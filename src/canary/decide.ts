@@ -10,6 +10,14 @@ import { canaryReplicas } from './replicas.js';
 
 export interface ObservedDeployment {
   name: string;
+  /** metadata.uid: a Deployment deleted and re-created is a new object. */
+  uid: string;
+  /** spec.strategy.type: RollingUpdate (default) or Recreate. */
+  strategy: string;
+  /** status.updatedReplicas: pods (of the Deployment's own ReplicaSets) that run the current template. */
+  updatedReplicas: number;
+  /** status.observedGeneration >= metadata.generation. */
+  generationObserved: boolean;
   /** Revision (hash) of the current pod template. */
   revision: string;
   /** Version of the current pod template. */
@@ -40,6 +48,7 @@ export interface ObservedReplicaSet {
   readyReplicas: number;
 }
 
+/** reason: SecretNotFound, SecretInvalid, or SecretUnreadable (the Secret could not be read: 403, 5xx, timeout). */
 export type CredentialsState = { ok: true } | { ok: false; reason: Reason; message: string };
 
 export interface Observed {

@@ -31,7 +31,7 @@ export interface Snapshot {
 export const canaryKey = (c: { metadata: { namespace?: string; name: string } }): string => `${c.metadata.namespace}/${c.metadata.name}`;
 
 type DeploymentObject = KubeObject & {
-  spec?: { paused?: boolean; replicas?: number; template?: PodTemplate; selector?: unknown };
+  spec?: { paused?: boolean; replicas?: number; template?: PodTemplate; selector?: unknown; strategy?: { type?: string } };
   status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; availableReplicas?: number; readyReplicas?: number };
 };
 
@@ -48,6 +48,10 @@ export function observeDeployment(d: DeploymentObject): ObservedDeployment {
   const annotations = d.metadata.annotations ?? {};
   return {
     name: d.metadata.name,
+    uid: d.metadata.uid ?? '',
+    strategy: spec.strategy?.type ?? 'RollingUpdate',
+    updatedReplicas: updated,
+    generationObserved: observedGen,
     revision: revisionOf(spec.template),
     version: versionOf(spec.template),
     paused: spec.paused === true,

@@ -41,6 +41,10 @@ function canary(over: { spec?: Partial<Canary['spec']>; status?: CanaryStatus; a
 function dep(over: Partial<ObservedDeployment> = {}): ObservedDeployment {
   return {
     name: 'checkout',
+    uid: 'uid-1',
+    strategy: 'RollingUpdate',
+    updatedReplicas: 9,
+    generationObserved: true,
     revision: STABLE,
     version: '1.0.0',
     paused: false,
