@@ -37,7 +37,9 @@ if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev
   say "The operator is already running (pid $(cat "$state/operator.pid"))"
 else
   say "Starting the operator (logs: .cluster/logs/operator.log)"
-  nohup node --import tsx src/main.ts --webhook-url 127.0.0.1 --webhook-port 0 --health-port 18081 \
+  # It watches only the demo namespace (with a webhook configuration limited to it), so the
+  # test suite can run on the same control plane while the demo's operator keeps running.
+  nohup node --import tsx src/main.ts --namespaces demo --webhook-url 127.0.0.1 --webhook-port 0 --health-port 18081 \
     >"$root/.cluster/logs/operator.log" 2>&1 &
   echo $! >"$state/operator.pid"
   for _ in $(seq 100); do curl -sf http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done
