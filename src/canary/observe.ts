@@ -228,12 +228,13 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
   // The canary in flight (status) is the one the Deployment's template asks for.
   const sameCanary = testing && canary.status?.canaryRevision === deployment?.revision;
   if (deployment && hasChecks && specProblems.length === 0) {
+    // {{ version }} is what the canary pods report: their version label (a valid label value).
     const stableVersion = deployment.stableVersion ?? canary.status?.stableVersion;
     const version = testing
       ? sameCanary && canary.status?.canaryVersion
-        ? canary.status.canaryVersion
+        ? labelValue(canary.status.canaryVersion)
         : canaryVersionFor(deployment.version, stableVersion, deployment.revision)
-      : (canary.status?.canaryVersion ?? deployment.version);
+      : labelValue(canary.status?.canaryVersion ?? deployment.version);
     const vars = {
       version,
       stableVersion: canary.status?.stableVersion ?? deployment.version,

@@ -148,6 +148,31 @@ describe('Reconcile passes on the real control plane', function () {
     });
   });
 
+  describe('labels made from a long Canary name', () => {
+    let w: World;
+    before(async () => {
+      w = await World.create('longname');
+      await w.startOperator();
+    });
+    after(async () => w.teardown());
+
+    it('a Canary named with more than 63 characters guards its Deployment and promotes a canary', async () => {
+      const name = `checkout-payments-eu-west-${'0123456789'.repeat(5)}`;
+      expect(name.length).to.be.greaterThan(63);
+      await w.deployment('web', 'example.com/web:1.0.0');
+      await w.apply({ apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', metadata: { name }, spec: { targetRef: { name: 'web' }, steps: [{ setWeight: 34 }, { pause: { duration: '2s' } }], progressDeadline: '60s' } });
+      await w.waitPhase(name, 'Waiting', 30_000);
+      const gate = (await w.deploymentObject('web')).metadata.labels?.[LABELS.canary] ?? '';
+      expect(gate.length).to.be.at.most(63);
+
+      await w.setImage('web', 'example.com/web:1.1.0');
+
+      await w.waitFor(name, (c) => (c.status?.canaryReadyReplicas ?? 0) > 0, 'canary pods Ready', 30_000);
+      const done = await w.waitPhase(name, 'Succeeded', 30_000);
+      expect(done.status?.stableVersion).to.equal('1.1.0');
+    });
+  });
+
   describe('an orphaned gate', () => {
     let w: World;
     before(async () => {
