@@ -11,8 +11,8 @@ import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { nopNotifier, type Notifier } from '../notify/notifier.js';
-import { ActionError, boundedMessage, isRefusal, TRANSIENT_FAILURES_TOLERATED } from './api-failure.js';
-import { getCondition, setCondition } from './conditions.js';
+import { ActionError, boundedMessage, isRefusal, withStalledCondition, type ActionFailure } from './api-failure.js';
+import { getCondition } from './conditions.js';
 import { decide, type EventSpec } from './decide.js';
 import { execute } from './execute.js';
 import { Expectations, type CacheLookup, type Expectation } from './expectations.js';
@@ -41,19 +41,12 @@ export interface ReconcilerOptions extends ObserveContext {
 /** How soon a pass skipped for a lagging cache looks again (the informer event usually comes first). */
 const CACHE_LAG_REQUEUE_MS = 1_000;
 
-interface Failure {
-  message: string;
-  /** Consecutive passes that failed. */
-  count: number;
-  refused: boolean;
-}
-
 type Target = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; uid?: string } };
 
 export class CanaryReconciler {
   private readonly expectations: Expectations;
   /** The last pass's action failure per Canary; `null` after a pass whose actions all succeeded. */
-  private readonly failures = new Map<string, Failure | null>();
+  private readonly failures = new Map<string, ActionFailure | null>();
 
   constructor(private readonly o: ReconcilerOptions) {
     this.expectations = new Expectations(o.expectationTtlMs);
@@ -93,7 +86,7 @@ export class CanaryReconciler {
     // 1. Persist: the one status write of the pass, before any action.
     const deleting = canary.metadata.deletionTimestamp !== undefined;
     const previousStalled = getCondition(canary.status?.conditions, CONDITIONS.Stalled);
-    const status = this.withStalled(decision.status, this.failures.get(key), now, canary.metadata.generation);
+    const status = withStalledCondition(decision.status, this.failures.get(key), new Date(now).toISOString(), canary.metadata.generation);
     const stalled = getCondition(status.conditions, CONDITIONS.Stalled);
     let rv = canary.metadata.resourceVersion;
     if (!deleting) {
@@ -133,7 +126,7 @@ export class CanaryReconciler {
       if (isNotFound(failed) && deleting) return {};
       const previous = this.failures.get(key);
       const message = failureMessage(failed);
-      const count = previous && previous.message === message ? previous.count + 1 : 1;
+      const count = (previous?.count ?? 0) + 1;
       this.failures.set(key, { message, count, refused: isRefusal(failed) });
       throw failed;
     }
@@ -141,24 +134,6 @@ export class CanaryReconciler {
     // The next pass clears the Stalled condition.
     if (stalled?.status === 'True') return { requeueAfterMs: 0 };
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
-  }
-
-  /**
-   * The Stalled condition for the status about to be written: True while the last pass's
-   * actions failed persistently (refused by the API, or failed repeatedly), removed after a
-   * pass whose actions all succeeded, kept as it is when this process has not acted yet.
-   */
-  private withStalled(status: CanaryStatus, failure: Failure | null | undefined, now: number, generation: number | undefined): CanaryStatus {
-    if (failure === undefined) return status;
-    if (failure === null) {
-      if (!getCondition(status.conditions, CONDITIONS.Stalled)) return status;
-      return { ...status, conditions: (status.conditions ?? []).filter((c) => c.type !== CONDITIONS.Stalled) };
-    }
-    if (!failure.refused && failure.count < TRANSIENT_FAILURES_TOLERATED) return status;
-    return {
-      ...status,
-      conditions: setCondition(status.conditions, { type: CONDITIONS.Stalled, status: 'True', reason: REASONS.ActionFailed, message: failure.message }, new Date(now).toISOString(), generation),
-    };
   }
 
   private cacheLookup(namespace: string): CacheLookup {
