@@ -415,6 +415,57 @@ describe('Reconcile passes on caches that lag or lack objects', function () {
     }
   });
 
+  it('status churn on the Deployment does not turn restoring the stable template into an error', async () => {
+    const h = await harness('churn-restore', [{ setWeight: 34 }, { pause: {} }]);
+    try {
+      // Given: a promotion of 1.1.0 (pods that never become Ready) that started an hour ago.
+      const notReady = { spec: { template: { metadata: { labels: { 'sim.deployer.dev/ready': 'false' } } } } };
+      const r1 = await kubectl(['patch', 'deployment', 'web', '-n', h.w.ns, '--type=merge', '-p', JSON.stringify(notReady)]);
+      expect(r1.code, r1.stderr).to.equal(0);
+      const d1 = await h.w.deploymentObject('web');
+      const promoted = revisionOf((d1.spec as unknown as { template: PodTemplate }).template);
+      const r2 = await kubectl(['patch', 'deployment', 'web', '-n', h.w.ns, '--type=merge', '-p', JSON.stringify({ metadata: { annotations: { [ANNOTATIONS.stableRevision]: promoted } }, spec: { paused: false } })]);
+      expect(r2.code, r2.stderr).to.equal(0);
+      const c = await h.w.get('web');
+      const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      await h.w.client.update(paths.canary(h.w.ns, 'web') + '/status', {
+        ...c,
+        status: {
+          phase: 'Promoting',
+          message: 'promoting',
+          stableRevision: h.stableRevision,
+          stableVersion: '1.0.0',
+          canaryRevision: promoted,
+          canaryVersion: '1.1.0',
+          currentStep: 2,
+          startedAt: hourAgo,
+          stepStartedAt: hourAgo,
+          promotionStartedAt: hourAgo,
+          conditions: [
+            { type: 'Ready', status: 'False', reason: 'NewRevision', message: 'verifying', lastTransitionTime: hourAgo },
+            { type: 'Progressing', status: 'True', reason: 'Promoting', message: 'promoting', lastTransitionTime: hourAgo },
+          ],
+        },
+      });
+      await Promise.all([h.canaries.refresh(), h.deployments.refresh(), h.replicaSets.refresh()]);
+      // Something unrelated to the decision changes the Deployment after the cache saw it.
+      const r3 = await kubectl(['annotate', 'deployment', 'web', '-n', h.w.ns, 'example.com/touched=yes']);
+      expect(r3.code, r3.stderr).to.equal(0);
+
+      const r = await h.reconciler.reconcile(`${h.w.ns}/web`);
+
+      expect(r.conflict, 'no conflict').to.not.equal(true);
+      const d = await h.w.deploymentObject('web');
+      expect(revisionOf((d.spec as unknown as { template: PodTemplate }).template), 'the stable template is back').to.equal(h.stableRevision);
+      expect(d.spec.template.spec.containers[0]?.image).to.equal('example.com/web:1.0.0');
+      const after = await h.w.get('web');
+      expect(after.status?.phase).to.equal('RolledBack');
+      expect(after.status?.message).to.match(/restored stable revision/);
+    } finally {
+      await h.w.teardown();
+    }
+  });
+
   it('observe reports the stable revision\'s version from the Deployment\'s own ReplicaSet, and says when none runs it', async () => {
     const h = await harness('stable-rs', [{ setWeight: 34 }, { pause: {} }]);
     try {
