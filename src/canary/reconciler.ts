@@ -15,7 +15,7 @@ import { ActionError, boundedMessage, isRefusal, withStalledCondition, type Acti
 import { getCondition } from './conditions.js';
 import { decide, type EventSpec } from './decide.js';
 import { execute } from './execute.js';
-import { Expectations, type CacheLookup, type Expectation } from './expectations.js';
+import { Expectations, type CacheLookup } from './expectations.js';
 import { observe, type DeploymentObject, type ObserveContext } from './observe.js';
 import { canonicalJson, labelValue, revisionOf } from './revision.js';
 
@@ -272,4 +272,3 @@ function failureMessage(err: unknown): string {
   return boundedMessage(`${errorMessage(err)}${code ? ` (HTTP ${code})` : ''}`);
 }
 
-export type { Expectation };
