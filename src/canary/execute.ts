@@ -107,7 +107,8 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
       const path = paths.deployment(ns, current.metadata.name);
       try {
         dep = await ctx.client.patch<DeploymentObject>(path, p.body, p.type);
-        if (decidedOn.metadata.resourceVersion) expect({ kind: 'Deployment', name: decidedOn.metadata.name, expect: 'Changed', fromResourceVersion: decidedOn.metadata.resourceVersion });
+        // A patch that changed nothing keeps the resourceVersion: nothing to wait for.
+        if (decidedOn.metadata.resourceVersion && dep.metadata.resourceVersion !== current.metadata.resourceVersion) expect({ kind: 'Deployment', name: decidedOn.metadata.name, expect: 'Changed', fromResourceVersion: decidedOn.metadata.resourceVersion });
         return;
       } catch (err) {
         if (!isConflict(err) || attempt >= 2) throw err;
@@ -127,7 +128,7 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
           const finalizers = action.type === 'AddFinalizer' ? [...current.filter((f) => f !== FINALIZER), FINALIZER] : current.filter((f) => f !== FINALIZER);
           try {
             const res = await ctx.client.patch<KubeObject>(paths.canary(ns, canary.metadata.name), { metadata: { finalizers, resourceVersion: canaryRv } });
-            if (canaryRv) expect({ kind: 'Canary', name: canary.metadata.name, expect: 'Changed', fromResourceVersion: canaryRv });
+            if (canaryRv && res.metadata.resourceVersion !== canaryRv) expect({ kind: 'Canary', name: canary.metadata.name, expect: 'Changed', fromResourceVersion: canaryRv });
             canaryRv = res.metadata.resourceVersion;
           } catch (err) {
             if (!(action.type === 'RemoveFinalizer' && isNotFound(err))) throw err;
@@ -205,8 +206,8 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
               if (!isAlreadyExists(err)) throw err;
             }
           } else if ((existing.spec?.replicas ?? 0) !== action.replicas) {
-            await ctx.client.patch(paths.replicaSet(ns, name), { metadata: { resourceVersion: existing.metadata.resourceVersion }, spec: { replicas: action.replicas } });
-            if (existing.metadata.resourceVersion) expect({ kind: 'ReplicaSet', name, expect: 'Changed', fromResourceVersion: existing.metadata.resourceVersion });
+            const res = await ctx.client.patch<KubeObject>(paths.replicaSet(ns, name), { metadata: { resourceVersion: existing.metadata.resourceVersion }, spec: { replicas: action.replicas } });
+            if (existing.metadata.resourceVersion && res?.metadata?.resourceVersion !== existing.metadata.resourceVersion) expect({ kind: 'ReplicaSet', name, expect: 'Changed', fromResourceVersion: existing.metadata.resourceVersion });
           }
           break;
         }

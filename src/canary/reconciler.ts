@@ -156,7 +156,8 @@ export class CanaryReconciler {
       status: clean,
     });
     const rv = res?.metadata?.resourceVersion;
-    if (canary.metadata.resourceVersion) {
+    // An update the apiserver found to change nothing keeps the resourceVersion: nothing to wait for.
+    if (canary.metadata.resourceVersion && rv !== canary.metadata.resourceVersion) {
       this.expectations.expect(canaryKeyOf(canary), { kind: 'Canary', name: canary.metadata.name, expect: 'Changed', fromResourceVersion: canary.metadata.resourceVersion }, (this.o.now ?? Date.now)());
     }
     return rv;
