@@ -372,6 +372,30 @@ describe('Reconcile passes on caches that lag or lack objects', function () {
     }
   });
 
+  it('right after a promotion starts, a pass on a cache without the new status does not take it for a revert', async () => {
+    const h = await harness('stale-promote', [{ setWeight: 34 }, { pause: {} }]);
+    try {
+      await untilAnalysing(h);
+      await h.w.annotate('web', ANNOTATIONS.promote, 'p-1');
+      await Promise.all([h.canaries.refresh(), h.deployments.refresh(), h.replicaSets.refresh()]);
+      const beforePromotion = h.canaries.items;
+      const rs = await h.liveCanaryReplicaSets();
+      expect(rs).to.have.length(1);
+      await h.reconciler.reconcile(`${h.w.ns}/web`);
+      expect((await h.w.get('web')).status?.phase).to.equal('Promoting');
+
+      // The Deployment patch reached the cache, the Canary status write did not yet.
+      await Promise.all([h.deployments.refresh(), h.replicaSets.refresh()]);
+      h.canaries.items = beforePromotion;
+      await h.reconciler.reconcile(`${h.w.ns}/web`);
+
+      expect((await h.liveCanaryReplicaSets()).map((r) => r.metadata.uid), 'canary pods kept while the rolling update starts').to.deep.equal(rs.map((r) => r.metadata.uid));
+      expect((await h.w.events('web')).map((e) => e.reason)).to.not.include('RevertedToStable');
+    } finally {
+      await h.w.teardown();
+    }
+  });
+
   it('a target Deployment missing from the cache is read from the API before the canary is judged', async () => {
     const h = await harness('no-cached-target', [{ setWeight: 34 }, { pause: { duration: '1h' } }]);
     try {
