@@ -3,6 +3,7 @@
 // always valid, orphaned gates are released, and a pass on a cache that lags behind the
 // controller's own writes (or lacks an object) never repeats or reverses an action.
 // Given / When / Then.
+import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { ANNOTATIONS, LABELS } from '../../src/api/constants.js';
 import type { Canary } from '../../src/api/types.js';
@@ -65,6 +66,54 @@ async function refuseCanaryReplicaSets(w: World): Promise<() => Promise<void>> {
   return async () => {
     await kubectl(['delete', 'validatingadmissionpolicybinding', name, '--ignore-not-found']);
     await kubectl(['delete', 'validatingadmissionpolicy', name, '--ignore-not-found']);
+  };
+}
+
+/**
+ * A kubeconfig for a ServiceAccount with what an operator watching only `w.ns` needs, except
+ * reading Secrets (as when a cluster binds the Secret rule per namespace and forgot one).
+ */
+async function operatorWithoutSecretAccess(w: World): Promise<{ kc: KubeConfig; remove: () => Promise<void> }> {
+  const name = `deployer-${w.ns}`;
+  const docs = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'operator', namespace: w.ns } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'operator', namespace: w.ns },
+      rules: [
+        { apiGroups: ['deployer.dev'], resources: ['canaries'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
+        { apiGroups: ['deployer.dev'], resources: ['canaries/status'], verbs: ['get', 'update', 'patch'] },
+        { apiGroups: ['deployer.dev'], resources: ['canaries/finalizers'], verbs: ['update'] },
+        { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'patch'] },
+        { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'operator', namespace: w.ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'operator' }, subjects: [{ kind: 'ServiceAccount', name: 'operator', namespace: w.ns }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules: [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [{ kind: 'ServiceAccount', name: 'operator', namespace: w.ns }] },
+  ];
+  for (const d of docs) {
+    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(d) });
+    if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
+  }
+  const token = await kubectl(['create', 'token', 'operator', '-n', w.ns, '--duration=1h']);
+  if (token.code !== 0) throw new Error(token.stderr);
+  const cluster = w.kc.getCurrentCluster()!;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
+    users: [{ name: 'operator', token: token.stdout.trim() }],
+    contexts: [{ name: 'operator', cluster: 'local', user: 'operator' }],
+    currentContext: 'operator',
+  });
+  return {
+    kc,
+    remove: async () => {
+      await kubectl(['delete', 'clusterrolebinding', name, '--ignore-not-found']);
+      await kubectl(['delete', 'clusterrole', name, '--ignore-not-found']);
+    },
   };
 }
 
@@ -170,6 +219,32 @@ describe('Reconcile passes on the real control plane', function () {
       await w.waitFor(name, (c) => (c.status?.canaryReadyReplicas ?? 0) > 0, 'canary pods Ready', 30_000);
       const done = await w.waitPhase(name, 'Succeeded', 30_000);
       expect(done.status?.stableVersion).to.equal('1.1.0');
+    });
+  });
+
+  describe('a Datadog Secret the operator may not read', () => {
+    let w: World;
+    let cleanup: (() => Promise<void>) | undefined;
+    before(async () => {
+      w = await World.create('secret403');
+    });
+    after(async () => {
+      await w.teardown();
+      await cleanup?.();
+    });
+
+    it('is reported as SecretUnreadable in status, with the API\'s answer', async () => {
+      const { kc, remove } = await operatorWithoutSecretAccess(w);
+      cleanup = remove;
+      await w.startOperator({ kubeconfig: kc });
+      await w.datadogSecret();
+      await w.deployment('web', 'example.com/web:1.0.0');
+      await w.canary('web', { steps: [{ setWeight: 34 }], analysis: { interval: '1s', checks: [{ name: 'errors', datadogMonitor: { id: 101 } }] }, datadog: { secretRef: { name: 'datadog' } } });
+
+      const c = await w.waitFor('web', (x) => conditionOf(x, 'Ready')?.reason === 'SecretUnreadable', 'SecretUnreadable', 30_000);
+      expect(c.status?.message).to.match(new RegExp(`Secret ${w.ns}/datadog could not be read \\(HTTP 403: .*forbidden`));
+      expect(conditionOf(c, 'Ready')?.status).to.equal('False');
+      await w.waitForEvents('web', ['SecretUnreadable']);
     });
   });
 
