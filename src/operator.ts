@@ -120,7 +120,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     }),
   );
   const enqueueForReplicaSet = (rs: KubeObject): void => {
-    const owner = rs.metadata.labels?.[LABELS.canaryOf];
+    // The owner reference names the Canary; the label holds a shortened name when it is over 63 characters.
+    const owner = (rs.metadata.ownerReferences?.find((o) => o.controller === true && o.kind === 'Canary')?.name as string | undefined) ?? rs.metadata.labels?.[LABELS.canaryOf];
     if (owner) enqueue(`${rs.metadata.namespace}/${owner}`);
   };
   const replicaSets = new InformerGroup(opts.namespaces, (ns) =>

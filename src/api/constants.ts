@@ -27,9 +27,17 @@ export const ANNOTATIONS = {
   promote: 'deployer.dev/promote',
   abort: 'deployer.dev/abort',
   retry: 'deployer.dev/retry',
+  /** On canary ReplicaSets and pods: the full version under test (a label value holds at most 63 characters). */
+  version: 'deployer.dev/version',
 } as const;
 
-export const CONDITIONS = { Ready: 'Ready', Progressing: 'Progressing', ChecksPassing: 'ChecksPassing' } as const;
+export const CONDITIONS = {
+  Ready: 'Ready',
+  Progressing: 'Progressing',
+  ChecksPassing: 'ChecksPassing',
+  /** True while the controller's actions keep failing (the API refuses them, or they fail repeatedly). */
+  Stalled: 'Stalled',
+} as const;
 export type ConditionType = (typeof CONDITIONS)[keyof typeof CONDITIONS];
 
 /** Reasons for conditions and Events. Each says what happened. */
@@ -70,6 +78,8 @@ export const REASONS = {
   DeploymentHeld: 'DeploymentHeld',
   DeploymentReleased: 'DeploymentReleased',
   DeploymentLeftPaused: 'DeploymentLeftPaused',
+  /** An action (a write to the Deployment, a canary ReplicaSet, the Canary) failed persistently. */
+  ActionFailed: 'ActionFailed',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -1,18 +1,26 @@
-// execute(): performs a decision's actions. Each is idempotent; children have fixed names,
-// so AlreadyExists means done; every write to the Deployment and the Canary carries the
-// resourceVersion it was decided on, so a stale decision fails with 409 and is re-made.
+// execute(): performs a decision's actions, after the status that depends on them was written.
+// Each action is idempotent and skipped when the world already shows it; children have fixed
+// names, so AlreadyExists means done. Deployment writes are preconditioned on the resourceVersion
+// they were decided on; a conflict caused by changes the decision does not depend on (the
+// Deployment's status, an unrelated label) is retried on the fresh object after re-checking the
+// template revision, the stable revision and the gate label. Every write is reported as an
+// expectation, so a later pass does not act on a cache that has not caught up with it.
 import { ANNOTATIONS, FINALIZER, LABELS } from '../api/constants.js';
 import { API_VERSION, CANARY_KIND, type Canary } from '../api/types.js';
-import type { DatadogCredentials, MeasurementSource } from '../analysis/provider.js';
-import { isAlreadyExists, isNotFound } from '../kube/errors.js';
-import { PATCH, paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
-import { measurementNotBefore, settingsOf, type Action, type Decision } from './decide.js';
-import { canaryKey, type Snapshot } from './observe.js';
-import { revisionOf, type PodTemplate } from './revision.js';
+import type { MeasurementSource } from '../analysis/provider.js';
+import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/errors.js';
+import { PATCH, paths, type KubeObject, type PatchType, type RawClient } from '../kube/raw-client.js';
+import { ActionError } from './api-failure.js';
+import type { Action, Decision } from './decide.js';
+import type { Expectation } from './expectations.js';
+import { observeStableRevision, type DeploymentObject, type Snapshot } from './observe.js';
+import { labelValue, revisionOf, versionOf, type PodTemplate } from './revision.js';
 
 export interface ExecuteContext {
   client: RawClient;
   measurements: MeasurementSource;
+  /** Told about every write, so later passes wait until the cache shows it. */
+  expect?: (e: Expectation) => void;
 }
 
 /** Name of the canary ReplicaSet for a revision: predictable, so a retry finds it. */
@@ -21,19 +29,33 @@ export function canaryReplicaSetName(target: string, revision: string): string {
   return `${target.slice(0, 240 - suffix.length)}${suffix}`;
 }
 
-type DeploymentObject = KubeObject & { spec: { template: PodTemplate; selector: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] } } };
+/** Environment variable the Datadog tracers read the version from. */
+const DD_VERSION_ENV = 'DD_VERSION';
 
+type Container = { name?: string; env?: Array<{ name: string; value?: string; valueFrom?: unknown }> };
+
+/**
+ * The canary ReplicaSet: the Deployment's template with labels that are always valid label
+ * values (a long or odd image tag, a long Canary name), the full version in an annotation, and,
+ * when the canary reports a version of its own (`<version>-<revision>`), a literal DD_VERSION
+ * replaced by it (a DD_VERSION taken from the version label by a fieldRef follows the label).
+ */
 export function canaryReplicaSet(canary: Canary, deployment: DeploymentObject, revision: string, version: string, replicas: number): KubeObject {
   const template = structuredClone(deployment.spec.template);
+  const templateVersion = versionOf(template);
+  const canaryVersion = labelValue(version);
+  const owner = labelValue(canary.metadata.name);
   const labels: Record<string, string> = { ...(template.metadata?.labels ?? {}) };
   delete labels[LABELS.podTemplateHash];
   Object.assign(labels, {
     [LABELS.role]: 'canary',
-    [LABELS.canaryOf]: canary.metadata.name,
+    [LABELS.canaryOf]: owner,
     [LABELS.revision]: revision,
-    [LABELS.ddVersion]: version,
+    [LABELS.ddVersion]: canaryVersion,
   });
-  template.metadata = { ...(template.metadata ?? {}), labels };
+  const fullVersion = canaryVersion === labelValue(templateVersion) ? templateVersion : version;
+  template.metadata = { ...(template.metadata ?? {}), labels, annotations: { ...(template.metadata?.annotations ?? {}), [ANNOTATIONS.version]: fullVersion } };
+  if (canaryVersion !== templateVersion) overrideLiteralVersion(template, canaryVersion);
   const selector = {
     matchLabels: { ...(deployment.spec.selector.matchLabels ?? {}), [LABELS.role]: 'canary', [LABELS.revision]: revision },
     ...(deployment.spec.selector.matchExpressions ? { matchExpressions: deployment.spec.selector.matchExpressions } : {}),
@@ -44,131 +66,223 @@ export function canaryReplicaSet(canary: Canary, deployment: DeploymentObject, r
     metadata: {
       name: canaryReplicaSetName(deployment.metadata.name, revision),
       namespace: canary.metadata.namespace,
-      labels: { [LABELS.role]: 'canary', [LABELS.canaryOf]: canary.metadata.name, [LABELS.revision]: revision },
-      annotations: { 'deployer.dev/target': deployment.metadata.name },
+      labels: { [LABELS.role]: 'canary', [LABELS.canaryOf]: owner, [LABELS.revision]: revision },
+      annotations: { 'deployer.dev/target': deployment.metadata.name, [ANNOTATIONS.version]: fullVersion },
       ownerReferences: [{ apiVersion: API_VERSION, kind: CANARY_KIND, name: canary.metadata.name, uid: canary.metadata.uid, controller: true, blockOwnerDeletion: true }],
     },
     spec: { replicas, selector, template },
   };
 }
 
-/** Performs the actions; returns the Canary's resourceVersion after its own writes. */
-export async function execute(canary: Canary, decision: Decision, snap: Snapshot, ctx: ExecuteContext): Promise<string | undefined> {
-  let canaryRv = canary.metadata.resourceVersion;
+function overrideLiteralVersion(template: PodTemplate, version: string): void {
+  const spec = template.spec as { containers?: Container[]; initContainers?: Container[] } | undefined;
+  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+    for (const e of c.env ?? []) {
+      if (e.name === DD_VERSION_ENV && e.valueFrom === undefined) e.value = version;
+    }
+  }
+}
+
+const heldValue = (revision: string): string => `revision ${revision} awaits canary analysis`;
+const esc = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+type DeploymentPatch = { body: unknown; type: PatchType } | undefined;
+
+/** Performs the actions in order; stops at the first failure, which is thrown as an ActionError. */
+export async function execute(canary: Canary, decision: Decision, snap: Snapshot, ctx: ExecuteContext): Promise<void> {
   const ns = canary.metadata.namespace;
-  const dep = snap.deployment as DeploymentObject | undefined;
-  let depRv = dep?.metadata.resourceVersion;
-  const patchDeployment = async (body: Record<string, unknown>): Promise<void> => {
+  let canaryRv = canary.metadata.resourceVersion;
+  let dep = snap.deployment;
+  const expect = (e: Expectation): void => ctx.expect?.(e);
+  const measured = new Set<string>();
+
+  /** One Deployment write: skipped when `build` finds nothing to change; conflicts retried while the decision still holds. */
+  const patchDeployment = async (build: (current: DeploymentObject) => DeploymentPatch): Promise<void> => {
     if (!dep) return;
-    const meta = (body.metadata as Record<string, unknown> | undefined) ?? {};
-    const res = await ctx.client.patch<KubeObject>(paths.deployment(ns, dep.metadata.name), { ...body, metadata: { ...meta, resourceVersion: depRv } });
-    depRv = res.metadata.resourceVersion;
+    const decidedOn = dep;
+    let current = dep;
+    for (let attempt = 0; ; attempt++) {
+      const p = build(current);
+      if (!p) return;
+      const path = paths.deployment(ns, current.metadata.name);
+      try {
+        dep = await ctx.client.patch<DeploymentObject>(path, p.body, p.type);
+        // A patch that changed nothing keeps the resourceVersion: nothing to wait for.
+        if (decidedOn.metadata.resourceVersion && dep.metadata.resourceVersion !== current.metadata.resourceVersion) expect({ kind: 'Deployment', name: decidedOn.metadata.name, expect: 'Changed', fromResourceVersion: decidedOn.metadata.resourceVersion });
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 2) throw err;
+        const live = await ctx.client.get<DeploymentObject>(path);
+        if (!sameBasis(decidedOn, live)) throw err;
+        current = live;
+      }
+    }
   };
 
   for (const action of decision.actions) {
-    switch (action.type) {
-      case 'AddFinalizer':
-      case 'RemoveFinalizer': {
-        const current = canary.metadata.finalizers ?? [];
-        const finalizers = action.type === 'AddFinalizer' ? [...current.filter((f) => f !== FINALIZER), FINALIZER] : current.filter((f) => f !== FINALIZER);
-        try {
-          const res = await ctx.client.patch<KubeObject>(paths.canary(ns, canary.metadata.name), { metadata: { finalizers, resourceVersion: canaryRv } });
-          canaryRv = res.metadata.resourceVersion;
-        } catch (err) {
-          if (!(action.type === 'RemoveFinalizer' && isNotFound(err))) throw err;
-        }
-        break;
-      }
-      case 'AdoptDeployment':
-        await patchDeployment({ metadata: { labels: { [LABELS.canary]: canary.metadata.name }, annotations: { [ANNOTATIONS.stableRevision]: action.stableRevision } } });
-        break;
-      case 'HoldDeployment':
-        await patchDeployment({ metadata: { annotations: { [ANNOTATIONS.heldReason]: `revision ${snap.observed.deployment?.revision} awaits canary analysis` } }, spec: { paused: true } });
-        break;
-      case 'UnholdDeployment':
-        await patchDeployment({ metadata: { annotations: { [ANNOTATIONS.heldReason]: null } }, spec: { paused: false } });
-        break;
-      case 'PromoteDeployment':
-        await patchDeployment({ metadata: { annotations: { [ANNOTATIONS.stableRevision]: action.revision, [ANNOTATIONS.heldReason]: null } }, spec: { paused: false } });
-        break;
-      case 'ReleaseDeployment':
-        try {
-          await patchDeployment({
-            metadata: { labels: { [LABELS.canary]: null }, annotations: { [ANNOTATIONS.stableRevision]: null, [ANNOTATIONS.heldReason]: null } },
-            ...(action.unpause ? { spec: { paused: false } } : {}),
-          });
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-        break;
-      case 'RestoreStableTemplate':
-        await restoreStableTemplate(ctx.client, dep!, action.revision, depRv);
-        break;
-      case 'EnsureCanaryReplicaSet': {
-        if (!dep) break;
-        const name = canaryReplicaSetName(dep.metadata.name, action.revision);
-        const existing = snap.replicaSets.find((rs) => rs.metadata.name === name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
-        if (!existing) {
+    try {
+      switch (action.type) {
+        case 'AddFinalizer':
+        case 'RemoveFinalizer': {
+          const current = canary.metadata.finalizers ?? [];
+          const finalizers = action.type === 'AddFinalizer' ? [...current.filter((f) => f !== FINALIZER), FINALIZER] : current.filter((f) => f !== FINALIZER);
           try {
-            await ctx.client.create(paths.replicaSets(ns), canaryReplicaSet(canary, dep, action.revision, action.version, action.replicas));
+            const res = await ctx.client.patch<KubeObject>(paths.canary(ns, canary.metadata.name), { metadata: { finalizers, resourceVersion: canaryRv } });
+            if (canaryRv && res.metadata.resourceVersion !== canaryRv) expect({ kind: 'Canary', name: canary.metadata.name, expect: 'Changed', fromResourceVersion: canaryRv });
+            canaryRv = res.metadata.resourceVersion;
           } catch (err) {
-            if (!isAlreadyExists(err)) throw err;
+            if (!(action.type === 'RemoveFinalizer' && isNotFound(err))) throw err;
           }
-        } else if ((existing.spec?.replicas ?? 0) !== action.replicas) {
-          await ctx.client.patch(paths.replicaSet(ns, name), { metadata: { resourceVersion: existing.metadata.resourceVersion }, spec: { replicas: action.replicas } });
+          break;
         }
-        break;
-      }
-      case 'DeleteCanaryReplicaSets':
-        for (const rs of snap.replicaSets) {
-          if (action.keepRevision !== undefined && rs.metadata.labels?.[LABELS.revision] === action.keepRevision) continue;
+        case 'AdoptDeployment': {
+          const guard = labelValue(canary.metadata.name);
+          await patchDeployment((d) =>
+            d.metadata.labels?.[LABELS.canary] === guard && d.metadata.annotations?.[ANNOTATIONS.stableRevision] === action.stableRevision
+              ? undefined
+              : merge(d, { metadata: { labels: { [LABELS.canary]: guard }, annotations: { [ANNOTATIONS.stableRevision]: action.stableRevision } } }),
+          );
+          break;
+        }
+        case 'HoldDeployment':
+          await patchDeployment((d) => {
+            const held = heldValue(revisionOf(d.spec.template));
+            return d.spec.paused === true && d.metadata.annotations?.[ANNOTATIONS.heldReason] === held
+              ? undefined
+              : merge(d, { metadata: { annotations: { [ANNOTATIONS.heldReason]: held } }, spec: { paused: true } });
+          });
+          break;
+        case 'UnholdDeployment':
+          await patchDeployment((d) =>
+            d.spec.paused !== true && d.metadata.annotations?.[ANNOTATIONS.heldReason] === undefined
+              ? undefined
+              : merge(d, { metadata: { annotations: { [ANNOTATIONS.heldReason]: null } }, spec: { paused: false } }),
+          );
+          break;
+        case 'PromoteDeployment':
+          await patchDeployment((d) => {
+            if (revisionOf(d.spec.template) !== action.revision) throw conflict(`the template of Deployment ${d.metadata.name} is no longer revision ${action.revision}`);
+            return d.spec.paused !== true && d.metadata.annotations?.[ANNOTATIONS.stableRevision] === action.revision && d.metadata.annotations?.[ANNOTATIONS.heldReason] === undefined
+              ? undefined
+              : merge(d, { metadata: { annotations: { [ANNOTATIONS.stableRevision]: action.revision, [ANNOTATIONS.heldReason]: null } }, spec: { paused: false } });
+          });
+          break;
+        case 'ReleaseDeployment':
           try {
-            await ctx.client.delete(paths.replicaSet(ns, rs.metadata.name), { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: rs.metadata.uid } });
+            await patchDeployment((d) => releasePatch(d, action.unpause));
           } catch (err) {
             if (!isNotFound(err)) throw err;
           }
+          break;
+        case 'RestoreStableTemplate': {
+          if (!dep) break;
+          const template = snap.stableTemplate && revisionOf(snap.stableTemplate) === action.revision ? snap.stableTemplate : (await observeStableRevision(ctx.client, dep, action.revision))?.template;
+          if (!template) throw new Error(`no ReplicaSet of Deployment ${dep.metadata.name} runs stable revision ${action.revision}, so its template cannot be restored`);
+          await patchDeployment((d) =>
+            revisionOf(d.spec.template) === action.revision && d.spec.paused !== true
+              ? undefined
+              : {
+                  type: PATCH.json,
+                  body: [
+                    // Replacing (not testing) the resourceVersion makes a stale patch a 409 Conflict.
+                    { op: 'replace', path: '/metadata/resourceVersion', value: d.metadata.resourceVersion },
+                    { op: 'replace', path: '/spec/template', value: template },
+                    { op: 'add', path: `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}`, value: action.revision },
+                    { op: 'add', path: '/spec/paused', value: false },
+                  ],
+                },
+          );
+          break;
         }
-        break;
-      case 'Measure':
-        requestMeasurements(canary, decision, snap, ctx.measurements, action.checks);
-        break;
-      default: {
-        const never: never = action;
-        throw new Error(`unknown action ${JSON.stringify(never)}`);
+        case 'EnsureCanaryReplicaSet': {
+          if (!dep) break;
+          const name = canaryReplicaSetName(dep.metadata.name, action.revision);
+          const existing = snap.replicaSets.find((rs) => rs.metadata.name === name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
+          if (!existing) {
+            try {
+              const created = await ctx.client.create<KubeObject>(paths.replicaSets(ns), canaryReplicaSet(canary, dep, action.revision, action.version, action.replicas));
+              expect({ kind: 'ReplicaSet', name, expect: 'Present', ...(created?.metadata?.uid ? { uid: created.metadata.uid } : {}) });
+            } catch (err) {
+              if (!isAlreadyExists(err)) throw err;
+            }
+          } else if ((existing.spec?.replicas ?? 0) !== action.replicas) {
+            const res = await ctx.client.patch<KubeObject>(paths.replicaSet(ns, name), { metadata: { resourceVersion: existing.metadata.resourceVersion }, spec: { replicas: action.replicas } });
+            if (existing.metadata.resourceVersion && res?.metadata?.resourceVersion !== existing.metadata.resourceVersion) expect({ kind: 'ReplicaSet', name, expect: 'Changed', fromResourceVersion: existing.metadata.resourceVersion });
+          }
+          break;
+        }
+        case 'DeleteCanaryReplicaSets':
+          for (const rs of snap.replicaSets) {
+            if (action.keepRevision !== undefined && rs.metadata.labels?.[LABELS.revision] === action.keepRevision) continue;
+            if (rs.metadata.deletionTimestamp) continue;
+            try {
+              await ctx.client.delete(paths.replicaSet(ns, rs.metadata.name), { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: rs.metadata.uid } });
+              if (rs.metadata.uid) expect({ kind: 'ReplicaSet', name: rs.metadata.name, expect: 'Absent', uid: rs.metadata.uid });
+            } catch (err) {
+              if (!isNotFound(err)) throw err;
+            }
+          }
+          break;
+        case 'Measure':
+          // Requests built once by observe(); each check asked at most once per pass.
+          for (const req of snap.measurementRequests) {
+            if (!action.checks.includes(req.check.name) || measured.has(req.check.name)) continue;
+            measured.add(req.check.name);
+            ctx.measurements.request(req);
+          }
+          break;
+        default: {
+          const never: never = action;
+          throw new Error(`unknown action ${JSON.stringify(never)}`);
+        }
       }
+    } catch (err) {
+      throw new ActionError(action.type, describeTarget(action, canary, dep), err);
     }
   }
-  return canaryRv;
 }
 
-function requestMeasurements(canary: Canary, decision: Decision, snap: Snapshot, source: MeasurementSource, names: string[]): void {
-  const credentials: DatadogCredentials | undefined = snap.credentials;
-  const started = decision.status.analysisStartedAt ? Date.parse(decision.status.analysisStartedAt) : undefined;
-  if (!credentials || started === undefined) return;
-  const { intervalMs } = settingsOf(canary);
-  for (const check of snap.observed.checks) {
-    if (!names.includes(check.name)) continue;
-    const cs = decision.status.checks?.find((c) => c.name === check.name);
-    source.request({ canaryKey: canaryKey(canary), check, credentials, notBefore: measurementNotBefore(cs, started, intervalMs) });
-  }
+/** A merge patch preconditioned on the object's resourceVersion. */
+function merge(d: DeploymentObject, body: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> }): DeploymentPatch {
+  return { type: PATCH.merge, body: { ...body, metadata: { ...(body.metadata ?? {}), resourceVersion: d.metadata.resourceVersion } } };
 }
 
-/** Puts the stable revision's template (from the Deployment's own ReplicaSet) back. */
-async function restoreStableTemplate(client: RawClient, dep: DeploymentObject, revision: string, rv: string | undefined): Promise<void> {
-  const list = await client.list<KubeObject & { spec?: { template?: PodTemplate } }>(paths.replicaSets(dep.metadata.namespace));
-  const owned = list.items.filter((rs) => (rs.metadata.ownerReferences ?? []).some((o) => o.uid === dep.metadata.uid));
-  const match = owned.find((rs) => revisionOf(rs.spec?.template) === revision);
-  if (!match?.spec?.template) throw new Error(`no ReplicaSet of Deployment ${dep.metadata.name} runs stable revision ${revision}`);
-  const template = structuredClone(match.spec.template);
-  if (template.metadata?.labels) delete template.metadata.labels[LABELS.podTemplateHash];
-  await client.patch(
-    paths.deployment(dep.metadata.namespace ?? '', dep.metadata.name),
-    [
-      { op: 'test', path: '/metadata/resourceVersion', value: rv },
-      { op: 'replace', path: '/spec/template', value: template },
-      { op: 'add', path: `/metadata/annotations/${ANNOTATIONS.stableRevision.replace('/', '~1')}`, value: revision },
-      { op: 'add', path: '/spec/paused', value: false },
-    ],
-    PATCH.json,
+function releasePatch(d: DeploymentObject, unpause: boolean): DeploymentPatch {
+  const labels = d.metadata.labels ?? {};
+  const annotations = d.metadata.annotations ?? {};
+  const gated = labels[LABELS.canary] !== undefined || annotations[ANNOTATIONS.stableRevision] !== undefined || annotations[ANNOTATIONS.heldReason] !== undefined;
+  if (!gated && !(unpause && d.spec.paused === true)) return undefined;
+  return merge(d, {
+    metadata: { labels: { [LABELS.canary]: null }, annotations: { [ANNOTATIONS.stableRevision]: null, [ANNOTATIONS.heldReason]: null } },
+    ...(unpause ? { spec: { paused: false } } : {}),
+  });
+}
+
+/** What a Deployment decision depends on: the template's revision, the stable revision, the gate. */
+function sameBasis(decidedOn: DeploymentObject, live: DeploymentObject): boolean {
+  return (
+    decidedOn.metadata.uid === live.metadata.uid &&
+    revisionOf(decidedOn.spec.template) === revisionOf(live.spec.template) &&
+    decidedOn.metadata.annotations?.[ANNOTATIONS.stableRevision] === live.metadata.annotations?.[ANNOTATIONS.stableRevision] &&
+    decidedOn.metadata.labels?.[LABELS.canary] === live.metadata.labels?.[LABELS.canary]
   );
+}
+
+function conflict(message: string): KubeApiError {
+  return new KubeApiError(message, 409, 'Conflict');
+}
+
+function describeTarget(action: Action, canary: Canary, dep: DeploymentObject | undefined): string {
+  switch (action.type) {
+    case 'AddFinalizer':
+    case 'RemoveFinalizer':
+    case 'Measure':
+      return `Canary ${canary.metadata.name}`;
+    case 'EnsureCanaryReplicaSet':
+      return `canary ReplicaSet ${canaryReplicaSetName(dep?.metadata.name ?? canary.spec.targetRef.name, action.revision)}`;
+    case 'DeleteCanaryReplicaSets':
+      return `canary ReplicaSets of Canary ${canary.metadata.name}`;
+    default:
+      return `Deployment ${dep?.metadata.name ?? canary.spec.targetRef.name}`;
+  }
 }

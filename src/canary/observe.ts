@@ -1,16 +1,21 @@
 // observe(): reads everything one decision needs into a snapshot. Reads come from the
-// informer caches; only the Datadog Secret is fetched (cached briefly, never logged).
-import { LABELS, ANNOTATIONS } from '../api/constants.js';
+// informer caches; what a decision depends on the absence of (the target Deployment, the canary
+// ReplicaSets of a canary in flight) is confirmed with a live read when the cache lacks it; the
+// stable revision's template is looked up (a LIST with the Deployment's selector) only while a
+// decision can need it; the Datadog Secret is fetched (cached briefly, never logged).
+import { LABELS, ANNOTATIONS, CONDITIONS, REASONS } from '../api/constants.js';
 import type { Canary } from '../api/types.js';
 import { validateCanary } from '../api/validate.js';
-import type { DatadogCredentials, MeasurementSource, ResolvedCheck } from '../analysis/provider.js';
+import type { DatadogCredentials, MeasurementRequest, MeasurementSource, ResolvedCheck } from '../analysis/provider.js';
 import { parseDatadogSecret } from '../analysis/secret.js';
 import { resolveChecks } from '../analysis/template.js';
-import { isNotFound } from '../kube/errors.js';
+import { errorCode, isNotFound } from '../kube/errors.js';
 import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { ObjectStore } from '../runtime/informer.js';
+import { boundedMessage } from './api-failure.js';
+import { getCondition } from './conditions.js';
 import { measurementNotBefore, settingsOf, type CredentialsState, type Observed, type ObservedDeployment, type ObservedReplicaSet } from './decide.js';
-import { revisionOf, versionOf, type PodTemplate } from './revision.js';
+import { canaryVersionFor, labelValue, revisionOf, versionOf, type PodTemplate } from './revision.js';
 
 export interface ObserveContext {
   client: RawClient;
@@ -23,17 +28,31 @@ export interface ObserveContext {
 
 export interface Snapshot {
   observed: Observed;
-  deployment?: KubeObject;
+  /** The target Deployment as read (cache, or a live GET when the cache lacked it). */
+  deployment?: DeploymentObject;
+  /** The Canary's ReplicaSets. */
   replicaSets: KubeObject[];
   credentials?: DatadogCredentials;
+  /** Measurements the checks need now, built once: peeked here, requested by a Measure action. */
+  measurementRequests: MeasurementRequest[];
+  /** The stable revision's pod template (from the Deployment's own ReplicaSet), when looked up and found. */
+  stableTemplate?: PodTemplate;
 }
 
 export const canaryKey = (c: { metadata: { namespace?: string; name: string } }): string => `${c.metadata.namespace}/${c.metadata.name}`;
 
-type DeploymentObject = KubeObject & {
-  spec?: { paused?: boolean; replicas?: number; template?: PodTemplate; selector?: unknown; strategy?: { type?: string } };
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+/** A Deployment as the controller reads and patches it. */
+export type DeploymentObject = KubeObject & {
+  spec: { paused?: boolean; replicas?: number; template: PodTemplate; selector: LabelSelector; strategy?: { type?: string } };
   status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; availableReplicas?: number; readyReplicas?: number };
 };
+
+type ReplicaSetObject = KubeObject & { spec?: { replicas?: number; template?: PodTemplate }; status?: { readyReplicas?: number } };
 
 export function observeDeployment(d: DeploymentObject): ObservedDeployment {
   const spec = d.spec ?? {};
@@ -61,46 +80,131 @@ export function observeDeployment(d: DeploymentObject): ObservedDeployment {
     heldByUs: annotations[ANNOTATIONS.heldReason] !== undefined,
     rolloutComplete,
     rolloutMessage: `${updated}/${replicas} updated, ${available}/${replicas} available${observedGen ? '' : ', spec change not yet observed'}`,
-    stableTemplateKnown: true,
+    stableTemplateKnown: false,
   };
 }
 
+/** The outcome of reading a Datadog Secret. */
+export type SecretRead =
+  | { state: 'Found'; data: Record<string, string> }
+  | { state: 'NotFound' }
+  /** 403, 5xx, a timeout: the message is bounded and names the HTTP status. */
+  | { state: 'Unreadable'; message: string };
+
 /** Datadog Secrets, fetched on demand and kept briefly. */
 export class SecretCache {
-  private readonly entries = new Map<string, { at: number; data: Record<string, string> | undefined }>();
+  private readonly entries = new Map<string, { at: number; read: SecretRead }>();
   constructor(
     private readonly client: RawClient,
     private readonly ttlMs = 5_000,
   ) {}
 
-  async get(namespace: string, name: string, now: number): Promise<Record<string, string> | undefined> {
+  async get(namespace: string, name: string, now: number): Promise<SecretRead> {
     const key = `${namespace}/${name}`;
     const hit = this.entries.get(key);
-    if (hit && now - hit.at < this.ttlMs) return hit.data;
-    let data: Record<string, string> | undefined;
+    if (hit && now - hit.at < this.ttlMs) return hit.read;
+    let read: SecretRead;
     try {
       const s = await this.client.get<{ data?: Record<string, string> }>(paths.secret(namespace, name));
-      data = s.data ?? {};
+      read = { state: 'Found', data: s.data ?? {} };
     } catch (err) {
-      if (!isNotFound(err)) throw err;
-      data = undefined;
+      if (isNotFound(err)) read = { state: 'NotFound' };
+      else {
+        const code = errorCode(err);
+        const why = code ? `HTTP ${code}` : 'no answer';
+        read = { state: 'Unreadable', message: boundedMessage(`${why}: ${err instanceof Error ? err.message : String(err)}`, 200) };
+      }
     }
-    this.entries.set(key, { at: now, data });
-    return data;
+    this.entries.set(key, { at: now, read });
+    return read;
   }
+}
+
+/** The target Deployment: from the cache, else a live GET (the cache may lag, or not hold unguarded Deployments). */
+async function readTarget(ctx: ObserveContext, namespace: string, name: string): Promise<DeploymentObject | undefined> {
+  if (!name) return undefined;
+  const cached = ctx.deployments.get(name, namespace) as DeploymentObject | undefined;
+  if (cached) return cached;
+  try {
+    return await ctx.client.get<DeploymentObject>(paths.deployment(namespace, name));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The Canary's ReplicaSets; when the cache shows none although the status says canary pods run, a live LIST confirms. */
+async function readCanaryReplicaSets(ctx: ObserveContext, canary: Canary): Promise<ReplicaSetObject[]> {
+  const ns = canary.metadata.namespace;
+  const owner = labelValue(canary.metadata.name);
+  const cached = ctx.replicaSets.list(ns).filter((rs) => rs.metadata.labels?.[LABELS.canaryOf] === owner) as ReplicaSetObject[];
+  const expectsPods = (canary.status?.canaryReplicas ?? 0) > 0 || canary.metadata.deletionTimestamp !== undefined;
+  if (cached.length || !expectsPods) return cached;
+  const live = await ctx.client.list<ReplicaSetObject>(paths.replicaSets(ns), { labelSelector: `${LABELS.canaryOf}=${owner}` });
+  return live.items.filter((rs) => !rs.metadata.deletionTimestamp);
+}
+
+/** `k=v,k2=v2` for a selector's matchLabels (matchExpressions are applied by the owner filter instead). */
+function labelSelectorString(selector: LabelSelector | undefined): string | undefined {
+  const entries = Object.entries(selector?.matchLabels ?? {});
+  return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(',') : undefined;
+}
+
+/**
+ * The version and template of `revision` from the Deployment's own ReplicaSets. The current
+ * template answers without a call; any other revision costs one LIST with the Deployment's
+ * selector, made only when the caller asks (a canary in flight or promoting).
+ */
+export async function observeStableRevision(
+  client: RawClient,
+  dep: DeploymentObject,
+  revision: string,
+): Promise<{ version: string; template: PodTemplate } | undefined> {
+  if (revisionOf(dep.spec.template) === revision) return { version: versionOf(dep.spec.template), template: dep.spec.template };
+  const selector = labelSelectorString(dep.spec.selector);
+  const list = await client.list<ReplicaSetObject>(paths.replicaSets(dep.metadata.namespace), selector ? { labelSelector: selector } : undefined);
+  const owned = list.items.filter((rs) => (rs.metadata.ownerReferences ?? []).some((o) => o.uid === dep.metadata.uid));
+  const match = owned.find((rs) => rs.spec?.template && revisionOf(rs.spec.template) === revision);
+  if (!match?.spec?.template) return undefined;
+  const template = structuredClone(match.spec.template);
+  if (template.metadata?.labels) delete template.metadata.labels[LABELS.podTemplateHash];
+  return { version: versionOf(template), template };
+}
+
+/** The revision a decision treats as stable: the one before the promotion while promoting, else the annotation. */
+function stableRevisionOf(canary: Canary, dep: ObservedDeployment): string | undefined {
+  const progressing = getCondition(canary.status?.conditions, CONDITIONS.Progressing);
+  const promoting = progressing?.status === 'True' && progressing.reason === REASONS.Promoting;
+  if (promoting && canary.status?.stableRevision) return canary.status.stableRevision;
+  return dep.stableAnnotation;
 }
 
 export async function observe(canary: Canary, ctx: ObserveContext, now: number): Promise<Snapshot> {
   const ns = canary.metadata.namespace;
   const name = canary.metadata.name;
   const specProblems = validateCanary(canary).map((p) => `${p.path}: ${p.message}`);
-  const depObj = ctx.deployments.get(canary.spec?.targetRef?.name ?? '', ns) as DeploymentObject | undefined;
-  const replicaSets = ctx.replicaSets.list(ns).filter((rs) => rs.metadata.labels?.[LABELS.canaryOf] === name);
-  const canaryReplicaSets: ObservedReplicaSet[] = replicaSets.map((rs) => {
-    const r = rs as KubeObject & { spec?: { replicas?: number }; status?: { readyReplicas?: number } };
-    return { name: rs.metadata.name, revision: rs.metadata.labels?.[LABELS.revision] ?? '', replicas: r.spec?.replicas ?? 0, readyReplicas: r.status?.readyReplicas ?? 0 };
-  });
-  const deployment = depObj ? observeDeployment(depObj) : undefined;
+  const depObj = await readTarget(ctx, ns, canary.spec?.targetRef?.name ?? '');
+  const replicaSets = await readCanaryReplicaSets(ctx, canary);
+  const canaryReplicaSets: ObservedReplicaSet[] = replicaSets.map((rs) => ({
+    name: rs.metadata.name,
+    revision: rs.metadata.labels?.[LABELS.revision] ?? '',
+    replicas: rs.spec?.replicas ?? 0,
+    readyReplicas: rs.status?.readyReplicas ?? 0,
+  }));
+  let deployment = depObj ? observeDeployment(depObj) : undefined;
+  // The gate label holds the Canary's name as a label value (shortened when over 63 characters).
+  if (deployment && deployment.guardLabel !== undefined && deployment.guardLabel === labelValue(name)) deployment = { ...deployment, guardLabel: name };
+  let stableTemplate: PodTemplate | undefined;
+  if (depObj && deployment && deployment.guardLabel === name) {
+    const stableRevision = stableRevisionOf(canary, deployment);
+    if (stableRevision) {
+      const stable = await observeStableRevision(ctx.client, depObj, stableRevision);
+      if (stable) {
+        stableTemplate = stable.template;
+        deployment = { ...deployment, stableVersion: stable.version, stableTemplateKnown: true };
+      }
+    }
+  }
 
   let guardedByOther: string | undefined;
   if (deployment?.guardLabel && deployment.guardLabel !== name) {
@@ -120,9 +224,17 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
   let credentials: DatadogCredentials | undefined;
   let credentialsState: CredentialsState | undefined;
   const hasChecks = (canary.spec?.analysis?.checks?.length ?? 0) > 0;
+  const testing = deployment !== undefined && deployment.revision !== deployment.stableAnnotation;
+  // The canary in flight (status) is the one the Deployment's template asks for.
+  const sameCanary = testing && canary.status?.canaryRevision === deployment?.revision;
   if (deployment && hasChecks && specProblems.length === 0) {
-    const testing = deployment.revision !== deployment.stableAnnotation;
-    const version = testing ? deployment.version : (canary.status?.canaryVersion ?? deployment.version);
+    // {{ version }} is what the canary pods report: their version label (a valid label value).
+    const stableVersion = deployment.stableVersion ?? canary.status?.stableVersion;
+    const version = testing
+      ? sameCanary && canary.status?.canaryVersion
+        ? labelValue(canary.status.canaryVersion)
+        : canaryVersionFor(deployment.version, stableVersion, deployment.revision)
+      : labelValue(canary.status?.canaryVersion ?? deployment.version);
     const vars = {
       version,
       stableVersion: canary.status?.stableVersion ?? deployment.version,
@@ -136,25 +248,44 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
     else specProblems.push(resolved.error);
     const secretName = canary.spec.datadog?.secretRef.name;
     if (secretName) {
-      const data = await ctx.secrets.get(ns, secretName, now);
-      if (data === undefined) credentialsState = { ok: false, reason: 'SecretNotFound', message: `Secret ${ns}/${secretName} not found` };
-      else {
-        const parsed = parseDatadogSecret(data, `${ns}/${secretName}`);
-        if (parsed.ok) {
-          credentials = parsed.credentials;
-          credentialsState = { ok: true };
-        } else credentialsState = { ok: false, reason: parsed.reason, message: parsed.message };
+      const secret = `${ns}/${secretName}`;
+      const read = await ctx.secrets.get(ns, secretName, now);
+      switch (read.state) {
+        case 'NotFound':
+          credentialsState = { ok: false, reason: REASONS.SecretNotFound, message: `Secret ${secret} not found` };
+          break;
+        case 'Unreadable':
+          credentialsState = { ok: false, reason: REASONS.SecretUnreadable, message: `Secret ${secret} could not be read (${read.message})` };
+          break;
+        case 'Found': {
+          const parsed = parseDatadogSecret(read.data, secret);
+          if (parsed.ok) {
+            credentials = parsed.credentials;
+            credentialsState = { ok: true };
+          } else credentialsState = { ok: false, reason: parsed.reason, message: parsed.message };
+          break;
+        }
+        default: {
+          const never: never = read;
+          throw new Error(`unknown Secret read ${JSON.stringify(never)}`);
+        }
       }
     }
   }
 
+  // The requests for the checks' next slots, built once: peeked now, requested by a Measure action.
   const measurements: Observed['measurements'] = {};
-  const started = canary.status?.analysisStartedAt ? Date.parse(canary.status.analysisStartedAt) : undefined;
-  if (credentials && started !== undefined) {
+  const measurementRequests: MeasurementRequest[] = [];
+  if (credentials && testing) {
     const { intervalMs } = settingsOf(canary);
+    const startedAt = sameCanary ? canary.status?.analysisStartedAt : undefined;
+    // Analysis that starts in this pass starts now.
+    const started = startedAt ? Date.parse(startedAt) : now;
     for (const check of checks) {
-      const cs = canary.status?.checks?.find((c) => c.name === check.name);
-      const m = ctx.measurements.peek({ canaryKey: canaryKey(canary), check, credentials, notBefore: measurementNotBefore(cs, started, intervalMs) });
+      const cs = sameCanary ? canary.status?.checks?.find((c) => c.name === check.name) : undefined;
+      const req: MeasurementRequest = { canaryKey: canaryKey(canary), check, credentials, notBefore: measurementNotBefore(cs, started, intervalMs) };
+      measurementRequests.push(req);
+      const m = startedAt ? ctx.measurements.peek(req) : undefined;
       if (m) measurements[check.name] = m;
     }
   }
@@ -172,6 +303,8 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
     ...(depObj ? { deployment: depObj } : {}),
     replicaSets,
     ...(credentials ? { credentials } : {}),
+    measurementRequests,
+    ...(stableTemplate ? { stableTemplate } : {}),
   };
 }
 

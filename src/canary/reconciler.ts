@@ -1,15 +1,23 @@
-// One reconcile pass: observe → decide → execute → persist → requeue.
+// One reconcile pass: observe → decide → persist → execute → record. The status is written
+// first, so what the actions depend on (that a canary started, when, that a promotion began) is
+// never lost when an action fails; a decision made on a cache that has not caught up with this
+// process's own writes is not made at all (expectations); an action that keeps failing is
+// reported in the Stalled condition and a Warning Event, and the canary's deadline keeps running.
+import { ANNOTATIONS, CONDITIONS, LABELS, REASONS } from '../api/constants.js';
 import { API_VERSION, CANARY_KIND, type Canary, type CanaryStatus } from '../api/types.js';
 import type { EventRecorder } from '../kube/events.js';
-import { errorMessage, isConflict, isNotFound } from '../kube/errors.js';
-import { paths, type RawClient } from '../kube/raw-client.js';
+import { errorCode, errorMessage, isConflict, isNotFound } from '../kube/errors.js';
+import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { nopNotifier, type Notifier } from '../notify/notifier.js';
-import { decide } from './decide.js';
+import { ActionError, boundedMessage, isRefusal, withStalledCondition, type ActionFailure } from './api-failure.js';
+import { getCondition } from './conditions.js';
+import { decide, type EventSpec } from './decide.js';
 import { execute } from './execute.js';
-import { observe, type ObserveContext } from './observe.js';
-import { canonicalJson } from './revision.js';
+import { Expectations, type CacheLookup } from './expectations.js';
+import { observe, type DeploymentObject, type ObserveContext } from './observe.js';
+import { canonicalJson, labelValue, revisionOf } from './revision.js';
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -26,18 +34,44 @@ export interface ReconcilerOptions extends ObserveContext {
   /** Checked right before writing: only the leader acts. */
   mayAct: () => boolean;
   now?: () => number;
+  /** How long a pass waits for the cache to show this process's writes (default 30 s). */
+  expectationTtlMs?: number;
 }
 
+/** How soon a pass skipped for a lagging cache looks again (the informer event usually comes first). */
+const CACHE_LAG_REQUEUE_MS = 1_000;
+
+type Target = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; uid?: string } };
+
 export class CanaryReconciler {
-  constructor(private readonly o: ReconcilerOptions) {}
+  private readonly expectations: Expectations;
+  /** The last pass's action failure per Canary; `null` after a pass whose actions all succeeded. */
+  private readonly failures = new Map<string, ActionFailure | null>();
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.expectations = new Expectations(o.expectationTtlMs);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
-    const obj = this.o.canaries.get(name, namespace);
-    if (!obj) return {};
-    const canary = obj as unknown as Canary;
     const log = this.o.logger.child({ canary: key });
     const now = (this.o.now ?? Date.now)();
+    const obj = this.o.canaries.get(name, namespace);
+    if (!obj) {
+      this.expectations.forget(key);
+      this.failures.delete(key);
+      return this.releaseOrphanedGates(namespace, name, log);
+    }
+    const canary = obj as unknown as Canary;
+
+    const pending = this.expectations.pending(key, this.cacheLookup(namespace), now);
+    for (const e of pending.expired) log.warn('The cache did not show a write of this controller in time; deciding anyway', { kind: e.kind, object: e.name, expected: e.expect });
+    if (pending.waiting.length) {
+      log.debug('Skipped a pass: the cache has not caught up with this controller\'s writes', { waitingFor: pending.waiting.map((e) => `${e.kind}/${e.name} ${e.expect}`) });
+      const expiry = this.expectations.nextExpiry(key);
+      return { requeueAfterMs: Math.max(50, Math.min(CACHE_LAG_REQUEUE_MS, (expiry ?? now) - now)) };
+    }
+
     const snap = await observe(canary, this.o, now);
     const decision = decide(canary, snap.observed, now);
     log.debug('Decided', {
@@ -48,55 +82,149 @@ export class CanaryReconciler {
       requeueAfterMs: decision.requeueAfterMs,
     });
     if (!this.o.mayAct()) return {};
-    let rv: string | undefined;
-    try {
-      rv = await execute(canary, decision, snap, this.o);
-    } catch (err) {
-      if (isConflict(err)) return { conflict: true };
-      if (isNotFound(err) && canary.metadata.deletionTimestamp) return {};
-      throw err;
-    }
-    for (const a of decision.actions) {
-      if (a.type !== 'Measure') log.debug('Performed action', { action: a.type, revision: snap.observed.deployment?.revision });
-    }
-    if (!canary.metadata.deletionTimestamp) {
+
+    // 1. Persist: the one status write of the pass, before any action.
+    const deleting = canary.metadata.deletionTimestamp !== undefined;
+    const previousStalled = getCondition(canary.status?.conditions, CONDITIONS.Stalled);
+    const status = withStalledCondition(decision.status, this.failures.get(key), new Date(now).toISOString(), canary.metadata.generation);
+    const stalled = getCondition(status.conditions, CONDITIONS.Stalled);
+    let rv = canary.metadata.resourceVersion;
+    if (!deleting) {
       try {
-        await this.persistStatus(canary, decision.status, rv);
+        rv = (await this.persistStatus(canary, status)) ?? rv;
       } catch (err) {
         if (isConflict(err)) return { conflict: true };
         throw err;
       }
     }
-    for (const e of decision.events) {
-      this.o.metrics.transitions.inc({ reason: e.reason });
-      const level = e.type === 'Warning' ? 'warn' : 'info';
-      log[level]('Recorded event', { reason: e.reason, detail: e.message, revision: decision.status.canaryRevision, step: decision.status.currentStep });
-      await this.recordEvent(canary, e.type, e.reason, e.message, log);
-      await this.notify(key, e, decision.status.canaryRevision, decision.status.canaryVersion, log);
-      if (e.onDeployment && snap.deployment) {
-        await this.recordEvent(
-          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: snap.deployment.metadata as Canary['metadata'] },
-          e.type,
-          e.reason,
-          e.message,
-          log,
-        );
-      }
+    const written: Canary = rv === canary.metadata.resourceVersion ? canary : { ...canary, metadata: { ...canary.metadata, resourceVersion: rv } };
+
+    // 2. Act.
+    let failed: unknown;
+    try {
+      await execute(written, decision, snap, { client: this.o.client, measurements: this.o.measurements, expect: (e) => this.expectations.expect(key, e, now) });
+    } catch (err) {
+      failed = err;
     }
+    for (const a of decision.actions) {
+      if (a.type !== 'Measure') log.debug('Decided action', { action: a.type, revision: snap.observed.deployment?.revision });
+    }
+
+    // 3. Record: Events for the transitions the status write recorded.
+    const events: EventSpec[] = [...decision.events];
+    if (stalled?.status === 'True' && (previousStalled?.status !== 'True' || previousStalled.message !== stalled.message)) {
+      events.push({ type: 'Warning', reason: REASONS.ActionFailed, message: stalled.message, onDeployment: true });
+    }
+    // A deleted Canary has no status to write: its Events say what its last actions did, so only after they did it.
+    if (!deleting || failed === undefined) await this.recordEvents(key, written, events, decision.status, snap.deployment, log);
+
+    if (failed !== undefined) {
+      if (isConflict(failed)) {
+        log.debug('A write conflicted; looking again', { error: errorMessage(failed) });
+        return { conflict: true };
+      }
+      if (isNotFound(failed) && deleting) return {};
+      const previous = this.failures.get(key);
+      const message = failureMessage(failed);
+      const count = (previous?.count ?? 0) + 1;
+      this.failures.set(key, { message, count, refused: isRefusal(failed) });
+      throw failed;
+    }
+    this.failures.set(key, null);
+    // The next pass clears the Stalled condition.
+    if (stalled?.status === 'True') return { requeueAfterMs: 0 };
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
   }
 
-  /** The one status write of a pass; skipped when nothing changed. */
-  private async persistStatus(canary: Canary, status: CanaryStatus, rv: string | undefined): Promise<void> {
+  private cacheLookup(namespace: string): CacheLookup {
+    return (kind, name) => {
+      const store = kind === 'Canary' ? this.o.canaries : kind === 'Deployment' ? this.o.deployments : this.o.replicaSets;
+      const o = store.get(name, namespace);
+      return o ? { ...(o.metadata.uid ? { uid: o.metadata.uid } : {}), ...(o.metadata.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}) } : undefined;
+    };
+  }
+
+  /** The one status write of a pass; skipped when nothing changed. Returns the new resourceVersion. */
+  private async persistStatus(canary: Canary, status: CanaryStatus): Promise<string | undefined> {
     const clean = JSON.parse(JSON.stringify(status)) as CanaryStatus;
-    if (canonicalJson(clean) === canonicalJson(canary.status ?? {})) return;
-    await this.o.client.update(paths.canary(canary.metadata.namespace, canary.metadata.name) + '/status', {
+    if (canonicalJson(clean) === canonicalJson(canary.status ?? {})) return undefined;
+    const res = await this.o.client.update<KubeObject>(paths.canary(canary.metadata.namespace, canary.metadata.name) + '/status', {
       apiVersion: API_VERSION,
       kind: CANARY_KIND,
-      metadata: { name: canary.metadata.name, namespace: canary.metadata.namespace, resourceVersion: rv },
+      metadata: { name: canary.metadata.name, namespace: canary.metadata.namespace, resourceVersion: canary.metadata.resourceVersion },
       spec: canary.spec,
       status: clean,
     });
+    const rv = res?.metadata?.resourceVersion;
+    // An update the apiserver found to change nothing keeps the resourceVersion: nothing to wait for.
+    if (canary.metadata.resourceVersion && rv !== canary.metadata.resourceVersion) {
+      this.expectations.expect(canaryKeyOf(canary), { kind: 'Canary', name: canary.metadata.name, expect: 'Changed', fromResourceVersion: canary.metadata.resourceVersion }, (this.o.now ?? Date.now)());
+    }
+    return rv;
+  }
+
+  private async recordEvents(key: string, canary: Canary, events: EventSpec[], status: CanaryStatus, deployment: DeploymentObject | undefined, log: Logger): Promise<void> {
+    for (const e of events) {
+      this.o.metrics.transitions.inc({ reason: e.reason });
+      const level = e.type === 'Warning' ? 'warn' : 'info';
+      log[level]('Recorded event', { reason: e.reason, detail: e.message, revision: status.canaryRevision, step: status.currentStep });
+      await this.recordEvent(canary, e.type, e.reason, e.message, log);
+      await this.notify(key, e, status.canaryRevision, status.canaryVersion, log);
+      if (e.onDeployment && deployment) {
+        await this.recordEvent({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: deployment.metadata as Target['metadata'] }, e.type, e.reason, e.message, log);
+      }
+    }
+  }
+
+  /**
+   * A key whose Canary does not exist: Deployments in its namespace still gated for it (its
+   * finalizer was removed by hand, or the release failed) are released. The gate goes; the
+   * Deployment is unpaused only when it runs its stable revision and the operator paused it;
+   * otherwise it stays paused and a Warning Event on it says how to go on.
+   */
+  private async releaseOrphanedGates(namespace: string, labelVal: string, log: Logger): Promise<ReconcileResult> {
+    const candidates = this.o.deployments.list(namespace).filter((d) => d.metadata.labels?.[LABELS.canary] === labelVal);
+    if (!candidates.length || !this.o.mayAct()) return {};
+    // The cache may lag behind a Canary just created: confirm with the API that none is named by the label.
+    const live = await this.o.client.list<KubeObject>(paths.canaries(namespace));
+    if (live.items.some((c) => labelValue(c.metadata.name) === labelVal)) return {};
+    for (const cached of candidates) {
+      let dep: DeploymentObject;
+      try {
+        dep = await this.o.client.get<DeploymentObject>(paths.deployment(namespace, cached.metadata.name));
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      if (dep.metadata.labels?.[LABELS.canary] !== labelVal) continue;
+      const annotations = dep.metadata.annotations ?? {};
+      const stable = annotations[ANNOTATIONS.stableRevision];
+      const revision = revisionOf(dep.spec.template);
+      const verified = stable !== undefined && stable === revision;
+      const unpause = verified && dep.spec.paused === true && annotations[ANNOTATIONS.heldReason] !== undefined;
+      const leftPaused = !verified && dep.spec.paused === true;
+      try {
+        await this.o.client.patch(paths.deployment(namespace, dep.metadata.name), {
+          metadata: { resourceVersion: dep.metadata.resourceVersion, labels: { [LABELS.canary]: null }, annotations: { [ANNOTATIONS.stableRevision]: null, [ANNOTATIONS.heldReason]: null } },
+          ...(unpause ? { spec: { paused: false } } : {}),
+        });
+      } catch (err) {
+        if (isConflict(err)) return { conflict: true };
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      const target: Target = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: dep.metadata.name, namespace, ...(dep.metadata.uid ? { uid: dep.metadata.uid } : {}) } };
+      if (leftPaused) {
+        const msg = `Canary ${labelVal} no longer exists; its gate was removed from Deployment ${dep.metadata.name}, which stays paused on revision ${revision}, never verified. To roll it out unverified: kubectl rollout resume deployment/${dep.metadata.name}; to go back, restore the previous template${stable ? ` (stable revision ${stable})` : ''}.`;
+        log.warn('Released an orphaned gate; the Deployment stays paused', { deployment: dep.metadata.name, revision });
+        await this.recordEvent(target, 'Warning', REASONS.DeploymentLeftPaused, msg, log);
+      } else {
+        const msg = `Canary ${labelVal} no longer exists; its gate was removed from Deployment ${dep.metadata.name}${unpause ? ', which was unpaused' : ''}`;
+        log.info('Released an orphaned gate', { deployment: dep.metadata.name, unpaused: unpause });
+        await this.recordEvent(target, 'Normal', REASONS.DeploymentReleased, msg, log);
+      }
+    }
+    return {};
   }
 
   private async notify(key: string, e: { type: 'Normal' | 'Warning'; reason: string; message: string }, revision: string | undefined, version: string | undefined, log: Logger): Promise<void> {
@@ -119,13 +247,7 @@ export class CanaryReconciler {
     }
   }
 
-  private async recordEvent(
-    obj: { apiVersion: string; kind: string; metadata: { name: string; namespace: string; uid?: string } },
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-    log: Logger,
-  ): Promise<void> {
+  private async recordEvent(obj: Target, type: 'Normal' | 'Warning', reason: string, message: string, log: Logger): Promise<void> {
     try {
       await this.o.events.record(
         { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace, ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}) },
@@ -138,3 +260,16 @@ export class CanaryReconciler {
     }
   }
 }
+
+const canaryKeyOf = (c: Canary): string => `${c.metadata.namespace}/${c.metadata.name}`;
+
+/** The failure as a user reads it in the Stalled condition: which action, on what, the API's words. */
+function failureMessage(err: unknown): string {
+  if (err instanceof ActionError) {
+    const code = err.code ? ` (HTTP ${err.code})` : '';
+    return boundedMessage(`${err.action} on ${err.target} failed${code}: ${err.apiMessage}`);
+  }
+  const code = errorCode(err);
+  return boundedMessage(`${errorMessage(err)}${code ? ` (HTTP ${code})` : ''}`);
+}
+

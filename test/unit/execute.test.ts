@@ -1,0 +1,100 @@
+import { expect } from 'chai';
+import { ANNOTATIONS, LABELS } from '../../src/api/constants.js';
+import type { Canary } from '../../src/api/types.js';
+import type { MeasurementRequest, MeasurementSource, ResolvedCheck } from '../../src/analysis/provider.js';
+import { boundedMessage } from '../../src/canary/api-failure.js';
+import type { Decision } from '../../src/canary/decide.js';
+import { canaryReplicaSet, execute } from '../../src/canary/execute.js';
+import type { DeploymentObject, Snapshot } from '../../src/canary/observe.js';
+import type { RawClient } from '../../src/kube/raw-client.js';
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const validLabel = (v: string | undefined): boolean => v !== undefined && v.length <= 63 && LABEL_VALUE.test(v);
+
+function canary(name = 'web'): Canary {
+  return { apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', metadata: { name, namespace: 'shop', uid: 'cu' }, spec: { targetRef: { name: 'web' }, steps: [{ setWeight: 10 }] } };
+}
+
+function deployment(image: string, env?: Array<Record<string, unknown>>, labels: Record<string, string> = {}): DeploymentObject {
+  return {
+    metadata: { name: 'web', namespace: 'shop', uid: 'du', resourceVersion: '5' },
+    spec: {
+      selector: { matchLabels: { app: 'web' } },
+      template: { metadata: { labels: { app: 'web', ...labels } }, spec: { containers: [{ name: 'app', image, ...(env ? { env } : {}) }] } },
+    },
+  };
+}
+
+type RS = { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { containers: Array<{ env?: Array<{ name: string; value?: string; valueFrom?: unknown }> }> } } } };
+
+describe('canaryReplicaSet(): labels are always valid label values', () => {
+  const long = 'feature-payments-refactor-20260115-7c3d9e1f2a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d-build-00012345678901-rc1';
+  const cases = [
+    { name: 'a 100-character image tag', tag: long },
+    { name: 'a 64-character image tag', tag: 'a'.repeat(64) },
+    { name: 'a tag starting with _', tag: '_build' },
+    { name: 'a tag ending with -', tag: '1.2.3-' },
+    { name: 'a tag ending with .', tag: '1.2.3.' },
+  ];
+  for (const tc of cases) {
+    it(`${tc.name}: valid version label, full version in an annotation`, () => {
+      const rs = canaryReplicaSet(canary(), deployment(`example.com/web:${tc.tag}`), 'abcdef0123', tc.tag, 1) as unknown as RS;
+      const podLabels = rs.spec.template.metadata.labels;
+      expect(validLabel(podLabels[LABELS.ddVersion]), podLabels[LABELS.ddVersion]).to.equal(true);
+      expect(rs.metadata.annotations[ANNOTATIONS.version]).to.equal(tc.tag);
+      expect(rs.spec.template.metadata.annotations[ANNOTATIONS.version]).to.equal(tc.tag);
+      for (const v of [...Object.values(rs.metadata.labels), ...Object.values(podLabels)]) expect(validLabel(v), v).to.equal(true);
+    });
+  }
+
+  it('a Canary name longer than 63 characters', () => {
+    const name = `checkout-${'x'.repeat(70)}`;
+    const rs = canaryReplicaSet(canary(name), deployment('example.com/web:1.0.0'), 'abcdef0123', '1.0.0', 1) as unknown as RS;
+    for (const v of [...Object.values(rs.metadata.labels), ...Object.values(rs.spec.template.metadata.labels)]) expect(validLabel(v), v).to.equal(true);
+  });
+
+  it('a canary with a version of its own (<version>-<revision>) reports it in the label and a literal DD_VERSION; a DD_VERSION from the label is left alone', () => {
+    const env = [
+      { name: 'DD_VERSION', value: '1.0.0' },
+      { name: 'OTHER', value: '1.0.0' },
+    ];
+    const rs = canaryReplicaSet(canary(), deployment('example.com/web:1.0.0', env), 'abcdef0123', '1.0.0-abcdef0123', 1) as unknown as RS;
+    expect(rs.spec.template.metadata.labels[LABELS.ddVersion]).to.equal('1.0.0-abcdef0123');
+    expect(rs.spec.template.spec.containers[0]?.env).to.deep.equal([
+      { name: 'DD_VERSION', value: '1.0.0-abcdef0123' },
+      { name: 'OTHER', value: '1.0.0' },
+    ]);
+    const fromLabel = [{ name: 'DD_VERSION', valueFrom: { fieldRef: { fieldPath: "metadata.labels['tags.datadoghq.com/version']" } } }];
+    const rs2 = canaryReplicaSet(canary(), deployment('example.com/web:1.0.0', fromLabel), 'abcdef0123', '1.0.0-abcdef0123', 1) as unknown as RS;
+    expect(rs2.spec.template.spec.containers[0]?.env).to.deep.equal(fromLabel);
+  });
+
+  it('a canary whose version is the template\'s keeps a literal DD_VERSION as it is', () => {
+    const env = [{ name: 'DD_VERSION', value: '1.1.0' }];
+    const rs = canaryReplicaSet(canary(), deployment('example.com/web:1.1.0', env), 'abcdef0123', '1.1.0', 1) as unknown as RS;
+    expect(rs.spec.template.spec.containers[0]?.env).to.deep.equal(env);
+    expect(rs.spec.template.metadata.labels[LABELS.ddVersion]).to.equal('1.1.0');
+  });
+});
+
+describe('execute(): measurements', () => {
+  it('requests each check once per pass, with the request observe built', async () => {
+    const check = { kind: 'datadogMonitor', name: 'errors' } as unknown as ResolvedCheck;
+    const req: MeasurementRequest = { canaryKey: 'shop/web', check, credentials: { apiKey: 'a', appKey: 'b' }, notBefore: 123 };
+    const asked: MeasurementRequest[] = [];
+    const source: MeasurementSource = { peek: () => undefined, request: (r) => void asked.push(r) };
+    const decision: Decision = { status: {}, actions: [{ type: 'Measure', checks: ['errors'] }, { type: 'Measure', checks: ['errors'] }], events: [] };
+    const snap: Snapshot = { observed: { specProblems: [], canaryReplicaSets: [], checks: [check], measurements: {} }, replicaSets: [], measurementRequests: [req] };
+    await execute(canary(), decision, snap, { client: {} as RawClient, measurements: source });
+    expect(asked).to.deep.equal([req]);
+  });
+});
+
+describe('boundedMessage(): what reaches status and Events from an API error', () => {
+  it('strips control characters, keeps one line and bounds the length', () => {
+    expect(boundedMessage('a\u001b[31mred\u0007\nnext\tline')).to.equal('a [31mred next line');
+    const long = boundedMessage('x'.repeat(1000), 300);
+    expect(long).to.have.length(300);
+    expect(long.endsWith('…')).to.equal(true);
+  });
+});
