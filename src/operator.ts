@@ -242,6 +242,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   logger.info('Serving admission webhook', { port: webhookPort, configuration: configurationName, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
 
   await Promise.all([canaries.start(), deployments.start(), replicaSets.start()]);
+  await Promise.all([canaries.waitForSync(), deployments.waitForSync(), replicaSets.waitForSync()]);
   logger.info('Informers synced', { namespaces: opts.namespaces?.join(',') || 'all' });
 
   let health: HealthServer | undefined;
