@@ -3,6 +3,7 @@
 // resourceVersion, and release on shutdown so a standby takes over at once.
 import { isConflict, isNotFound } from '../kube/errors.js';
 import { paths, type RawClient } from '../kube/raw-client.js';
+import type { Leadership, LeadershipState } from './leadership.js';
 import type { Logger } from './logger.js';
 
 export interface LeaderElectionOptions {
@@ -14,8 +15,6 @@ export interface LeaderElectionOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   logger: Logger;
-  onStartedLeading: () => void;
-  onStoppedLeading: () => void;
 }
 
 interface Lease {
@@ -31,7 +30,19 @@ interface Lease {
 
 const microTime = (ms: number): string => new Date(ms).toISOString().replace('Z', '000Z');
 
-export class LeaderElector {
+export class LeaderElector implements Leadership {
+  term = 0;
+  private readonly listeners = new Set<(leading: boolean) => void>();
+
+  subscribe(fn: (leading: boolean) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  describe(): LeadershipState {
+    return { leading: this.isLeader(), message: this.isLeader() ? 'leader' : 'standby' };
+  }
+
   private leading = false;
   private lastRenew = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -70,7 +81,8 @@ export class LeaderElector {
         if (!this.leading) {
           this.leading = true;
           this.o.logger.info('Acquired leader lease', { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity });
-          this.o.onStartedLeading();
+          this.term++;
+          for (const l of this.listeners) l(true);
         }
       } else if (this.leading) {
         this.lose('another instance holds the lease');
@@ -85,7 +97,7 @@ export class LeaderElector {
   private lose(why: string): void {
     this.leading = false;
     this.o.logger.warn('Lost leader lease', { reason: why });
-    this.o.onStoppedLeading();
+    for (const l of this.listeners) l(false);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
