@@ -10,7 +10,7 @@ import { errorMessage } from './kube/errors.js';
 import { RawClient } from './kube/raw-client.js';
 import type { Controller } from './runtime/controller.js';
 import { HealthServer, type Readiness } from './runtime/health-server.js';
-import { LeaderElector } from './runtime/leader-election.js';
+import { KubeLeaseStore, LeaderElector } from './runtime/leader-election.js';
 import { alwaysLeader, type Leadership } from './runtime/leadership.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
@@ -223,9 +223,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
 
 function electorFor(le: NonNullable<OperatorOptions['leaderElection']>, client: RawClient, identity: string, logger: Logger): LeaderElector {
   return new LeaderElector({
-    client,
-    namespace: le.namespace,
-    name: le.name ?? 'deployer',
+    lease: new KubeLeaseStore(client, le.namespace, le.name ?? 'deployer'),
     identity,
     ...(le.leaseDurationMs ? { leaseDurationMs: le.leaseDurationMs } : {}),
     ...(le.renewDeadlineMs ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
