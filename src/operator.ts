@@ -12,6 +12,7 @@ import type { Controller } from './runtime/controller.js';
 import { HealthServer, type Readiness } from './runtime/health-server.js';
 import { KubeLeaseStore, LeaderElector } from './runtime/leader-election.js';
 import { alwaysLeader, type Leadership } from './runtime/leadership.js';
+import { leaseNameFor, leaseNamespaceFor } from './runtime/lease-location.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { SharedInformers } from './runtime/shared-informers.js';
@@ -48,7 +49,12 @@ export interface OperatorOptions {
   health?: { host?: string; port: number };
   /** A separate port for /metrics (the health port serves it too). */
   metricsPort?: number;
-  leaderElection?: { namespace: string; name?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /**
+   * Elect a leader on a Lease (the command line turns this on by default). Namespace default:
+   * POD_NAMESPACE, else deployer-system when it exists, else default. Name default: deployer, or
+   * deployer-<hash> for a set of --namespaces.
+   */
+  leaderElection?: { namespace?: string; name?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   logger?: Logger;
   concurrency?: number;
   resyncMs?: number;
@@ -82,7 +88,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   // Shared parts: informers, leadership.
   const informers = new SharedInformers({ kc, client, logger, metrics, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}) });
   metrics.observeInformers(() => informers.sizes());
-  const elector = opts.leaderElection ? electorFor(opts.leaderElection, client, identity, logger) : undefined;
+  const elector = opts.leaderElection ? await electorFor(opts.leaderElection, opts.namespaces, client, identity, logger) : undefined;
   const leadership: Leadership = elector ?? alwaysLeader;
   const isLeader = (): boolean => leadership.isLeader();
 
@@ -169,7 +175,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const readiness = (): Readiness => {
     const waiting = informers.unsynced();
     if (waiting.length) return { ready: false, message: `not ready: waiting for the first list of ${waiting.join(', ')}` };
-    return { ready: true, message: `ok: ${leadership.describe().message}` };
+    const state = leadership.describe();
+    return { ready: true, message: `ok: ${state.message}${state.leading ? '' : '; serving the admission webhook, not reconciling'}` };
   };
   if (opts.health) {
     health = new HealthServer({ host: opts.health.host ?? '0.0.0.0', port: opts.health.port, ready: readiness, registry: metrics.registry });
@@ -221,9 +228,21 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   };
 }
 
-function electorFor(le: NonNullable<OperatorOptions['leaderElection']>, client: RawClient, identity: string, logger: Logger): LeaderElector {
+async function electorFor(
+  le: NonNullable<OperatorOptions['leaderElection']>,
+  namespaces: string[] | undefined,
+  client: RawClient,
+  identity: string,
+  logger: Logger,
+): Promise<LeaderElector> {
+  let namespace = le.namespace;
+  if (!namespace) {
+    const found = await leaseNamespaceFor(client);
+    namespace = found.namespace;
+    logger.info('Chose the namespace of the leader lease', { namespace, reason: found.why });
+  }
   return new LeaderElector({
-    lease: new KubeLeaseStore(client, le.namespace, le.name ?? 'deployer'),
+    lease: new KubeLeaseStore(client, namespace, le.name ?? leaseNameFor(namespaces)),
     identity,
     ...(le.leaseDurationMs ? { leaseDurationMs: le.leaseDurationMs } : {}),
     ...(le.renewDeadlineMs ? { renewDeadlineMs: le.renewDeadlineMs } : {}),

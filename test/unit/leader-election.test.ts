@@ -11,6 +11,7 @@ import { KubeApiError } from '../../src/kube/errors.js';
 import { RawClient } from '../../src/kube/raw-client.js';
 import { FakeClock } from '../../src/runtime/clock.js';
 import { KubeLeaseStore, LeaderElector, type LeaseRecord, type LeaseStore } from '../../src/runtime/leader-election.js';
+import { leaseNameFor, leaseNamespaceFor } from '../../src/runtime/lease-location.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -276,5 +277,46 @@ describe('LeaderElector fencing (fake clock)', () => {
     await clock.tick(15_000 + 2_400);
     expect(b.isLeader()).to.equal(true);
     await b.release();
+  });
+});
+
+describe('where the leader Lease lives by default', () => {
+  let server: Server;
+  let installExists = true;
+  let kc: KubeConfig;
+  before(async () => {
+    server = createServer((req, res) => {
+      if (req.url?.startsWith('/api/v1/namespaces/deployer-system') && installExists) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"kind":"Namespace","metadata":{"name":"deployer-system"}}');
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"kind":"Status","code":404,"reason":"NotFound"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('uses the Pod namespace in the cluster, deployer-system when installed, and default on a fresh cluster', async () => {
+    const client = new RawClient(kc);
+    expect((await leaseNamespaceFor(client, { POD_NAMESPACE: 'ops' })).namespace).to.equal('ops');
+    installExists = true;
+    expect((await leaseNamespaceFor(client, {})).namespace).to.equal('deployer-system');
+    installExists = false;
+    expect((await leaseNamespaceFor(client, {})).namespace).to.equal('default');
+  });
+
+  it('names one Lease per set of watched namespaces', () => {
+    expect(leaseNameFor()).to.equal('deployer');
+    expect(leaseNameFor([])).to.equal('deployer');
+    expect(leaseNameFor(['b', 'a'])).to.equal(leaseNameFor(['a', 'b']));
+    expect(leaseNameFor(['a'])).to.match(/^deployer-[0-9a-f]{10}$/);
+    expect(leaseNameFor(['a'])).not.to.equal(leaseNameFor(['a', 'b']));
   });
 });
