@@ -75,4 +75,28 @@ describe('the operator runtime on a real control plane', function () {
       await kubectl(['delete', 'lease', leaseName, '-n', leaseNs, '--ignore-not-found']);
     }
   });
+
+  it('caches only guarded Deployments, and still adopts a target that is not guarded yet', async () => {
+    const w = await World.create('cache');
+    try {
+      await w.deployment('other-1', 'example.com/other:1', { replicas: 1 });
+      await w.deployment('other-2', 'example.com/other:1', { replicas: 1 });
+      await w.deployment('web', 'example.com/web:1.0.0', { replicas: 2 });
+      const op = await w.startOperator({ health: { host: '127.0.0.1', port: 0 } });
+      await w.canary('web', { steps: [{ setWeight: 50 }, { pause: {} }] });
+      await w.waitPhase('web', 'Waiting');
+      const dep = await w.deploymentObject('web');
+      expect(dep.metadata.labels?.['deployer.dev/canary'], 'adopted: guard label set').to.equal('web');
+      const objects = async (resource: string): Promise<number> => {
+        const text = await (await fetch(`http://127.0.0.1:${op.healthPort}/metrics`)).text();
+        return Number(new RegExp(`^deployer_informer_objects\\{resource="${resource}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+      };
+      await eventually(async () => {
+        if ((await objects('deployments')) !== 1) throw new Error(`deployments cached: ${await objects('deployments')}`);
+      }, { timeoutMs: 10_000, intervalMs: 200 });
+      expect(await objects('canaries')).to.equal(1);
+    } finally {
+      await w.teardown();
+    }
+  });
 });
