@@ -163,6 +163,11 @@ export class Controller {
     return ctx ? ctx.mayWrite() : this.leadership.isLeader();
   }
 
+  /** The pass the calling code runs in (its key, signal and write fence), if any. */
+  currentPass(): PassContext | undefined {
+    return this.pass.getStore();
+  }
+
   /** Waits for the informers to sync, then takes work. */
   async start(): Promise<void> {
     if (this.started) return;

@@ -64,7 +64,7 @@ const keyOf = (namespace: string | undefined, name: string): string => `${namesp
 type WatchEnd = { kind: 'closed' } | { kind: 'expired' } | { kind: 'error'; error: unknown };
 
 /** How long a watch may stay open (the server closes it; we resume from the last resourceVersion). */
-const WATCH_TIMEOUT_SECONDS = [240, 300] as const;
+const WATCH_TIMEOUT_SECONDS = [60, 75] as const;
 
 export class Informer implements ObjectStore {
   private store = new Map<string, KubeObject>();
@@ -85,9 +85,9 @@ export class Informer implements ObjectStore {
 
   constructor(private readonly o: InformerOptions) {
     this.watch = new Watch(o.kc);
-    // The server ends each watch after timeoutSeconds; the client's own inactivity timer only
-    // catches a connection that died silently.
-    (this.watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (WATCH_TIMEOUT_SECONDS[1] + 30) * 1000;
+    // The server ends each watch after timeoutSeconds; the client's own timer (connect, then
+    // inactivity) only catches a connection that hangs or died silently.
+    (this.watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (WATCH_TIMEOUT_SECONDS[1] + 15) * 1000;
     this.backoff = o.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.transform = o.transform ?? stripManagedFields;
     if (o.onChange || o.onDelete) this.addHandler({ ...(o.onChange ? { onChange: o.onChange } : {}), ...(o.onDelete ? { onDelete: o.onDelete } : {}) });

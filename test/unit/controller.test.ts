@@ -287,6 +287,24 @@ describe('Controller', () => {
     await h.controller.stop();
   });
 
+  it('code called by a pass finds that pass (key, signal, fence); outside a pass there is none', async () => {
+    const found: Array<string | undefined> = [];
+    const deep = async (c: Controller): Promise<void> => {
+      await Promise.resolve();
+      found.push(c.currentPass()?.key);
+    };
+    const h = harness(async (_key, _ctx, hh) => {
+      await deep(hh.controller);
+      return {};
+    });
+    h.canaries.put(canary('a'));
+    await started(h);
+    expect(found).to.deep.equal(['ns/a']);
+    expect(h.controller.currentPass()).to.equal(undefined);
+    expect(h.controller.mayWrite(), 'outside a pass: whether this instance leads').to.equal(true);
+    await h.controller.stop();
+  });
+
   it('resyncs every object periodically', async () => {
     const h = harness(async () => ({}), { resyncMs: 1_000 });
     h.canaries.put(canary('a'));
