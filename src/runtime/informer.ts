@@ -79,6 +79,8 @@ export class Informer implements ObjectStore {
   private sleepTimer: NodeJS.Timeout | undefined;
   private endWatch: ((end: WatchEnd) => void) | undefined;
   private syncWaiters: Array<() => void> = [];
+  /** Aborted by stop(), so a pending LIST does not hold it up. */
+  private lifetime = new AbortController();
   private readonly watch: Watch;
   private readonly backoff: InformerBackoff;
   private readonly transform: (obj: KubeObject) => KubeObject;
@@ -103,6 +105,7 @@ export class Informer implements ObjectStore {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
+    this.lifetime = new AbortController();
     this.running = this.run();
     if (this.o.resyncMs) {
       this.resyncTimer = setInterval(() => this.list().forEach((obj) => this.emitChange(obj)), this.o.resyncMs);
@@ -136,6 +139,7 @@ export class Informer implements ObjectStore {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.lifetime.abort();
     this.interruptSleep();
     this.endWatch?.({ kind: 'closed' });
     await this.running;
@@ -187,10 +191,13 @@ export class Informer implements ObjectStore {
     let cont: string | undefined;
     let rv: string | undefined;
     do {
-      const page: KubeList<KubeObject> & { kind?: string; apiVersion?: string } = await client.list<KubeObject>(path, {
-        limit: this.o.pageSize ?? 500,
-        ...(labelSelector ? { labelSelector } : {}),
-        ...(cont ? { continue: cont } : {}),
+      const page = await client.request<KubeList<KubeObject> & { kind?: string; apiVersion?: string }>('GET', path, {
+        query: {
+          limit: this.o.pageSize ?? 500,
+          ...(labelSelector ? { labelSelector } : {}),
+          ...(cont ? { continue: cont } : {}),
+        },
+        signal: this.lifetime.signal,
       });
       const kind = page.kind?.replace(/List$/, '');
       for (const item of page.items ?? []) {

@@ -254,4 +254,22 @@ describe('Informer', () => {
       await close(server);
     }
   });
+
+  it('stops at once while a LIST is pending', async () => {
+    const { server, kc, api } = await serve(
+      () => undefined, // never answers
+      (_n, _req, res) => void res.writeHead(200, { 'Content-Type': 'application/json' }),
+    );
+    const inf = informer(kc);
+    try {
+      await inf.start();
+      await until(() => api.lists.length === 1);
+      const t0 = Date.now();
+      await inf.stop();
+      expect(Date.now() - t0).to.be.below(1_000);
+      expect(inf.hasSynced).to.equal(false);
+    } finally {
+      await close(server);
+    }
+  });
 });
