@@ -15,6 +15,7 @@ import { alwaysLeader, type Leadership } from './runtime/leadership.js';
 import { leaseNameFor, leaseNamespaceFor } from './runtime/lease-location.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
+import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
 import { certificateExpiresSoon, generateCertificates } from './webhook/certs.js';
 import {
@@ -172,12 +173,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   logger.info('Serving admission webhook', { port: webhookPort, configuration: configurationName, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
   let health: HealthServer | undefined;
   let healthPort: number | undefined;
-  const readiness = (): Readiness => {
-    const waiting = informers.unsynced();
-    if (waiting.length) return { ready: false, message: `not ready: waiting for the first list of ${waiting.join(', ')}` };
-    const state = leadership.describe();
-    return { ready: true, message: `ok: ${state.message}${state.leading ? '' : '; serving the admission webhook, not reconciling'}` };
-  };
+  const readiness = (): Readiness => decideReadiness(informers.unsynced(), leadership.describe());
   if (opts.health) {
     health = new HealthServer({ host: opts.health.host ?? '0.0.0.0', port: opts.health.port, ready: readiness, registry: metrics.registry });
     healthPort = await health.start();

@@ -9,6 +9,7 @@ import { Controller, ownerByLabel, ownerByReference, PERSISTENT_CONFLICTS, type 
 import type { InformerHandler } from '../../src/runtime/informer.js';
 import type { Leadership } from '../../src/runtime/leadership.js';
 import { OperatorMetrics } from '../../src/runtime/metrics.js';
+import { decideReadiness } from '../../src/runtime/readiness.js';
 
 class MemorySource implements Source {
   private readonly objects = new Map<string, KubeObject>();
@@ -312,5 +313,16 @@ describe('Controller', () => {
     await h.clock.tick(2_000);
     expect(h.runs.map((r) => r.at)).to.deep.equal([0, 1_000, 2_000]);
     await h.controller.stop();
+  });
+});
+
+describe('readiness', () => {
+  it('is not ready until every informer has listed, and a standby is ready and says whom it waits for', () => {
+    expect(decideReadiness(['deployments', 'replicasets'], { leading: false, message: 'standby' })).to.deep.equal({ ready: false, message: 'not ready: waiting for the first list of deployments, replicasets' });
+    expect(decideReadiness([], { leading: true, message: 'leader (lease ns/deployer, identity a)' })).to.deep.equal({ ready: true, message: 'ok: leader (lease ns/deployer, identity a)' });
+    expect(decideReadiness([], { leading: false, message: 'standby: waiting for the leader lease ns/deployer held by a' })).to.deep.equal({
+      ready: true,
+      message: 'ok: standby: waiting for the leader lease ns/deployer held by a; serving the admission webhook, not reconciling',
+    });
   });
 });
