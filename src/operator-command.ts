@@ -32,9 +32,10 @@ const program = new Command('deployer')
   .option('--webhook-failure-policy <policy>', 'Fail (default: never let a revision through unverified) or Ignore', 'Fail')
   .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', port, 8081)
   .option('--metrics-port <port>', 'also serve /metrics on this port', port)
-  .option('--leader-elect', 'elect a leader on a Lease; only the leader reconciles', false)
-  .option('--lease-namespace <ns>', 'namespace of the leader Lease', process.env.POD_NAMESPACE ?? 'deployer-system')
-  .option('--lease-name <name>', 'name of the leader Lease', 'deployer')
+  .option('--leader-elect', 'elect a leader on a Lease; only the leader reconciles', true)
+  .option('--no-leader-elect', 'do not elect a leader: this instance reconciles (run only one)')
+  .option('--lease-namespace <ns>', 'namespace of the leader Lease (default: POD_NAMESPACE, else deployer-system if it exists, else default)', process.env.POD_NAMESPACE)
+  .option('--lease-name <name>', 'name of the leader Lease (default: deployer, or deployer-<hash> for a set of --namespaces)')
   .addOption(
     new Option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)').argParser(duration).default(15_000, '15s'),
   )
@@ -53,8 +54,8 @@ const o = program.opts<{
   healthPort: number;
   metricsPort?: number;
   leaderElect: boolean;
-  leaseNamespace: string;
-  leaseName: string;
+  leaseNamespace?: string;
+  leaseName?: string;
   leaseDuration: number;
   logLevel: string;
 }>();
@@ -81,8 +82,8 @@ try {
     ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),
     ...(o.leaderElect ? {
           leaderElection: {
-            namespace: o.leaseNamespace,
-            name: o.leaseName,
+            ...(o.leaseNamespace ? { namespace: o.leaseNamespace } : {}),
+            ...(o.leaseName ? { name: o.leaseName } : {}),
             leaseDurationMs: o.leaseDuration,
             renewDeadlineMs: Math.round((o.leaseDuration * 2) / 3),
             retryPeriodMs: Math.max(500, Math.round(o.leaseDuration / 5)),

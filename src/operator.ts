@@ -1,21 +1,22 @@
-// Wires the operator: informers, work queue, reconciler, admission webhook, leader election,
-// health and metrics. `startOperator` is what `npm start` runs and what tests run in-process.
+// The operator: builds the shared parts (API client, informers, leadership, metrics, health),
+// declares its controllers, serves the admission webhook and starts everything.
+// `startOperator` is what `npm start` runs and what tests run in-process.
 import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
-import { LABELS } from './api/constants.js';
-import type { Canary } from './api/types.js';
 import { MeasurementRunner } from './analysis/runner.js';
-import { CanaryReconciler } from './canary/reconciler.js';
-import { canaryKey, SecretCache } from './canary/observe.js';
+import { canaryController } from './canary/controller.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { errorMessage } from './kube/errors.js';
-import { paths, RawClient, type KubeObject } from './kube/raw-client.js';
-import { HealthServer } from './runtime/health-server.js';
-import { Informer, InformerGroup } from './runtime/informer.js';
-import { LeaderElector } from './runtime/leader-election.js';
+import { RawClient } from './kube/raw-client.js';
+import type { Controller } from './runtime/controller.js';
+import { HealthServer, type Readiness } from './runtime/health-server.js';
+import { KubeLeaseStore, LeaderElector } from './runtime/leader-election.js';
+import { alwaysLeader, type Leadership } from './runtime/leadership.js';
+import { leaseNameFor, leaseNamespaceFor } from './runtime/lease-location.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
-import { WorkQueue } from './runtime/workqueue.js';
+import { decideReadiness } from './runtime/readiness.js';
+import { SharedInformers } from './runtime/shared-informers.js';
 import { certificateExpiresSoon, generateCertificates } from './webhook/certs.js';
 import {
   ensureServingCertificate,
@@ -49,7 +50,12 @@ export interface OperatorOptions {
   health?: { host?: string; port: number };
   /** A separate port for /metrics (the health port serves it too). */
   metricsPort?: number;
-  leaderElection?: { namespace: string; name?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /**
+   * Elect a leader on a Lease (the command line turns this on by default). Namespace default:
+   * POD_NAMESPACE, else deployer-system when it exists, else default. Name default: deployer, or
+   * deployer-<hash> for a set of --namespaces.
+   */
+  leaderElection?: { namespace?: string; name?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   logger?: Logger;
   concurrency?: number;
   resyncMs?: number;
@@ -74,116 +80,40 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const logger = opts.logger ?? createLogger();
   const metrics = new OperatorMetrics({ defaultMetrics: true });
   const identity = opts.leaderElection?.identity ?? `${hostname()}-${process.pid}`;
-  const queue = new WorkQueue({ concurrency: opts.concurrency ?? 4 });
-  const resyncMs = opts.resyncMs ?? 5 * 60_000;
 
   const operatorUser = await whoAmI(client).catch((err: unknown) => {
     logger.warn('Could not learn the operator user name (SelfSubjectReview)', { error: errorMessage(err) });
     return undefined;
   });
 
-  const enqueue = (key: string): void => {
-    queue.add(key);
-    metrics.queueDepth.set({ controller: 'canary' }, queue.length);
-  };
-  const canaries = new InformerGroup(opts.namespaces, (ns) =>
-    new Informer({
-      kc,
-      client,
-      path: paths.canaries(ns),
-      resource: 'canaries',
-      logger,
-      resyncMs,
-      onChange: (o) => enqueue(canaryKey(o as { metadata: { namespace?: string; name: string } })),
-      onDelete: () => undefined,
-      onRestart: () => metrics.watchRestarts.inc({ resource: 'canaries' }),
-    }),
-  );
-  const enqueueForDeployment = (d: KubeObject): void => {
-    const ns = d.metadata.namespace ?? '';
-    const guard = d.metadata.labels?.[LABELS.canary];
-    if (guard) enqueue(`${ns}/${guard}`);
-    for (const c of canaries.list(ns)) {
-      if ((c as unknown as Canary).spec?.targetRef?.name === d.metadata.name && c.metadata.name !== guard) enqueue(canaryKey(c as { metadata: { namespace?: string; name: string } }));
-    }
-  };
-  const deployments = new InformerGroup(opts.namespaces, (ns) =>
-    new Informer({
-      kc,
-      client,
-      path: paths.deployments(ns),
-      resource: 'deployments',
-      logger,
-      onChange: enqueueForDeployment,
-      onDelete: enqueueForDeployment,
-      onRestart: () => metrics.watchRestarts.inc({ resource: 'deployments' }),
-    }),
-  );
-  const enqueueForReplicaSet = (rs: KubeObject): void => {
-    // The owner reference names the Canary; the label holds a shortened name when it is over 63 characters.
-    const owner = (rs.metadata.ownerReferences?.find((o) => o.controller === true && o.kind === 'Canary')?.name as string | undefined) ?? rs.metadata.labels?.[LABELS.canaryOf];
-    if (owner) enqueue(`${rs.metadata.namespace}/${owner}`);
-  };
-  const replicaSets = new InformerGroup(opts.namespaces, (ns) =>
-    new Informer({
-      kc,
-      client,
-      path: paths.replicaSets(ns),
-      labelSelector: LABELS.canaryOf,
-      resource: 'replicasets',
-      logger,
-      onChange: enqueueForReplicaSet,
-      onDelete: enqueueForReplicaSet,
-      onRestart: () => metrics.watchRestarts.inc({ resource: 'replicasets' }),
-    }),
-  );
+  // Shared parts: informers, leadership.
+  const informers = new SharedInformers({ kc, client, logger, metrics, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}) });
+  metrics.observeInformers(() => informers.sizes());
+  const elector = opts.leaderElection ? await electorFor(opts.leaderElection, opts.namespaces, client, identity, logger) : undefined;
+  const leadership: Leadership = elector ?? alwaysLeader;
+  const isLeader = (): boolean => leadership.isLeader();
 
-  const runner = new MeasurementRunner({
-    onReady: enqueue,
-    ...(opts.datadogTimeoutMs ? { timeoutMs: opts.datadogTimeoutMs } : {}),
-    logger: logger.child({ component: 'datadog' }),
-    metrics: { onCall: (result) => metrics.datadogCalls.inc({ result }) },
-  });
-
-  let leader: LeaderElector | undefined;
-  const isLeader = (): boolean => (leader ? leader.isLeader() : true);
-  const reconciler = new CanaryReconciler({
-    client,
-    canaries,
-    deployments,
-    replicaSets,
-    secrets: new SecretCache(client),
-    measurements: runner,
-    events: new KubeEventRecorder(client, 'deployer', identity),
-    ...(opts.notifier ? { notifier: opts.notifier } : {}),
-    logger,
-    metrics,
-    mayAct: isLeader,
-  });
-
-  const handle = async (key: string): Promise<void> => {
-    metrics.queueDepth.set({ controller: 'canary' }, queue.length);
-    if (!isLeader()) return;
-    const end = metrics.reconcileDuration.startTimer({ controller: 'canary' });
-    try {
-      const r = await reconciler.reconcile(key);
-      if (r.conflict) {
-        metrics.reconciles.inc({ controller: 'canary', result: 'conflict' });
-        const delay = queue.addRateLimited(key);
-        if (queue.numRequeues(key) > 5) logger.warn('Write conflicts keep recurring', { canary: key, retryInMs: delay });
-        return;
-      }
-      metrics.reconciles.inc({ controller: 'canary', result: 'ok' });
-      queue.forget(key);
-      if (r.requeueAfterMs !== undefined) queue.addAfter(key, Math.max(r.requeueAfterMs, 50));
-    } catch (err) {
-      metrics.reconciles.inc({ controller: 'canary', result: 'error' });
-      const delay = queue.addRateLimited(key);
-      logger.error('Reconcile failed', { canary: key, error: errorMessage(err), retryInMs: delay, attempts: queue.numRequeues(key) });
-    } finally {
-      end();
-    }
-  };
+  // The controllers.
+  const canary = canaryController(
+    {
+      client,
+      informers,
+      measurements: (onReady) =>
+        new MeasurementRunner({
+          onReady,
+          ...(opts.datadogTimeoutMs ? { timeoutMs: opts.datadogTimeoutMs } : {}),
+          logger: logger.child({ component: 'datadog' }),
+          metrics: { onCall: (result) => metrics.datadogCalls.inc({ result }) },
+        }),
+      events: new KubeEventRecorder(client, 'deployer', identity),
+      ...(opts.notifier ? { notifier: opts.notifier } : {}),
+      concurrency: opts.concurrency ?? 4,
+      resyncMs: opts.resyncMs ?? 5 * 60_000,
+    },
+    { logger, metrics, leadership },
+  );
+  const controllers: Controller[] = [canary.controller];
+  const runner = canary.runner;
 
   // Admission webhook: every replica serves it; it is a pure function of the request.
   const host = opts.webhook.host ?? '127.0.0.1';
@@ -241,50 +171,30 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   }, 60_000);
   webhookTimer.unref();
   logger.info('Serving admission webhook', { port: webhookPort, configuration: configurationName, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
-
-  await Promise.all([canaries.start(), deployments.start(), replicaSets.start()]);
-  logger.info('Informers synced', { namespaces: opts.namespaces?.join(',') || 'all' });
-
   let health: HealthServer | undefined;
   let healthPort: number | undefined;
+  const readiness = (): Readiness => decideReadiness(informers.unsynced(), leadership.describe());
   if (opts.health) {
-    health = new HealthServer({
-      host: opts.health.host ?? '0.0.0.0',
-      port: opts.health.port,
-      ready: () => canaries.hasSynced && deployments.hasSynced && replicaSets.hasSynced,
-      registry: metrics.registry,
-    });
+    health = new HealthServer({ host: opts.health.host ?? '0.0.0.0', port: opts.health.port, ready: readiness, registry: metrics.registry });
     healthPort = await health.start();
   }
   let metricsServer: HealthServer | undefined;
   if (opts.metricsPort !== undefined && opts.metricsPort !== opts.health?.port) {
-    metricsServer = new HealthServer({ host: opts.health?.host ?? '0.0.0.0', port: opts.metricsPort, ready: () => true, registry: metrics.registry });
+    metricsServer = new HealthServer({ host: opts.health?.host ?? '0.0.0.0', port: opts.metricsPort, ready: readiness, registry: metrics.registry });
     await metricsServer.start();
   }
 
-  const enqueueAll = (): void => canaries.list().forEach((c) => enqueue(canaryKey(c as { metadata: { namespace?: string; name: string } })));
-  queue.start(handle);
-  if (opts.leaderElection) {
-    leader = new LeaderElector({
-      client,
-      namespace: opts.leaderElection.namespace,
-      name: opts.leaderElection.name ?? 'deployer',
-      identity,
-      ...(opts.leaderElection.leaseDurationMs ? { leaseDurationMs: opts.leaderElection.leaseDurationMs } : {}),
-      ...(opts.leaderElection.renewDeadlineMs ? { renewDeadlineMs: opts.leaderElection.renewDeadlineMs } : {}),
-      ...(opts.leaderElection.retryPeriodMs ? { retryPeriodMs: opts.leaderElection.retryPeriodMs } : {}),
-      logger,
-      onStartedLeading: () => {
-        metrics.leader.set(1);
-        void assertWebhook().then(enqueueAll);
-      },
-      onStoppedLeading: () => metrics.leader.set(0),
-    });
-    leader.start();
-  } else {
-    metrics.leader.set(1);
-    enqueueAll();
-  }
+  await informers.start();
+  await informers.waitForSync();
+  logger.info('Informers synced', { namespaces: opts.namespaces?.join(',') || 'all' });
+
+  metrics.leader.set(leadership.isLeader() ? 1 : 0);
+  leadership.subscribe((leading) => {
+    metrics.leader.set(leading ? 1 : 0);
+    if (leading) void assertWebhook();
+  });
+  elector?.start();
+  await Promise.all(controllers.map((c) => c.start()));
 
   let stopped = false;
   return {
@@ -297,9 +207,9 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       if (stopped) return;
       stopped = true;
       clearInterval(webhookTimer);
-      logger.info('Stopping: finishing the pass in flight');
-      await queue.shutdown();
-      await leader?.release();
+      logger.info('Stopping: finishing the passes in flight');
+      await Promise.all(controllers.map((c) => c.stop()));
+      await elector?.release();
       metrics.leader.set(0);
       runner.close();
       if ('url' in resolvedTarget) {
@@ -308,10 +218,33 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
           logger.warn('Could not remove the webhook configuration', { error: errorMessage(err) }),
         );
       }
-      await Promise.all([canaries.stop(), deployments.stop(), replicaSets.stop(), webhook.stop(), health?.stop(), metricsServer?.stop()]);
+      await Promise.all([informers.stop(), webhook.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },
   };
+}
+
+async function electorFor(
+  le: NonNullable<OperatorOptions['leaderElection']>,
+  namespaces: string[] | undefined,
+  client: RawClient,
+  identity: string,
+  logger: Logger,
+): Promise<LeaderElector> {
+  let namespace = le.namespace;
+  if (!namespace) {
+    const found = await leaseNamespaceFor(client);
+    namespace = found.namespace;
+    logger.info('Chose the namespace of the leader lease', { namespace, reason: found.why });
+  }
+  return new LeaderElector({
+    lease: new KubeLeaseStore(client, namespace, le.name ?? leaseNameFor(namespaces)),
+    identity,
+    ...(le.leaseDurationMs ? { leaseDurationMs: le.leaseDurationMs } : {}),
+    ...(le.renewDeadlineMs ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
+    ...(le.retryPeriodMs ? { retryPeriodMs: le.retryPeriodMs } : {}),
+    logger,
+  });
 }
 
 function serviceDnsNames(s: { namespace: string; name: string }): string[] {

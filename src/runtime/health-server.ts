@@ -3,10 +3,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
+/** What /readyz answers: 200 or 503, and a line that explains the state. */
+export interface Readiness {
+  ready: boolean;
+  message: string;
+}
+
 export interface HealthServerOptions {
   host: string;
   port: number;
-  ready: () => boolean;
+  ready: () => Readiness;
   registry?: Registry;
 }
 
@@ -19,8 +25,8 @@ export class HealthServer {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/healthz') return void res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
       if (path === '/readyz') {
-        const ok = this.o.ready();
-        return void res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
+        const r = this.o.ready();
+        return void res.writeHead(r.ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(`${r.message}\n`);
       }
       if (path === '/metrics' && this.o.registry) {
         const registry = this.o.registry;

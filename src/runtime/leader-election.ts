@@ -1,149 +1,280 @@
-// Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: acquire when the
-// lease is free or expired, renew well inside the lease duration, compare-and-swap through
-// resourceVersion, and release on shutdown so a standby takes over at once.
-import { isConflict, isNotFound } from '../kube/errors.js';
+// Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it:
+//  - a candidate takes the lease when it is free, or when the record has not changed for a
+//    whole lease duration as measured on the local clock since this instance last saw it
+//    change (observedTime); the holder's renewTime, written with the holder's clock, is never
+//    compared with the local clock;
+//  - the leader renews every retry period; each attempt (GET and compare-and-swap PUT) is
+//    bounded by an AbortSignal that fires when the renew deadline runs out;
+//  - fencing: isLeader() is true only until the last successful renewal's start plus the renew
+//    deadline, that is leaseDuration - renewDeadline before any standby may take over; then the
+//    instance stops leading (subscribers hear false) and keeps trying as a candidate. A renewal
+//    that recovers later makes it leader again (subscribers hear true, a new term);
+//  - release on shutdown, so a standby takes over at once.
+import { isConflict, isNotFound, errorMessage } from '../kube/errors.js';
 import { paths, type RawClient } from '../kube/raw-client.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
+import type { Leadership, LeadershipState } from './leadership.js';
 import type { Logger } from './logger.js';
 
-export interface LeaderElectionOptions {
-  client: RawClient;
-  namespace: string;
-  name: string;
-  identity: string;
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
-  logger: Logger;
-  onStartedLeading: () => void;
-  onStoppedLeading: () => void;
+export interface LeaseRecord {
+  holderIdentity?: string | null;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
 }
 
-interface Lease {
+/** The Lease API as the elector uses it. */
+export interface LeaseStore {
+  /** namespace/name, for logs. */
+  readonly description: string;
+  /** undefined when the Lease does not exist. */
+  get(signal: AbortSignal): Promise<{ record: LeaseRecord; resourceVersion: string } | undefined>;
+  /** Fails with 409 AlreadyExists when someone else created it first. */
+  create(record: LeaseRecord, signal: AbortSignal): Promise<void>;
+  /** Compare-and-swap: fails with 409 Conflict when the Lease changed since resourceVersion. */
+  update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<void>;
+}
+
+interface LeaseObject {
   metadata: { name: string; namespace: string; resourceVersion?: string };
-  spec: {
-    holderIdentity?: string | null;
-    leaseDurationSeconds?: number;
-    acquireTime?: string;
-    renewTime?: string;
-    leaseTransitions?: number;
-  };
+  spec: LeaseRecord;
+}
+
+/** A Lease in the cluster. */
+export class KubeLeaseStore implements LeaseStore {
+  readonly description: string;
+  constructor(
+    private readonly client: RawClient,
+    private readonly namespace: string,
+    private readonly name: string,
+  ) {
+    this.description = `${namespace}/${name}`;
+  }
+
+  async get(signal: AbortSignal): Promise<{ record: LeaseRecord; resourceVersion: string } | undefined> {
+    try {
+      const l = await this.client.request<LeaseObject>('GET', paths.lease(this.namespace, this.name), { signal });
+      return { record: l.spec ?? {}, resourceVersion: l.metadata.resourceVersion ?? '' };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async create(record: LeaseRecord, signal: AbortSignal): Promise<void> {
+    await this.client.request('POST', paths.leases(this.namespace), {
+      body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: this.namespace }, spec: record },
+      query: { fieldManager: 'deployer' },
+      signal,
+    });
+  }
+
+  async update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<void> {
+    await this.client.request('PUT', paths.lease(this.namespace, this.name), {
+      body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: this.namespace, resourceVersion }, spec: record },
+      query: { fieldManager: 'deployer' },
+      signal,
+    });
+  }
+}
+
+export interface LeaderElectionOptions {
+  lease: LeaseStore;
+  identity: string;
+  /** How long a standby waits after the record last changed before it takes over (default 15 s). */
+  leaseDurationMs?: number;
+  /** How long the leader keeps acting without a successful renewal (default 10 s). */
+  renewDeadlineMs?: number;
+  /** Between attempts (default 2 s). */
+  retryPeriodMs?: number;
+  logger: Logger;
+  clock?: Clock;
 }
 
 const microTime = (ms: number): string => new Date(ms).toISOString().replace('Z', '000Z');
 
-export class LeaderElector {
+export class LeaderElector implements Leadership {
+  term = 0;
   private leading = false;
-  private lastRenew = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  /** Local time until which the leader may act: start of the last successful renewal + renew deadline. */
+  private validUntil = 0;
+  private observedRaw: string | undefined;
+  /** Local time at which the record was last seen to change. */
+  private observedAt = 0;
+  private holder: string | null | undefined;
+  private loggedHolder: string | null | undefined;
+  private stopped = true;
+  private timer: TimerHandle | undefined;
+  private loseTimer: TimerHandle | undefined;
+  private attempt: AbortController | undefined;
+  private readonly listeners = new Set<(leading: boolean) => void>();
   private readonly leaseMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
+  private readonly clock: Clock;
 
   constructor(private readonly o: LeaderElectionOptions) {
     this.leaseMs = o.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = o.renewDeadlineMs ?? 10_000;
     this.retryMs = o.retryPeriodMs ?? 2_000;
+    this.clock = o.clock ?? realClock;
+    if (this.renewDeadlineMs >= this.leaseMs) throw new Error('the renew deadline must be shorter than the lease duration');
   }
 
-  /** True while the lease is held and was renewed within the renew deadline. */
+  /** True while the lease is held and the last renewal is within the renew deadline: writes are safe. */
   isLeader(): boolean {
-    return this.leading && Date.now() - this.lastRenew < this.renewDeadlineMs;
+    return this.leading && this.clock.now() < this.validUntil;
+  }
+
+  subscribe(listener: (leading: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  describe(): LeadershipState {
+    const lease = this.o.lease.description;
+    if (this.isLeader()) return { leading: true, message: `leader (lease ${lease}, identity ${this.o.identity})` };
+    if (this.holder && this.holder !== this.o.identity) return { leading: false, message: `standby: waiting for the leader lease ${lease} held by ${this.holder}` };
+    return { leading: false, message: `standby: trying to acquire the leader lease ${lease}` };
   }
 
   start(): void {
+    if (!this.stopped) return;
     this.stopped = false;
+    this.o.logger.info('Trying to acquire the leader lease', { lease: this.o.lease.description, identity: this.o.identity });
     void this.tick();
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.retryMs);
-    this.timer.unref();
+    // Candidates spread their attempts a little (client-go's JitterFactor 1.2).
+    const delay = this.leading ? this.retryMs : Math.round(this.retryMs * (1 + Math.random() * 0.2));
+    this.timer = this.clock.setTimeout(() => void this.tick(), delay);
   }
 
   private async tick(): Promise<void> {
+    if (this.stopped) return;
+    const started = this.clock.now();
+    const ac = new AbortController();
+    const deadline = this.leading ? this.validUntil : started + this.renewDeadlineMs;
+    const bound = this.clock.setTimeout(() => ac.abort(new Error('the renew deadline ran out')), Math.max(0, deadline - started));
+    this.attempt = ac;
+    let acquired = false;
     try {
-      const ok = await this.tryAcquireOrRenew();
-      if (ok) {
-        this.lastRenew = Date.now();
-        if (!this.leading) {
-          this.leading = true;
-          this.o.logger.info('Acquired leader lease', { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity });
-          this.o.onStartedLeading();
-        }
-      } else if (this.leading) {
-        this.lose('another instance holds the lease');
-      }
+      acquired = await this.tryAcquireOrRenew(ac.signal);
     } catch (err) {
-      if (this.leading && Date.now() - this.lastRenew >= this.renewDeadlineMs) this.lose(`renewal failed: ${(err as Error).message}`);
-      else if (!isConflict(err)) this.o.logger.warn('Could not renew or acquire the leader lease', { error: (err as Error).message });
+      if (!this.stopped && !isConflict(err)) {
+        this.o.logger.warn(this.leading ? 'Could not renew the leader lease' : 'Could not acquire the leader lease', { lease: this.o.lease.description, error: errorMessage(err) });
+      }
+    } finally {
+      this.clock.clearTimeout(bound);
+      this.attempt = undefined;
+    }
+    if (this.stopped) return;
+    if (acquired && !ac.signal.aborted) {
+      this.validUntil = started + this.renewDeadlineMs;
+      this.armLoseTimer();
+      if (!this.leading) {
+        this.leading = true;
+        this.term++;
+        this.loggedHolder = undefined;
+        this.o.logger.info('Acquired leader lease', { lease: this.o.lease.description, identity: this.o.identity, term: this.term });
+        this.notify(true);
+      }
+    } else if (this.leading && this.holder !== undefined && this.holder !== this.o.identity) {
+      this.lose(`the lease is held by ${this.holder}`);
+    } else if (this.leading && this.clock.now() >= this.validUntil) {
+      this.lose('no renewal succeeded within the renew deadline');
+    } else if (!this.leading && this.holder && this.holder !== this.o.identity && this.loggedHolder !== this.holder) {
+      this.loggedHolder = this.holder;
+      this.o.logger.info(`Waiting for the leader lease held by ${this.holder}`, { lease: this.o.lease.description, holder: this.holder, identity: this.o.identity });
     }
     this.schedule();
   }
 
-  private lose(why: string): void {
-    this.leading = false;
-    this.o.logger.warn('Lost leader lease', { reason: why });
-    this.o.onStoppedLeading();
+  private armLoseTimer(): void {
+    this.clock.clearTimeout(this.loseTimer);
+    this.loseTimer = this.clock.setTimeout(() => {
+      if (!this.leading || this.clock.now() < this.validUntil) return;
+      this.attempt?.abort(new Error('the renew deadline ran out'));
+      this.lose('no renewal succeeded within the renew deadline');
+    }, Math.max(0, this.validUntil - this.clock.now()));
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
-    const { client, namespace, name, identity } = this.o;
-    const now = Date.now();
-    let lease: Lease | undefined;
-    try {
-      lease = await client.get<Lease>(paths.lease(namespace, name));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+  private lose(why: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.clock.clearTimeout(this.loseTimer);
+    this.o.logger.warn('Lost leader lease', { lease: this.o.lease.description, reason: why });
+    this.notify(false);
+  }
+
+  private notify(leading: boolean): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(leading);
+      } catch (err) {
+        this.o.logger.error('A leadership listener failed', { error: errorMessage(err) });
+      }
     }
-    const spec = {
+  }
+
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+    const { lease, identity } = this.o;
+    const got = await lease.get(signal);
+    const now = this.clock.now();
+    const record: LeaseRecord = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.leaseMs / 1000),
       acquireTime: microTime(now),
       renewTime: microTime(now),
       leaseTransitions: 0,
     };
-    if (!lease) {
-      await client.create(paths.leases(namespace), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec });
+    if (!got) {
+      await lease.create(record, signal);
+      this.observe(record, now);
       return true;
     }
-    const holder = lease.spec.holderIdentity;
-    const renewed = lease.spec.renewTime ? Date.parse(lease.spec.renewTime) : 0;
-    const duration = (lease.spec.leaseDurationSeconds ?? 15) * 1000;
-    const expired = !holder || renewed + duration < now;
-    if (holder !== identity && !expired) return false;
-    const next: Lease = {
-      ...lease,
-      spec: {
-        ...lease.spec,
-        holderIdentity: identity,
-        leaseDurationSeconds: spec.leaseDurationSeconds,
-        renewTime: spec.renewTime,
-        ...(holder !== identity ? { acquireTime: spec.acquireTime, leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 } : {}),
-      },
-    };
-    await client.update(paths.lease(namespace, name), next); // resourceVersion in the body: compare-and-swap
+    const raw = JSON.stringify(got.record);
+    if (raw !== this.observedRaw) this.observe(got.record, now);
+    const holder = got.record.holderIdentity;
+    const durationMs = (got.record.leaseDurationSeconds ?? Math.ceil(this.leaseMs / 1000)) * 1000;
+    if (holder && holder !== identity && now < this.observedAt + durationMs) return false;
+    const next: LeaseRecord =
+      holder === identity
+        ? { ...got.record, holderIdentity: identity, leaseDurationSeconds: record.leaseDurationSeconds, renewTime: record.renewTime }
+        : { ...record, leaseTransitions: (got.record.leaseTransitions ?? 0) + 1 };
+    await lease.update(next, got.resourceVersion, signal);
+    this.observe(next, now);
     return true;
+  }
+
+  private observe(record: LeaseRecord, now: number): void {
+    this.observedRaw = JSON.stringify(record);
+    this.observedAt = now;
+    this.holder = record.holderIdentity;
   }
 
   /** Stops renewing and gives the lease up so a standby can take over at once. */
   async release(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
+    this.clock.clearTimeout(this.loseTimer);
+    this.attempt?.abort(new Error('stopping'));
     if (!this.leading) return;
     this.leading = false;
+    this.notify(false);
     try {
-      const lease = await this.o.client.get<Lease>(paths.lease(this.o.namespace, this.o.name));
-      if (lease.spec.holderIdentity === this.o.identity) {
-        await this.o.client.update(paths.lease(this.o.namespace, this.o.name), {
-          ...lease,
-          spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(Date.now()) },
-        });
+      const signal = AbortSignal.timeout(5_000);
+      const got = await this.o.lease.get(signal);
+      if (got && got.record.holderIdentity === this.o.identity) {
+        const now = this.clock.now();
+        await this.o.lease.update({ ...got.record, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(now), acquireTime: microTime(now) }, got.resourceVersion, signal);
       }
-      this.o.logger.info('Released leader lease', { lease: `${this.o.namespace}/${this.o.name}` });
+      this.o.logger.info('Released leader lease', { lease: this.o.lease.description });
     } catch (err) {
-      this.o.logger.warn('Could not release the leader lease', { error: (err as Error).message });
+      this.o.logger.warn('Could not release the leader lease', { error: errorMessage(err) });
     }
   }
 }

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class OperatorMetrics {
   readonly registry = new Registry();
-  readonly reconciles = new Counter({ name: 'deployer_reconcile_total', help: 'Reconcile passes by result (ok, error, conflict).', labelNames: ['controller', 'result'] as const, registers: [this.registry] });
+  readonly reconciles = new Counter({ name: 'deployer_reconcile_total', help: 'Reconcile passes by result (ok, error, conflict, cancelled: leadership went during the pass).', labelNames: ['controller', 'result'] as const, registers: [this.registry] });
   readonly reconcileDuration = new Histogram({
     name: 'deployer_reconcile_duration_seconds',
     help: 'Duration of reconcile passes.',
@@ -18,6 +18,22 @@ export class OperatorMetrics {
   readonly leader = new Gauge({ name: 'deployer_leader', help: '1 while this instance holds the leader lease.', registers: [this.registry] });
   readonly transitions = new Counter({ name: 'deployer_canary_transitions_total', help: 'Canary events by reason (Promoted, RolledBack, …).', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly webhookRequests = new Counter({ name: 'deployer_webhook_requests_total', help: 'Admission requests by outcome (held, allowed, error).', labelNames: ['outcome'] as const, registers: [this.registry] });
+
+  readonly informerObjects = new Gauge({
+    name: 'deployer_informer_objects',
+    help: 'Objects held in the informer cache, by resource.',
+    labelNames: ['resource'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const { resource, objects } of this.informerSizes()) this.informerObjects.set({ resource }, objects);
+    },
+  });
+  private informerSizes: () => Array<{ resource: string; objects: number }> = () => [];
+
+  /** Where deployer_informer_objects reads the cache sizes from. */
+  observeInformers(sizes: () => Array<{ resource: string; objects: number }>): void {
+    this.informerSizes = sizes;
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'deployer_' });

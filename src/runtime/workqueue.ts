@@ -1,6 +1,7 @@
 // A keyed work queue in the style of client-go's: keys are de-duplicated, at most one pass
 // is in flight per key (a key added while in flight runs again afterwards), failures back
 // off per key exponentially up to a cap, and a token bucket limits the overall rate.
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 
 export interface WorkQueueOptions {
   concurrency?: number;
@@ -9,6 +10,7 @@ export interface WorkQueueOptions {
   /** Passes started per second across all keys (token bucket). */
   qps?: number;
   burst?: number;
+  clock?: Clock;
 }
 
 export type Handler = (key: string) => Promise<void>;
@@ -19,18 +21,22 @@ export class WorkQueue {
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
-  private readonly opts: Required<WorkQueueOptions>;
+  private readonly timers = new Map<string, { at: number; timer: TimerHandle }>();
+  private readonly opts: Required<Omit<WorkQueueOptions, 'clock'>>;
+  private readonly clock: Clock;
   private tokens: number;
-  private lastRefill = Date.now();
-  private refillTimer: NodeJS.Timeout | undefined;
+  private lastRefill: number;
+  private refillTimer: TimerHandle | undefined;
   private handler: Handler | undefined;
   private shuttingDown = false;
   private idleResolvers: Array<() => void> = [];
 
   constructor(opts: WorkQueueOptions = {}) {
-    this.opts = { concurrency: 4, baseDelayMs: 100, maxDelayMs: 300_000, qps: 50, burst: 100, ...opts };
+    const { clock, ...rest } = opts;
+    this.opts = { concurrency: 4, baseDelayMs: 100, maxDelayMs: 300_000, qps: 50, burst: 100, ...rest };
+    this.clock = clock ?? realClock;
     this.tokens = this.opts.burst;
+    this.lastRefill = this.clock.now();
   }
 
   /** Enqueues a key now. */
@@ -38,7 +44,7 @@ export class WorkQueue {
     if (this.shuttingDown) return;
     const t = this.timers.get(key);
     if (t) {
-      clearTimeout(t.timer);
+      this.clock.clearTimeout(t.timer);
       this.timers.delete(key);
     }
     if (this.active.has(key)) {
@@ -56,15 +62,14 @@ export class WorkQueue {
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
-    const at = Date.now() + delayMs;
+    const at = this.clock.now() + delayMs;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
+    if (existing) this.clock.clearTimeout(existing.timer);
+    const timer = this.clock.setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
     }, delayMs);
-    timer.unref();
     this.timers.set(key, { at, timer });
   }
 
@@ -102,15 +107,15 @@ export class WorkQueue {
   /** Stops taking work and resolves when the passes in flight have finished. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
-    for (const t of this.timers.values()) clearTimeout(t.timer);
+    for (const t of this.timers.values()) this.clock.clearTimeout(t.timer);
     this.timers.clear();
-    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.clock.clearTimeout(this.refillTimer);
     if (this.active.size === 0) return;
     await new Promise<void>((resolve) => this.idleResolvers.push(resolve));
   }
 
   private takeToken(): boolean {
-    const now = Date.now();
+    const now = this.clock.now();
     this.tokens = Math.min(this.opts.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.opts.qps);
     this.lastRefill = now;
     if (this.tokens >= 1) {
@@ -118,11 +123,10 @@ export class WorkQueue {
       return true;
     }
     if (!this.refillTimer) {
-      this.refillTimer = setTimeout(() => {
+      this.refillTimer = this.clock.setTimeout(() => {
         this.refillTimer = undefined;
         this.pump();
       }, Math.ceil(((1 - this.tokens) / this.opts.qps) * 1000));
-      this.refillTimer.unref();
     }
     return false;
   }

@@ -3,7 +3,10 @@
 //  - admission of a new revision → canary ReplicaSet created (p50, p90), target p50 < 200 ms
 //  - the Datadog poll that sees Alert → rollback complete (canary ReplicaSet gone, status RolledBack)
 //  - operator memory (RSS) idle and with 100 Canaries
-// The operator runs as its own process (node --import tsx src/main.ts), like npm start.
+// The operator runs as its own process (node --import tsx src/main.ts), like npm start, and
+// like the default install it watches all namespaces (so its caches hold what a real cluster
+// would give it: guarded Deployments, canary ReplicaSets, every Canary). On a control plane
+// shared with other work, BENCH_OWN_NAMESPACE=1 limits it to the bench's namespace.
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,11 +46,14 @@ function rssMb(pid: number): number {
 
 const HEALTH_PORT = 18_181;
 
-/** The operator as it runs in production: compiled JavaScript (npm run build), one process. */
+const OWN_NAMESPACE = process.env.BENCH_OWN_NAMESPACE === '1';
+
+/** The operator as it runs in production: compiled JavaScript (npm run build), one process, all namespaces. */
 function startOperator(namespace: string): ChildProcess {
   mkdirSync(`${ROOT}.cluster/logs`, { recursive: true });
   const entry = existsSync(`${ROOT}dist/src/main.js`) ? [`${ROOT}dist/src/main.js`] : ['--import', 'tsx', `${ROOT}src/main.ts`];
-  const args = [...entry, '--namespaces', namespace, '--webhook-port', '0', '--health-port', String(HEALTH_PORT), '--webhook-url', '127.0.0.1', '--log-level', 'warn'];
+  const scope = OWN_NAMESPACE ? ['--namespaces', namespace] : [];
+  const args = [...entry, ...scope, '--webhook-port', '0', '--health-port', String(HEALTH_PORT), '--webhook-url', '127.0.0.1', '--log-level', 'warn'];
   return spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: 'ignore' });
 }
 
@@ -84,7 +90,13 @@ async function main(): Promise<void> {
   const op = startOperator(ns);
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };
   try {
-    await sleep(4_000);
+    // Ready: informers synced; then leading (a standby would not reconcile).
+    await waitUntil(async () => {
+      const r = await fetch(`http://127.0.0.1:${HEALTH_PORT}/readyz`).catch(() => undefined);
+      const body = r ? await r.text() : '';
+      return r?.status === 200 && body.startsWith('ok: leader') ? true : undefined;
+    }, 60_000, 200);
+    results.watching = OWN_NAMESPACE ? `namespace ${ns}` : 'all namespaces';
     results.operatorEntry = existsSync(`${ROOT}dist/src/main.js`) ? 'dist/src/main.js (compiled)' : 'src/main.ts (tsx)';
     results.memoryIdle = await memory(op.pid!);
 

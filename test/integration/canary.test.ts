@@ -405,7 +405,7 @@ describe('Canary controller on the real control plane', function () {
     after(async () => w.teardown());
 
     it('an operator killed mid-analysis resumes without duplicate canary pods or lost measurements', async () => {
-      w.startOperatorProcess();
+      w.startOperatorProcess(['--no-leader-elect']);
       await given(w, { steps: [{ setWeight: 34 }, { pause: { duration: '12s' } }] });
       await w.setImage('web', 'example.com/web:1.1.0');
       const mid = await w.waitFor('web', (c) => (c.status?.checks?.[0]?.measurements.length ?? 0) >= 3, 'three measurements');
@@ -413,7 +413,7 @@ describe('Canary controller on the real control plane', function () {
       expect(rsBefore).to.have.length(1);
       await w.killOperatorProcess(w.proc, 'SIGKILL');
       const kept = (await w.get('web')).status!.checks![0]!;
-      w.startOperatorProcess([], 'operator-restarted');
+      w.startOperatorProcess(['--no-leader-elect'], 'operator-restarted');
       const resumed = await w.waitFor('web', (c) => (c.status?.checks?.[0]?.passes ?? 0) > kept.passes, 'measuring again');
       const rsAfter = await w.replicaSets('deployer.dev/canary-of=web');
       expect(rsAfter.map((r) => r.metadata.uid), 'the same canary ReplicaSet, no duplicate').to.deep.equal(rsBefore.map((r) => r.metadata.uid));

@@ -3,7 +3,7 @@
 // canary still completes once.
 import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
 import { paths, RawClient } from '../../src/kube/raw-client.js';
 import { eventually, kubectl } from '../support/cluster.js';
@@ -36,6 +36,21 @@ async function serviceAccountKubeconfig(): Promise<{ file: string; kc: KubeConfi
   const file = `${ROOT}.cluster/deployer-sa.kubeconfig`;
   writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
   return { file, kc };
+}
+
+/** The health port an operator process logged ("Operator started"). */
+async function healthPortOf(logName: string, ns: string): Promise<number> {
+  return eventually(() => {
+    const lines = readFileSync(`${ROOT}.cluster/logs/${logName}-${ns}.log`, 'utf8').split('\n');
+    const started = lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { message?: string; healthPort?: number }) : {})).find((l) => l.message === 'Operator started');
+    if (!started?.healthPort) throw new Error(`${logName} has not started yet`);
+    return started.healthPort;
+  }, { timeoutMs: 30_000, intervalMs: 200 });
+}
+
+async function readyz(port: number): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+  return { status: res.status, body: await res.text() };
 }
 
 describe('the deployable operator', function () {
@@ -92,6 +107,18 @@ describe('the deployable operator', function () {
       const leader = first.endsWith(`-${a.pid}`) ? a : b;
       const standby = leader === a ? b : a;
       expect(first.endsWith(`-${leader.pid}`)).to.equal(true);
+      const [leaderName, standbyName] = leader === a ? ['replica-a', 'replica-b'] : ['replica-b', 'replica-a'];
+      const standbyReady = await eventually(async () => {
+        const r = await readyz(await healthPortOf(standbyName, w.ns));
+        if (!r.body.includes('standby')) throw new Error(`standby not yet settled: ${r.body}`);
+        return r;
+      }, { timeoutMs: 20_000, intervalMs: 200 });
+      expect(standbyReady.status, 'a standby is Ready: it serves the webhook').to.equal(200);
+      expect(standbyReady.body).to.equal(`ok: standby: waiting for the leader lease deployer-system/${lease} held by ${first}; serving the admission webhook, not reconciling\n`);
+      const leaderReady = await readyz(await healthPortOf(leaderName, w.ns));
+      expect(leaderReady.status).to.equal(200);
+      expect(leaderReady.body).to.match(new RegExp(`^ok: leader \\(lease deployer-system/${lease}, identity ${first}\\)`));
+      expect(readFileSync(`${ROOT}.cluster/logs/${standbyName}-${w.ns}.log`, 'utf8'), 'the standby says so in its log').to.include(`Waiting for the leader lease held by ${first}`);
 
       w.dd.upsertMonitor(versionMonitor(101, 'web'));
       w.dd.setVersions(['1.0.0', '1.1.0']);

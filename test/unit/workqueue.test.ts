@@ -1,78 +1,129 @@
+// The work queue on a fake clock: no wall-clock windows, so a loaded machine cannot make these flake.
 import { expect } from 'chai';
+import { FakeClock, settle } from '../../src/runtime/clock.js';
 import { WorkQueue } from '../../src/runtime/workqueue.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A promise the test resolves by hand. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
 
 describe('WorkQueue', () => {
   it('de-duplicates keys and runs one pass per key at a time', async () => {
-    const q = new WorkQueue({ concurrency: 4 });
+    const clock = new FakeClock();
+    const q = new WorkQueue({ concurrency: 4, clock });
     let inFlight = 0;
     let maxInFlight = 0;
     const runs: string[] = [];
+    const gates: Array<() => void> = [];
     q.start(async (key) => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       runs.push(key);
-      await sleep(20);
+      const g = gate();
+      gates.push(g.open);
+      await g.promise;
       inFlight--;
     });
     q.add('a');
     q.add('a');
-    await sleep(5);
+    await settle();
+    expect(runs).to.deep.equal(['a']);
     q.add('a'); // while in flight: runs once more afterwards
     q.add('a');
-    await sleep(80);
+    gates.shift()!();
+    await settle();
+    expect(runs).to.deep.equal(['a', 'a']);
+    gates.shift()!();
+    await settle();
     expect(runs).to.deep.equal(['a', 'a']);
     expect(maxInFlight).to.equal(1);
     await q.shutdown();
   });
 
-  it('backs off per key exponentially up to the cap, and forget resets it', () => {
-    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 500 });
+  it('backs off per key exponentially up to the cap, and forget resets it', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 500, clock });
     expect([1, 2, 3, 4, 5].map(() => q.addRateLimited('k'))).to.deep.equal([100, 200, 400, 500, 500]);
     q.forget('k');
     expect(q.addRateLimited('k')).to.equal(100);
-    void q.shutdown();
+    const runs: number[] = [];
+    q.start(async () => void runs.push(clock.now()));
+    const t0 = clock.now();
+    await clock.tick(99);
+    expect(runs).to.deep.equal([]);
+    await clock.tick(1);
+    expect(runs).to.deep.equal([t0 + 100]);
+    await q.shutdown();
   });
 
   it('addAfter keeps the earliest time', async () => {
-    const q = new WorkQueue();
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
     const runs: number[] = [];
-    const t0 = Date.now();
-    q.start(async () => {
-      runs.push(Date.now() - t0);
-    });
+    const t0 = clock.now();
+    q.start(async () => void runs.push(clock.now() - t0));
     q.addAfter('k', 200);
     q.addAfter('k', 30);
     q.addAfter('k', 300);
-    await sleep(120);
-    expect(runs).to.have.length(1);
-    expect(runs[0]).to.be.below(120);
+    await clock.tick(29);
+    expect(runs).to.deep.equal([]);
+    await clock.tick(1_000);
+    expect(runs).to.deep.equal([30]);
+    await q.shutdown();
+  });
+
+  it('add runs a key at once and replaces its scheduled time', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    const runs: number[] = [];
+    const t0 = clock.now();
+    q.start(async () => void runs.push(clock.now() - t0));
+    q.addAfter('k', 500);
+    await clock.tick(100);
+    q.add('k');
+    await settle();
+    await clock.tick(1_000);
+    expect(runs).to.deep.equal([100]);
     await q.shutdown();
   });
 
   it('limits the overall rate with a token bucket', async () => {
-    const q = new WorkQueue({ qps: 20, burst: 2, concurrency: 10 });
+    const clock = new FakeClock();
+    const q = new WorkQueue({ qps: 20, burst: 2, concurrency: 10, clock });
     let n = 0;
     q.start(async () => {
       n++;
     });
     for (let i = 0; i < 10; i++) q.add(`k${i}`);
-    await sleep(120);
-    expect(n).to.be.within(2, 5);
+    await settle();
+    expect(n, 'the burst').to.equal(2);
+    await clock.tick(50);
+    expect(n, 'one token per 50 ms at 20 qps').to.equal(3);
+    await clock.tick(100);
+    expect(n).to.equal(5);
+    await clock.tick(1_000);
+    expect(n).to.equal(10);
     await q.shutdown();
   });
 
   it('shutdown waits for the pass in flight', async () => {
-    const q = new WorkQueue();
+    const q = new WorkQueue({ clock: new FakeClock() });
     let done = false;
+    const g = gate();
     q.start(async () => {
-      await sleep(50);
+      await g.promise;
       done = true;
     });
     q.add('k');
-    await sleep(5);
-    await q.shutdown();
+    await settle();
+    const stopped = q.shutdown();
+    await settle();
+    expect(done).to.equal(false);
+    g.open();
+    await stopped;
     expect(done).to.equal(true);
   });
 });
