@@ -170,6 +170,8 @@ export interface CanaryStatus {
   lastResult?: string;
   requests?: { promote?: RequestRecord; abort?: RequestRecord; retry?: RequestRecord };
   conditions?: Condition[];
+  /** Since when the canary pods have not all been Ready (the readiness deadline counts from here). */
+  canaryPodsWaitingSince?: string;
 }
 
 export const PHASES = {

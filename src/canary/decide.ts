@@ -464,6 +464,7 @@ class Pass {
     st.finishedAt = undefined;
     st.analysisStartedAt = undefined;
     st.promotionStartedAt = undefined;
+    st.canaryPodsWaitingSince = undefined;
     st.checks = this.observed.checks.map((c) => emptyCheckStatus(c.name));
     const n = this.canary.spec.steps.length;
     const msg = `new revision ${dep.revision} (version ${dep.version}) held; starting canary (${n} steps)`;
@@ -515,17 +516,20 @@ class Pass {
       const step = steps[idx]!;
       const stepStart = Date.parse(st.stepStartedAt ?? this.nowIso);
       if (!pods.ready) {
-        if (this.now - stepStart > this.settings.deadlineMs) {
+        // The deadline counts from when the pods stopped being Ready (or the count changed), not
+        // from the step's start: an HPA resize or one NotReady pod late in a long step gets time.
+        const since = Date.parse(st.canaryPodsWaitingSince ?? this.nowIso);
+        if (this.now - since > this.settings.deadlineMs) {
           this.rollback(
             REASONS.ProgressDeadlineExceeded,
-            `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - stepStart) / 1000)}s`,
+            `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - since) / 1000)}s`,
             dep.revision,
             true,
           );
           return;
         }
         this.progressing(REASONS.WaitingForCanaryPods, `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready)`);
-        this.requeueAt(stepStart + this.settings.deadlineMs + 1);
+        this.requeueAt(since + this.settings.deadlineMs + 1);
         return;
       }
       if (step.setWeight !== undefined) {
@@ -600,6 +604,8 @@ class Pass {
     }
     const readyCount = rs ? Math.min(rs.readyReplicas, desired) : 0;
     const ready = desired === 0 || (rs !== undefined && rs.replicas === desired && rs.readyReplicas >= desired);
+    if (ready) st.canaryPodsWaitingSince = undefined;
+    else st.canaryPodsWaitingSince ??= this.nowIso;
     st.canaryWeight = weight;
     st.canaryReplicas = desired;
     st.canaryReadyReplicas = rs?.readyReplicas ?? 0;
@@ -723,6 +729,7 @@ class Pass {
     const st = this.st;
     st.finishedAt = this.nowIso;
     st.lastResult = msg;
+    st.canaryPodsWaitingSince = undefined;
     st.canaryWeight = 0;
     st.canaryReplicas = 0;
     st.canaryReadyReplicas = 0;

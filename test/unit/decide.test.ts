@@ -183,7 +183,7 @@ describe('decide(): the Canary state machine', () => {
     });
 
     it('rolls back when canary pods are not Ready within the progress deadline', () => {
-      const status = { ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-901) };
+      const status = { ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-901), canaryPodsWaitingSince: iso(-901) };
       const d = decide(canary({ status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(0));
       expect(d.status.phase).to.equal('RolledBack');
       expect(d.status.message).to.match(/not Ready within the progress deadline: 0\/1/);
@@ -452,4 +452,27 @@ describe('decide(): the Canary state machine', () => {
       expect(d.actions).to.deep.equal([]);
     });
   });
+});
+
+describe('decide(): canary pods readiness deadline', () => {
+  const steps = [{ setWeight: 10 }, { pause: {} }];
+  const cases: Array<{ name: string; replicas: number; rs: ReturnType<typeof rs>; extra: Partial<CanaryStatus>; phase: string; waitingSince?: string }> = [
+    { name: 'the HPA scales 9 -> 18 twenty minutes into a pause: {} step', replicas: 18, rs: rs(NEXT, 1, 1), extra: {}, phase: 'Progressing', waitingSince: iso(0) },
+    { name: 'one canary pod goes NotReady twenty minutes into a pause: {} step', replicas: 9, rs: rs(NEXT, 1, 0), extra: {}, phase: 'Progressing', waitingSince: iso(0) },
+    { name: 'pods still not Ready 901 s after they stopped being Ready roll back', replicas: 9, rs: rs(NEXT, 1, 0), extra: { canaryPodsWaitingSince: iso(-901) }, phase: 'RolledBack' },
+    { name: 'pods not Ready for 300 s keep waiting with the earlier start', replicas: 9, rs: rs(NEXT, 1, 0), extra: { canaryPodsWaitingSince: iso(-300) }, phase: 'Progressing', waitingSince: iso(-300) },
+    { name: 'Ready pods clear the waiting start', replicas: 9, rs: rs(NEXT, 1, 1), extra: { canaryPodsWaitingSince: iso(-300) }, phase: 'Paused' },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const c = canary({ spec: { steps }, status: running(1, { stepStartedAt: iso(-1200), ...tc.extra }) });
+      const d = decide(c, observed({ deployment: testing({ replicas: tc.replicas }), canaryReplicaSets: [tc.rs] }), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(d.status.canaryPodsWaitingSince).to.equal(tc.waitingSince);
+      if (tc.phase === 'Progressing') {
+        expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForCanaryPods);
+        expect(d.requeueAfterMs).to.be.at.most(Date.parse(tc.waitingSince!) + 900_000 + 1 - at(0));
+      }
+    });
+  }
 });
