@@ -70,6 +70,8 @@ export const REASONS = {
   DeploymentHeld: 'DeploymentHeld',
   DeploymentReleased: 'DeploymentReleased',
   DeploymentLeftPaused: 'DeploymentLeftPaused',
+  /** The new template's version equals the stable one; canary pods report <version>-<revision>. */
+  DistinctCanaryVersion: 'DistinctCanaryVersion',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -7,6 +7,7 @@ import type { ResolvedCheck } from '../analysis/provider.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition, setCondition } from './conditions.js';
 import { canaryReplicas } from './replicas.js';
+import { canaryVersionFor } from './revision.js';
 
 export interface ObservedDeployment {
   name: string;
@@ -456,8 +457,10 @@ class Pass {
     }
     this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: dep.revision });
     if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;
+    if (dep.stableVersion !== undefined) st.stableVersion = dep.stableVersion;
     st.canaryRevision = dep.revision;
-    st.canaryVersion = dep.version;
+    // The version observe renders {{ version }} with: the canary's own when it equals the stable one.
+    st.canaryVersion = canaryVersionFor(dep.version, dep.stableVersion ?? st.stableVersion, dep.revision);
     st.currentStep = 0;
     st.startedAt = this.nowIso;
     st.stepStartedAt = this.nowIso;
@@ -467,11 +470,22 @@ class Pass {
     st.canaryPodsWaitingSince = undefined;
     st.checks = this.observed.checks.map((c) => emptyCheckStatus(c.name));
     const n = this.canary.spec.steps.length;
-    const msg = `new revision ${dep.revision} (version ${dep.version}) held; starting canary (${n} steps)`;
+    const distinct = st.canaryVersion !== dep.version;
+    const why = distinct
+      ? `; its version ${dep.version} is the stable version too, so canary pods report version ${st.canaryVersion} and the checks see canary traffic only`
+      : '';
+    const msg = `new revision ${dep.revision} (version ${dep.version}) held; starting canary (${n} steps)${why}`;
     this.cond(CONDITIONS.Progressing, 'True', REASONS.NewRevision, msg);
-    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, `verifying revision ${dep.revision} (version ${dep.version})`);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, `verifying revision ${dep.revision} (version ${st.canaryVersion})`);
     this.cond(CONDITIONS.ChecksPassing, 'Unknown', REASONS.ChecksPending, 'no measurement yet');
     this.event('Normal', REASONS.NewRevision, msg, true);
+    if (distinct) {
+      this.event(
+        'Normal',
+        REASONS.DistinctCanaryVersion,
+        `revision ${dep.revision} reports version ${dep.version}, the same as the stable pods (a configuration-only change, a restart or a reused tag); canary pods report version ${st.canaryVersion} so that checks scoped to {{ version }} judge them alone`,
+      );
+    }
   }
 
   private analyse(dep: ObservedDeployment): void {
@@ -596,7 +610,7 @@ class Pass {
     const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision);
     if (desired > 0 || rs) {
       if (!this.actions.some((a) => a.type === 'EnsureCanaryReplicaSet')) {
-        this.actions.push({ type: 'EnsureCanaryReplicaSet', revision: dep.revision, version: dep.version, replicas: desired });
+        this.actions.push({ type: 'EnsureCanaryReplicaSet', revision: dep.revision, version: st.canaryVersion ?? dep.version, replicas: desired });
       } else {
         const a = this.actions.find((x) => x.type === 'EnsureCanaryReplicaSet');
         if (a && a.type === 'EnsureCanaryReplicaSet') a.replicas = desired;

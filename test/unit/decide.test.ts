@@ -476,3 +476,30 @@ describe('decide(): canary pods readiness deadline', () => {
     });
   }
 });
+
+describe('decide(): a canary version of its own when the versions are equal', () => {
+  const start = (over: Partial<ObservedDeployment>, stableVersion = '1.0.0') =>
+    decide(canary({ status: { stableRevision: STABLE, stableVersion, phase: 'Waiting' } }), observed({ deployment: testing(over) }), at(0));
+  const cases: Array<{ name: string; over: Partial<ObservedDeployment>; stableVersion?: string; version: string; distinct: boolean }> = [
+    { name: 'a config-only change (same version) gets <version>-<revision>', over: { version: '1.0.0' }, version: `1.0.0-${NEXT}`, distinct: true },
+    { name: 'the version of the stable ReplicaSet wins over the recorded one', over: { version: '1.1.0', stableVersion: '1.1.0' }, version: `1.1.0-${NEXT}`, distinct: true },
+    { name: 'a mutable tag (latest on both) gets latest-<revision>', over: { version: 'latest' }, stableVersion: 'latest', version: `latest-${NEXT}`, distinct: true },
+    { name: 'a new version keeps its own', over: { version: '1.1.0' }, version: '1.1.0', distinct: false },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = start(tc.over, tc.stableVersion);
+      expect(d.status.canaryVersion).to.equal(tc.version);
+      expect(action(d, 'EnsureCanaryReplicaSet')?.version).to.equal(tc.version);
+      expect(reasons(d).includes(REASONS.DistinctCanaryVersion)).to.equal(tc.distinct);
+      if (tc.distinct) expect(d.events.find((e) => e.reason === REASONS.NewRevision)?.message).to.contain(`canary pods report version ${tc.version}`);
+    });
+  }
+
+  it('later passes keep the distinct version for the canary pods and say it once', () => {
+    const first = start({ version: '1.0.0' });
+    const again = decide(canary({ status: first.status }), observed({ deployment: testing({ version: '1.0.0' }), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(5));
+    expect(action(again, 'EnsureCanaryReplicaSet')?.version).to.equal(`1.0.0-${NEXT}`);
+    expect(reasons(again)).to.not.include(REASONS.DistinctCanaryVersion);
+  });
+});
