@@ -172,6 +172,8 @@ export interface CanaryStatus {
   conditions?: Condition[];
   /** Since when the canary pods have not all been Ready (the readiness deadline counts from here). */
   canaryPodsWaitingSince?: string;
+  /** When the pods of the last weight increase were Ready; promotion needs a Pass of every check measured after it. */
+  weightReadyAt?: string;
 }
 
 export const PHASES = {

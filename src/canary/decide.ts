@@ -176,6 +176,8 @@ function describe(m: Measurement | undefined): string {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+/** An absolute time for messages, to the second: "2026-11-27T10:32:05Z". */
+const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The pure decision. See docs in README ("How a canary runs"). */
 export function decide(canary: Canary, observed: Observed, now: number): Decision {
@@ -515,6 +517,7 @@ class Pass {
     }
     if (this.progressingReason === REASONS.PausedBySpec) st.stepStartedAt = this.nowIso; // resumed: the step's clock restarts
 
+    let measured = false;
     for (let guard = 0; guard <= steps.length + 1; guard++) {
       const idx = st.currentStep ?? 0;
       const pods = this.ensureCanaryPods(dep, idx);
@@ -522,32 +525,24 @@ class Pass {
         st.analysisStartedAt = this.nowIso;
         if (pods.desired > 0) this.event('Normal', REASONS.CanaryPodsReady, `${pods.desired} canary pod(s) of revision ${dep.revision} Ready; analysis started`);
       }
-      if (st.analysisStartedAt !== undefined && this.measure()) return; // rolled back
+      if (st.analysisStartedAt !== undefined && !measured) {
+        measured = true;
+        if (this.measure()) return; // rolled back
+      }
+      const stepStart = Date.parse(st.stepStartedAt ?? this.nowIso);
       if (idx >= steps.length) {
-        this.promote(dep);
+        if (pods.ready) this.promoteWhenMeasured(dep, stepStart);
+        else this.waitForPods(dep, pods);
         return;
       }
       const step = steps[idx]!;
-      const stepStart = Date.parse(st.stepStartedAt ?? this.nowIso);
       if (!pods.ready) {
-        // The deadline counts from when the pods stopped being Ready (or the count changed), not
-        // from the step's start: an HPA resize or one NotReady pod late in a long step gets time.
-        const since = Date.parse(st.canaryPodsWaitingSince ?? this.nowIso);
-        if (this.now - since > this.settings.deadlineMs) {
-          this.rollback(
-            REASONS.ProgressDeadlineExceeded,
-            `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - since) / 1000)}s`,
-            dep.revision,
-            true,
-          );
-          return;
-        }
-        this.progressing(REASONS.WaitingForCanaryPods, `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready)`);
-        this.requeueAt(since + this.settings.deadlineMs + 1);
+        this.waitForPods(dep, pods);
         return;
       }
       if (step.setWeight !== undefined) {
         this.completeStep(`setWeight ${step.setWeight}: ${pods.desired} canary pod(s) Ready`);
+        st.weightReadyAt = this.nowIso;
         continue;
       }
       const duration = step.pause.duration !== undefined ? parseDuration(step.pause.duration) : undefined;
@@ -581,6 +576,54 @@ class Pass {
       this.requeueAt(end + this.settings.deadlineMs + 1);
       return;
     }
+  }
+
+  private waitForPods(dep: ObservedDeployment, pods: { desired: number; readyCount: number }): void {
+    // The deadline counts from when the pods stopped being Ready (or the count changed), not
+    // from the step's start: an HPA resize or one NotReady pod late in a long step gets time.
+    const since = Date.parse(this.st.canaryPodsWaitingSince ?? this.nowIso);
+    if (this.now - since > this.settings.deadlineMs) {
+      this.rollback(
+        REASONS.ProgressDeadlineExceeded,
+        `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - since) / 1000)}s`,
+        dep.revision,
+        true,
+      );
+      return;
+    }
+    this.progressing(REASONS.WaitingForCanaryPods, `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready)`);
+    this.requeueAt(since + this.settings.deadlineMs + 1);
+  }
+
+  /**
+   * After the last step: promote once every check has a Pass measured after the last weight
+   * increase was Ready (a step list without pauses waits for them here), else roll back at the
+   * progress deadline.
+   */
+  private promoteWhenMeasured(dep: ObservedDeployment, since: number): void {
+    const st = this.st;
+    const from = Date.parse(st.weightReadyAt ?? st.analysisStartedAt ?? this.nowIso);
+    const missing = (st.checks ?? [])
+      .filter((c) => !c.measurements.some((x) => x.verdict === 'Pass' && Date.parse(x.time) >= from))
+      .map((c) => `${c.name}: ${describe(c.measurements.at(-1))}`);
+    if (missing.length === 0) {
+      this.promote(dep);
+      return;
+    }
+    if (this.now - since > this.settings.deadlineMs) {
+      this.rollback(
+        REASONS.ProgressDeadlineExceeded,
+        `no passing measurement of every check at weight ${st.canaryWeight} within the progress deadline: ${missing.join('; ')}`,
+        dep.revision,
+        true,
+      );
+      return;
+    }
+    this.progressing(
+      REASONS.WaitingForChecks,
+      `step ${this.stepProgress()}: before promotion every check needs a Pass measured at weight ${st.canaryWeight} (since ${isoSeconds(from)}): ${missing.join('; ')}`,
+    );
+    this.requeueAt(since + this.settings.deadlineMs + 1);
   }
 
   private progressing(reason: Reason, msg: string): void {

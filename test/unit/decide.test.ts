@@ -503,3 +503,42 @@ describe('decide(): a canary version of its own when the versions are equal', ()
     expect(reasons(again)).to.not.include(REASONS.DistinctCanaryVersion);
   });
 });
+
+describe('decide(): no promotion without a passing measurement at the final weight', () => {
+  const steps = [{ setWeight: 20 }, { setWeight: 50 }];
+  const fresh = (verdict: Measurement['verdict'], s: number) => ({ errors: { verdict, value: verdict === 'Pass' ? 'OK' : 'No Data', time: iso(s) } as Measurement });
+  const atFifty = (extra: Partial<CanaryStatus> = {}) =>
+    running(2, { stepStartedAt: iso(-40), weightReadyAt: iso(-40), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [m('Pass', -50, 'OK')] }], ...extra });
+
+  it('a setWeight-only step list reaches its last weight and waits for measurements, asking once', () => {
+    const start = running(0, { analysisStartedAt: undefined, stepStartedAt: iso(-5), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 0, measurements: [] }] });
+    const first = decide(canary({ spec: { steps }, status: start }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 3, 3)] }), at(0));
+    expect(types(first).filter((t) => t === 'Measure')).to.have.length(1);
+    const second = decide(canary({ spec: { steps }, status: first.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(1));
+    expect(types(second)).to.not.include('PromoteDeployment');
+    expect(types(second).filter((t) => t === 'Measure')).to.have.length(1);
+    expect(second.status.phase).to.equal('Progressing');
+    expect(cond(second, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+    expect(second.status.weightReadyAt).to.equal(iso(1));
+  });
+
+  const cases: Array<{ name: string; status: CanaryStatus; measured?: Observed['measurements']; now: number; phase: string; promote: boolean }> = [
+    { name: 'a Pass taken before the last weight was Ready does not count', status: atFifty(), now: 0, phase: 'Progressing', promote: false },
+    { name: 'a Pass taken after the last weight was Ready promotes', status: atFifty(), measured: fresh('Pass', -5), now: 0, phase: 'Promoting', promote: true },
+    { name: 'an Inconclusive one keeps waiting', status: atFifty(), measured: fresh('Inconclusive', -5), now: 0, phase: 'Progressing', promote: false },
+    { name: 'no Pass within the progress deadline rolls back', status: atFifty({ stepStartedAt: iso(-901), weightReadyAt: iso(-901), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 1, passes: 1, measurements: [m('Pass', -950, 'OK'), m('Inconclusive', -20, 'No Data')] }] }), now: 0, phase: 'RolledBack', promote: false },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ spec: { steps }, status: tc.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 9, 9)], ...(tc.measured ? { measurements: tc.measured } : {}) }), at(tc.now));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d).includes('PromoteDeployment')).to.equal(tc.promote);
+    });
+  }
+
+  it('without checks the last weight promotes once its pods are Ready', () => {
+    const c = canary({ spec: { steps, analysis: { interval: '30s' } }, status: running(1, { checks: [] }) });
+    const d = decide(c, observed({ deployment: testing(), checks: [], canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+    expect(d.status.phase).to.equal('Promoting');
+  });
+});
