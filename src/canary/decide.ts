@@ -342,11 +342,28 @@ class Pass {
 
   private onStableTemplate(dep: ObservedDeployment): void {
     const st = this.st;
-    if (this.progressingReason === REASONS.Promoting) {
-      if (st.canaryRevision === dep.revision) {
-        this.whilePromoting(dep);
-        return;
+    const reason = this.progressingReason;
+    if (reason !== undefined && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision) {
+      if (reason !== REASONS.Promoting) {
+        // The promotion landed but its status did not (a crash, a conflict): it is a promotion,
+        // not a revert; its canary pods stay until the rolling update completes.
+        st.promotionStartedAt ??= this.nowIso;
+        const msg = `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`;
+        this.set(PHASES.Promoting, msg);
+        this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
       }
+      this.whilePromoting(dep, true);
+      return;
+    }
+    if (st.phase === PHASES.RolledBack && st.failedRevision === dep.revision && st.stableRevision && st.stableRevision !== dep.revision) {
+      // A rollback of a promoted revision whose restore of the stable template has not landed.
+      if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      if (dep.stableTemplateKnown) this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
+      else if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
+      this.requeueAt(this.now + 5_000);
+      return;
+    }
+    if (reason === REASONS.Promoting) {
       const started = Date.parse(st.promotionStartedAt ?? this.nowIso);
       if (this.now - started > this.settings.deadlineMs && st.canaryRevision) {
         // The stable template was restored because the promotion missed its deadline (this pass
@@ -364,7 +381,6 @@ class Pass {
     st.stableVersion = dep.stableVersion ?? st.stableVersion ?? dep.version;
     if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
     if (dep.paused && dep.heldByUs) this.actions.push({ type: 'UnholdDeployment' });
-    const reason = this.progressingReason;
     if (reason !== undefined || (st.phase === PHASES.RolledBack && dep.heldByUs)) {
       // The template went back to the stable revision while a canary ran or after a rollback.
       const what = st.canaryRevision ? ` the canary of revision ${st.canaryRevision} (version ${st.canaryVersion}) was discarded` : '';
@@ -393,14 +409,16 @@ class Pass {
     if (!getCondition(st.conditions, CONDITIONS.Progressing)) this.cond(CONDITIONS.Progressing, 'False', REASONS.Idle, 'no revision under test');
   }
 
-  private whilePromoting(dep: ObservedDeployment): void {
+  /** landed: the Deployment carries the promotion (its stable annotation is the revision). */
+  private whilePromoting(dep: ObservedDeployment, landed: boolean): void {
     const st = this.st;
-    if (dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
-    if (dep.rolloutComplete && !dep.paused) {
-      const msg = `promoted revision ${dep.revision} (version ${st.canaryVersion})`;
+    if (!landed || dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
+    if (landed && dep.rolloutComplete && !dep.paused) {
+      const msg = `promoted revision ${dep.revision} (version ${dep.version})`;
       if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
       st.stableRevision = dep.revision;
-      st.stableVersion = st.canaryVersion;
+      // The version the Deployment's pods report (a distinct canary version was the canary's alone).
+      st.stableVersion = dep.version;
       this.finish(PHASES.Succeeded, REASONS.Promoted, 'True', msg);
       this.event('Normal', REASONS.Promoted, msg);
       return;
@@ -441,6 +459,11 @@ class Pass {
       if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
       if (st.phase !== PHASES.RolledBack) this.set(PHASES.RolledBack, st.lastResult ?? `revision ${rev} was rolled back`);
       this.cond(CONDITIONS.Ready, 'False', REASONS.RolledBack, st.message ?? '');
+      return;
+    }
+    if (this.progressingReason === REASONS.Promoting && st.canaryRevision === rev) {
+      // Promotion decided (its status written first) but not yet carried by the Deployment.
+      this.whilePromoting(dep, false);
       return;
     }
     const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
@@ -773,8 +796,14 @@ class Pass {
 
   private rollback(reason: Reason, why: string, revision: string, hold: boolean): void {
     const st = this.st;
+    // A pass that rolls back never creates or scales canary pods, nor asks for measurements.
+    for (let i = this.actions.length - 1; i >= 0; i--) {
+      const t = this.actions[i]!.type;
+      if (t === 'EnsureCanaryReplicaSet' || t === 'Measure' || t === 'DeleteCanaryReplicaSets') this.actions.splice(i, 1);
+    }
     this.actions.push({ type: 'DeleteCanaryReplicaSets' });
-    if (hold && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
+    const paused = this.observed.deployment?.paused ?? false; // already held: nothing to write
+    if (hold && !paused && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
     const msg = `rolled back revision ${revision} (version ${st.canaryVersion}): ${why}`;
     st.failedRevision = revision;
     this.finish(PHASES.RolledBack, REASONS.RolledBack, 'False', msg);

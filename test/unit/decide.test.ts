@@ -542,3 +542,100 @@ describe('decide(): no promotion without a passing measurement at the final weig
     expect(d.status.phase).to.equal('Promoting');
   });
 });
+
+describe('decide(): status written before the actions, and writes that did not land', () => {
+  const waitingForPromote = (extra: Partial<CanaryStatus> = {}) =>
+    running(1, { phase: 'Paused', conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.WaitingForPromote, message: '', lastTransitionTime: iso(-100) }], ...extra });
+  const promotingStatus = (extra: Partial<CanaryStatus> = {}) =>
+    running(2, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }], ...extra });
+  const landed = (over: Partial<ObservedDeployment> = {}) => dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, ...over });
+  const steps = [{ setWeight: 10 }, { pause: {} }];
+
+  const cases: Array<{ name: string; status: CanaryStatus; o: Partial<Observed>; phase: string; actions: string[]; events: string[]; stableVersion?: string }> = [
+    {
+      name: 'a promotion whose status write was lost is recognised while it rolls out: canary pods stay',
+      status: waitingForPromote(),
+      o: { deployment: landed({ rolloutComplete: false }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Promoting',
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'a promotion whose status write was lost completes as a promotion',
+      status: waitingForPromote(),
+      o: { deployment: landed(), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Succeeded',
+      actions: ['DeleteCanaryReplicaSets'],
+      events: [REASONS.Promoted],
+      stableVersion: '1.1.0',
+    },
+    {
+      name: 'a lost promotion of a distinct canary version records the version the pods report',
+      status: waitingForPromote({ canaryVersion: `1.0.0-${NEXT}` }),
+      o: { deployment: landed({ version: '1.0.0' }) },
+      phase: 'Succeeded',
+      actions: [],
+      events: [REASONS.Promoted],
+      stableVersion: '1.0.0',
+    },
+    {
+      name: 'status Promoting while the Deployment still holds the revision re-issues the promotion, never restarts',
+      status: promotingStatus(),
+      o: { deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Promoting',
+      actions: ['PromoteDeployment'],
+      events: [],
+    },
+    {
+      name: 'a stale analysing status with the canary ReplicaSet gone and a Fail rolls back without creating it again',
+      status: running(1, { stepStartedAt: iso(-60), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 5, measurements: [m('Pass', -31, 'OK')] }] }),
+      o: { deployment: testing(), canaryReplicaSets: [], measurements: { errors: m('Fail', -1, 'Alert') } },
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets'],
+      events: [REASONS.CheckFailed],
+    },
+    {
+      name: 'status RolledBack with the canary ReplicaSet still there and the Deployment unpaused re-issues delete and hold',
+      status: { ...running(1), failedRevision: NEXT, phase: 'RolledBack', conditions: [{ type: CONDITIONS.Progressing, status: 'False', reason: REASONS.RolledBack, message: '', lastTransitionTime: iso(-5) }] },
+      o: { deployment: testing({ paused: false, heldByUs: false }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'RolledBack',
+      actions: ['HoldDeployment', 'DeleteCanaryReplicaSets'],
+      events: [],
+    },
+    {
+      name: 'status RolledBack after a promotion past its deadline re-issues the restore of the stable template',
+      status: { ...running(2), failedRevision: NEXT, phase: 'RolledBack', conditions: [{ type: CONDITIONS.Progressing, status: 'False', reason: REASONS.RolledBack, message: '', lastTransitionTime: iso(-5) }] },
+      o: { deployment: landed({ rolloutComplete: false }), canaryReplicaSets: [] },
+      phase: 'RolledBack',
+      actions: ['RestoreStableTemplate'],
+      events: [],
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ spec: { steps }, status: tc.status }), observed(tc.o), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      expect(d.status.currentStep).to.equal(tc.status.currentStep);
+      expect(d.status.startedAt).to.equal(tc.status.startedAt);
+      if (tc.stableVersion) expect(d.status.stableVersion).to.equal(tc.stableVersion);
+      if (tc.phase === 'RolledBack') expect(d.status.stableRevision).to.equal(STABLE);
+    });
+  }
+});
+
+describe('decide(): no HoldDeployment for a Deployment that is already paused', () => {
+  const cases: Array<{ name: string; over: Partial<ObservedDeployment>; hold: boolean }> = [
+    { name: 'held by the operator', over: { paused: true, heldByUs: true }, hold: false },
+    { name: 'paused by someone else', over: { paused: true, heldByUs: false }, hold: false },
+    { name: 'running (the gate was bypassed)', over: { paused: false, heldByUs: false }, hold: true },
+  ];
+  for (const tc of cases) {
+    it(`an abort of a Deployment ${tc.name}`, () => {
+      const d = decide(canary({ status: running(1), annotations: { [ANNOTATIONS.abort]: 'a1' } }), observed({ deployment: testing(tc.over), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(types(d).filter((t) => t === 'HoldDeployment')).to.have.length(tc.hold ? 1 : 0);
+    });
+  }
+});
