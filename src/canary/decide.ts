@@ -412,10 +412,14 @@ class Pass {
   /** landed: the Deployment carries the promotion (its stable annotation is the revision). */
   private whilePromoting(dep: ObservedDeployment, landed: boolean): void {
     const st = this.st;
+    this.deleteOtherRevisions(dep.revision);
     if (!landed || dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
     if (landed && dep.rolloutComplete && !dep.paused) {
       const msg = `promoted revision ${dep.revision} (version ${dep.version})`;
-      if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      if (this.observed.canaryReplicaSets.length) {
+        this.dropActions('DeleteCanaryReplicaSets');
+        this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      }
       st.stableRevision = dep.revision;
       // The version the Deployment's pods report (a distinct canary version was the canary's alone).
       st.stableVersion = dep.version;
@@ -513,9 +517,16 @@ class Pass {
     }
   }
 
+  /** Canary ReplicaSets of any other revision go, in every pass (one whose create raced a newer revision included). */
+  private deleteOtherRevisions(keep: string): void {
+    if (this.actions.some((a) => a.type === 'DeleteCanaryReplicaSets')) return;
+    if (this.observed.canaryReplicaSets.some((r) => r.revision !== keep)) this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: keep });
+  }
+
   private analyse(dep: ObservedDeployment): void {
     const st = this.st;
     const steps = this.canary.spec.steps;
+    this.deleteOtherRevisions(dep.revision);
     const abort = this.newRequest('abort');
     if (abort !== undefined) {
       this.handled('abort', abort);
@@ -797,10 +808,7 @@ class Pass {
   private rollback(reason: Reason, why: string, revision: string, hold: boolean): void {
     const st = this.st;
     // A pass that rolls back never creates or scales canary pods, nor asks for measurements.
-    for (let i = this.actions.length - 1; i >= 0; i--) {
-      const t = this.actions[i]!.type;
-      if (t === 'EnsureCanaryReplicaSet' || t === 'Measure' || t === 'DeleteCanaryReplicaSets') this.actions.splice(i, 1);
-    }
+    this.dropActions('EnsureCanaryReplicaSet', 'Measure', 'DeleteCanaryReplicaSets');
     this.actions.push({ type: 'DeleteCanaryReplicaSets' });
     const paused = this.observed.deployment?.paused ?? false; // already held: nothing to write
     if (hold && !paused && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
@@ -808,6 +816,10 @@ class Pass {
     st.failedRevision = revision;
     this.finish(PHASES.RolledBack, REASONS.RolledBack, 'False', msg);
     this.event('Warning', reason, msg, true);
+  }
+
+  private dropActions(...drop: Action['type'][]): void {
+    for (let i = this.actions.length - 1; i >= 0; i--) if (drop.includes(this.actions[i]!.type)) this.actions.splice(i, 1);
   }
 
   /** The end of a canary: no canary pods any more, the result recorded, Progressing False. */

@@ -639,3 +639,20 @@ describe('decide(): no HoldDeployment for a Deployment that is already paused', 
     });
   }
 });
+
+describe('decide(): canary ReplicaSets of other revisions are deleted in every pass', () => {
+  const stray = { name: 'checkout-canary-0123456789', revision: '0123456789', replicas: 2, readyReplicas: 2 };
+  const promotingStatus = running(2, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+  const cases: Array<{ name: string; status: CanaryStatus; d: ObservedDeployment; phase: string }> = [
+    { name: 'during analysis', status: running(1), d: testing(), phase: 'Progressing' },
+    { name: 'during a pause: {} step', status: running(3, { stepStartedAt: iso(-10) }), d: testing(), phase: 'Progressing' },
+    { name: 'during the promotion', status: promotingStatus, d: dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, rolloutComplete: false }), phase: 'Promoting' },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: tc.d, canaryReplicaSets: [stray, rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(d.actions).to.deep.include({ type: 'DeleteCanaryReplicaSets', keepRevision: NEXT });
+    });
+  }
+});
