@@ -174,6 +174,8 @@ export interface CanaryStatus {
   canaryPodsWaitingSince?: string;
   /** When the pods of the last weight increase were Ready; promotion needs a Pass of every check measured after it. */
   weightReadyAt?: string;
+  /** Since when progress is held (spec.paused, or the Deployment paused by someone else during a promotion); the clocks do not run meanwhile. */
+  pausedSince?: string;
 }
 
 export const PHASES = {

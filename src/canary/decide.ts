@@ -413,7 +413,12 @@ class Pass {
   private whilePromoting(dep: ObservedDeployment, landed: boolean): void {
     const st = this.st;
     this.deleteOtherRevisions(dep.revision);
-    if (!landed || dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
+    const abort = this.newRequest('abort');
+    if (abort !== undefined) {
+      this.handled('abort', abort);
+      this.undoPromotion(dep, landed, REASONS.AbortRequested, `aborted by request ${abort} during the promotion`);
+      return;
+    }
     if (landed && dep.rolloutComplete && !dep.paused) {
       const msg = `promoted revision ${dep.revision} (version ${dep.version})`;
       if (this.observed.canaryReplicaSets.length) {
@@ -427,21 +432,57 @@ class Pass {
       this.event('Normal', REASONS.Promoted, msg);
       return;
     }
+    const bySpec = this.canary.spec.paused === true;
+    const byOther = landed && dep.paused && !dep.heldByUs;
+    if (bySpec || byOther) {
+      // Held: the rolling update stops where it is and the deadline does not run; never unpaused
+      // by the operator while someone else holds it.
+      st.pausedSince ??= this.nowIso;
+      if (bySpec && !dep.paused) this.actions.push({ type: 'HoldDeployment' });
+      const msg = bySpec
+        ? `promotion of revision ${dep.revision} paused by spec.paused (${dep.rolloutMessage}); clear spec.paused to continue, or abort`
+        : `promotion of revision ${dep.revision} held: Deployment ${dep.name} was paused by someone else (${dep.rolloutMessage}); kubectl rollout resume deployment/${dep.name} to continue, or abort`;
+      this.set(PHASES.Paused, msg);
+      this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
+      return;
+    }
+    this.resumeClocks();
+    if (!landed || dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
     const started = Date.parse(st.promotionStartedAt ?? this.nowIso);
     if (this.now - started > this.settings.deadlineMs) {
-      const msg = `promotion of revision ${dep.revision} did not complete within the progress deadline (${dep.rolloutMessage})`;
-      if (dep.stableTemplateKnown && st.stableRevision && st.stableRevision !== dep.revision) {
-        this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
-        this.rollback(REASONS.ProgressDeadlineExceeded, `${msg}; restored stable revision ${st.stableRevision}`, dep.revision, false);
-      } else {
-        this.actions.push({ type: 'HoldDeployment' });
-        this.rollback(REASONS.ProgressDeadlineExceeded, `${msg}; the previous template is unknown, so the Deployment was paused`, dep.revision, false);
-      }
+      this.undoPromotion(dep, landed, REASONS.ProgressDeadlineExceeded, `promotion of revision ${dep.revision} did not complete within the progress deadline (${dep.rolloutMessage})`);
       return;
     }
     const msg = `rolling out revision ${dep.revision} through the Deployment (${dep.rolloutMessage})`;
     this.set(PHASES.Promoting, msg);
+    this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`);
     this.requeueAt(Math.min(this.now + 5_000, started + this.settings.deadlineMs + 1));
+  }
+
+  /** Ends a promotion that must not complete: the stable template back if it is known, else the Deployment paused. */
+  private undoPromotion(dep: ObservedDeployment, landed: boolean, reason: Reason, why: string): void {
+    const st = this.st;
+    this.dropActions('PromoteDeployment');
+    if (!landed) {
+      this.rollback(reason, `${why}; canary pods removed, the Deployment stays held`, dep.revision, true);
+    } else if (dep.stableTemplateKnown && st.stableRevision && st.stableRevision !== dep.revision) {
+      this.rollback(reason, `${why}; restored stable revision ${st.stableRevision}`, dep.revision, false);
+      this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
+    } else {
+      this.rollback(reason, `${why}; the stable template is not known, so the Deployment was paused`, dep.revision, true);
+    }
+  }
+
+  /** Progress held by a pause resumes: the deadline clocks move by the time it was held. */
+  private resumeClocks(): void {
+    const st = this.st;
+    if (st.pausedSince === undefined) return;
+    const held = Math.max(0, this.now - Date.parse(st.pausedSince));
+    const shift = (t: string | undefined): string | undefined => (t === undefined ? undefined : iso(Date.parse(t) + held));
+    st.stepStartedAt = shift(st.stepStartedAt);
+    st.canaryPodsWaitingSince = shift(st.canaryPodsWaitingSince);
+    st.promotionStartedAt = shift(st.promotionStartedAt);
+    st.pausedSince = undefined;
   }
 
   // ---------- the Deployment's template is a revision to verify ----------
@@ -497,6 +538,8 @@ class Pass {
     st.analysisStartedAt = undefined;
     st.promotionStartedAt = undefined;
     st.canaryPodsWaitingSince = undefined;
+    st.pausedSince = undefined;
+    st.weightReadyAt = undefined;
     st.checks = this.observed.checks.map((c) => emptyCheckStatus(c.name));
     const n = this.canary.spec.steps.length;
     const distinct = st.canaryVersion !== dep.version;
@@ -828,6 +871,7 @@ class Pass {
     st.finishedAt = this.nowIso;
     st.lastResult = msg;
     st.canaryPodsWaitingSince = undefined;
+    st.pausedSince = undefined;
     st.canaryWeight = 0;
     st.canaryReplicas = 0;
     st.canaryReadyReplicas = 0;

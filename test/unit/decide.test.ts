@@ -656,3 +656,86 @@ describe('decide(): canary ReplicaSets of other revisions are deleted in every p
     });
   }
 });
+
+describe('decide(): abort and pause during a promotion', () => {
+  const promotingStatus = (extra: Partial<CanaryStatus> = {}) =>
+    running(4, { phase: 'Promoting', promotionStartedAt: iso(-100), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-100) }], ...extra });
+  const landed = (over: Partial<ObservedDeployment> = {}) => dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, rolloutComplete: false, rolloutMessage: '3/9 updated', ...over });
+  const cases: Array<{ name: string; c: Canary; d: ObservedDeployment; now?: number; phase: string; actions: string[]; events: string[] }> = [
+    {
+      name: 'abort restores the stable template and rolls back',
+      c: canary({ status: promotingStatus(), annotations: { [ANNOTATIONS.abort]: 'a1' } }),
+      d: landed(),
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets', 'RestoreStableTemplate'],
+      events: [REASONS.AbortRequested],
+    },
+    {
+      name: 'abort with the stable template unknown pauses the Deployment',
+      c: canary({ status: promotingStatus(), annotations: { [ANNOTATIONS.abort]: 'a1' } }),
+      d: landed({ stableTemplateKnown: false }),
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets', 'HoldDeployment'],
+      events: [REASONS.AbortRequested],
+    },
+    {
+      name: 'abort before the promotion reached the Deployment rolls back the held revision',
+      c: canary({ status: promotingStatus(), annotations: { [ANNOTATIONS.abort]: 'a1' } }),
+      d: testing(),
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets'],
+      events: [REASONS.AbortRequested],
+    },
+    {
+      name: 'spec.paused holds the rolling update',
+      c: canary({ status: promotingStatus(), spec: { paused: true } }),
+      d: landed(),
+      phase: 'Paused',
+      actions: ['HoldDeployment'],
+      events: [],
+    },
+    {
+      name: 'spec.paused with the Deployment held: nothing to write, never unpaused',
+      c: canary({ status: promotingStatus(), spec: { paused: true } }),
+      d: landed({ paused: true, heldByUs: true }),
+      phase: 'Paused',
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'a Deployment paused by someone else stays paused, even past the deadline',
+      c: canary({ status: promotingStatus({ promotionStartedAt: iso(-2000) }) }),
+      d: landed({ paused: true, heldByUs: false }),
+      phase: 'Paused',
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'after spec.paused is cleared the promotion goes on',
+      c: canary({ status: promotingStatus({ pausedSince: iso(-50) }) }),
+      d: landed({ paused: true, heldByUs: true }),
+      phase: 'Promoting',
+      actions: ['PromoteDeployment'],
+      events: [],
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(tc.c, observed({ deployment: tc.d, canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(tc.now ?? 0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      if (tc.phase === 'RolledBack') {
+        expect(d.status.failedRevision).to.equal(NEXT);
+        expect(action(d, 'RestoreStableTemplate')?.revision ?? STABLE).to.equal(STABLE);
+      }
+    });
+  }
+
+  it('time paused does not count against the promotion deadline', () => {
+    const d = decide(canary({ status: promotingStatus({ promotionStartedAt: iso(-1000), pausedSince: iso(-600) }) }), observed({ deployment: landed({ paused: true, heldByUs: true }) }), at(0));
+    expect(d.status.phase).to.equal('Promoting');
+    expect(d.status.promotionStartedAt).to.equal(iso(-400));
+    expect(d.status.pausedSince).to.equal(undefined);
+  });
+});
