@@ -72,6 +72,10 @@ export const REASONS = {
   DeploymentLeftPaused: 'DeploymentLeftPaused',
   /** The new template's version equals the stable one; canary pods report <version>-<revision>. */
   DistinctCanaryVersion: 'DistinctCanaryVersion',
+  /** The target's strategy cannot run canary pods beside stable pods (Recreate). */
+  UnsupportedStrategy: 'UnsupportedStrategy',
+  /** The target has no replicas: nothing to compare a canary with; the revision is held. */
+  ScaledToZero: 'ScaledToZero',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -192,6 +192,8 @@ class Pass {
   private readonly nowIso: string;
   private readonly gen: number | undefined;
   private readonly settings: Settings;
+  /** A promote request waits (the Deployment has no replicas to verify on). */
+  private promoteDeferred = false;
 
   constructor(
     private readonly canary: Canary,
@@ -209,6 +211,7 @@ class Pass {
     if (!(this.canary.metadata.finalizers ?? []).includes(FINALIZER)) this.actions.push({ type: 'AddFinalizer' });
     this.st.observedGeneration = this.gen;
     this.step();
+    this.acknowledgeRemainingRequests();
     return this.result();
   }
 
@@ -301,6 +304,14 @@ class Pass {
       );
       return;
     }
+    if (dep.strategy === 'Recreate') {
+      this.refuse(
+        dep,
+        REASONS.UnsupportedStrategy,
+        `Deployment ${this.targetName()} uses strategy Recreate, which never runs old and new pods side by side; canary pods beside the stable pods would break that. Use strategy RollingUpdate, or remove the Canary`,
+      );
+      return;
+    }
     if (dep.guardLabel !== this.canary.metadata.name || !dep.stableAnnotation) {
       this.adopt(dep);
       return;
@@ -308,7 +319,31 @@ class Pass {
     this.st.stableRevision ??= dep.stableAnnotation;
     if (dep.revision === dep.stableAnnotation) this.onStableTemplate(dep);
     else this.onNewTemplate(dep);
-    this.acknowledgeRemainingRequests();
+  }
+
+  /**
+   * A Canary that cannot guard its target as things are: canary pods removed, a held revision
+   * stays held, any canary in progress ends, Failed with the reason.
+   */
+  private refuse(dep: ObservedDeployment | undefined, reason: Reason, message: string): void {
+    const st = this.st;
+    const guarded = dep !== undefined && dep.guardLabel === this.canary.metadata.name && dep.stableAnnotation !== undefined;
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    if (guarded && dep.revision !== dep.stableAnnotation && !dep.paused) this.actions.push({ type: 'HoldDeployment' });
+    const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
+    let msg = message;
+    if (active && st.canaryRevision) {
+      msg = `${message}; the canary of revision ${st.canaryRevision} was stopped and its pods removed${guarded && dep.revision !== dep.stableAnnotation ? ', the Deployment stays held' : ''}`;
+      st.finishedAt = this.nowIso;
+      st.lastResult = msg;
+      st.canaryWeight = 0;
+      st.canaryReplicas = 0;
+      st.canaryReadyReplicas = 0;
+      st.canaryPodsWaitingSince = undefined;
+      st.pausedSince = undefined;
+      this.cond(CONDITIONS.Progressing, 'False', reason, msg);
+    }
+    this.fail(reason, msg);
   }
 
   private fail(reason: Reason, message: string): void {
@@ -513,7 +548,35 @@ class Pass {
     }
     const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
     if (st.canaryRevision !== rev || !active) this.start(dep, active);
+    if (dep.replicas === 0) {
+      this.scaledToZero(dep);
+      return;
+    }
     this.analyse(dep);
+  }
+
+  /**
+   * No stable pods: a canary pod would take all the traffic and there is nothing to compare.
+   * The revision stays held (its clocks stopped) until the Deployment has replicas again.
+   */
+  private scaledToZero(dep: ObservedDeployment): void {
+    const st = this.st;
+    const abort = this.newRequest('abort');
+    if (abort !== undefined) {
+      this.handled('abort', abort);
+      this.rollback(REASONS.AbortRequested, `aborted by request ${abort}; the Deployment stays held`, dep.revision, true);
+      return;
+    }
+    this.promoteDeferred = true;
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
+    st.pausedSince ??= this.nowIso;
+    st.canaryPodsWaitingSince = undefined;
+    st.canaryReplicas = 0;
+    st.canaryReadyReplicas = 0;
+    const msg = `Deployment ${dep.name} is scaled to zero: no canary pods and no promotion until it has replicas; revision ${dep.revision} stays held`;
+    this.set(PHASES.Paused, msg);
+    this.cond(CONDITIONS.Progressing, 'True', REASONS.ScaledToZero, msg);
   }
 
   private start(dep: ObservedDeployment, supersedes: boolean): void {
@@ -526,8 +589,12 @@ class Pass {
       );
     }
     this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: dep.revision });
-    if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;
     if (dep.stableVersion !== undefined) st.stableVersion = dep.stableVersion;
+    else if (dep.stableAnnotation && dep.stableAnnotation !== st.stableRevision && dep.stableAnnotation === st.canaryRevision) {
+      // Supersedes a promotion: the promoted template's version is the stable one now.
+      st.stableVersion = this.canaryTemplateVersion() ?? st.stableVersion;
+    }
+    if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;
     st.canaryRevision = dep.revision;
     // The version observe renders {{ version }} with: the canary's own when it equals the stable one.
     st.canaryVersion = canaryVersionFor(dep.version, dep.stableVersion ?? st.stableVersion, dep.revision);
@@ -566,6 +633,13 @@ class Pass {
     if (this.observed.canaryReplicaSets.some((r) => r.revision !== keep)) this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: keep });
   }
 
+  /** The version the canary's template reports itself (a distinct canary version is <stable version>-<revision>). */
+  private canaryTemplateVersion(): string | undefined {
+    const st = this.st;
+    if (st.canaryVersion === undefined) return undefined;
+    return st.stableVersion !== undefined && st.canaryRevision !== undefined && st.canaryVersion.endsWith(`-${st.canaryRevision}`) ? st.stableVersion : st.canaryVersion;
+  }
+
   private analyse(dep: ObservedDeployment): void {
     const st = this.st;
     const steps = this.canary.spec.steps;
@@ -584,6 +658,7 @@ class Pass {
       return;
     }
     if (this.canary.spec.paused) {
+      st.pausedSince ??= this.nowIso;
       const msg = `paused by spec.paused at step ${this.stepProgress()}`;
       if (this.progressingReason !== REASONS.PausedBySpec) this.event('Normal', REASONS.PausedBySpec, msg);
       this.set(PHASES.Paused, msg);
@@ -592,7 +667,8 @@ class Pass {
       if (st.analysisStartedAt !== undefined) this.measure(); // checks keep guarding a held canary
       return;
     }
-    if (this.progressingReason === REASONS.PausedBySpec) st.stepStartedAt = this.nowIso; // resumed: the step's clock restarts
+    if (this.progressingReason === REASONS.PausedBySpec && st.pausedSince === undefined) st.stepStartedAt = this.nowIso; // resumed, pause start unknown
+    this.resumeClocks(); // time held by spec.paused does not count
 
     let measured = false;
     for (let guard = 0; guard <= steps.length + 1; guard++) {
@@ -880,9 +956,10 @@ class Pass {
     this.cond(CONDITIONS.Ready, ready, reason, msg);
   }
 
-  /** Requests that had nothing to act on are still echoed, once. */
+  /** Requests that had nothing to act on are still echoed, once, in any state, so none acts on a later revision. */
   private acknowledgeRemainingRequests(): void {
     for (const kind of REQUEST_KINDS) {
+      if (kind === 'promote' && this.promoteDeferred) continue;
       const id = this.newRequest(kind);
       if (id !== undefined) this.handled(kind, id);
     }

@@ -739,3 +739,69 @@ describe('decide(): abort and pause during a promotion', () => {
     expect(d.status.pausedSince).to.equal(undefined);
   });
 });
+
+describe('decide(): smaller rules', () => {
+  it('a revision that supersedes a promotion carries the promoted version as stable', () => {
+    const promoting = running(4, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, paused: true, heldByUs: true }) }), at(0));
+    expect(d.status.stableRevision).to.equal(NEXT);
+    expect(d.status.stableVersion).to.equal('1.1.0');
+    expect(d.status.canaryVersion).to.equal('1.2.0');
+  });
+
+  const early: Array<{ name: string; o: Partial<Observed> }> = [
+    { name: 'Initializing', o: { deployment: dep({ guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false }) } },
+    { name: 'TargetNotFound', o: { deployment: undefined } },
+    { name: 'InvalidSpec', o: { specProblems: ['spec.steps[0]: bad'] } },
+  ];
+  for (const tc of early) {
+    it(`a promote request left while ${tc.name} is acknowledged and never promotes a later revision`, () => {
+      const annotations = { [ANNOTATIONS.promote]: 'p1', [ANNOTATIONS.abort]: 'a1' };
+      const first = decide(canary({ annotations, status: { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' } }), observed(tc.o), at(0));
+      expect(first.status.requests?.promote?.id).to.equal('p1');
+      expect(first.status.requests?.abort?.id).to.equal('a1');
+      const later = decide(canary({ annotations, status: first.status }), observed({ deployment: testing() }), at(10));
+      expect(types(later)).to.not.include('PromoteDeployment');
+      expect(later.status.phase).to.equal('Progressing');
+    });
+  }
+
+  it('time paused by spec.paused does not count: resuming shifts the step clock', () => {
+    const c = canary({ status: running(1, { stepStartedAt: iso(-100), pausedSince: iso(-60) }) });
+    const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(d.status.stepStartedAt).to.equal(iso(-40));
+    expect(d.status.pausedSince).to.equal(undefined);
+    const paused = decide(canary({ status: running(1, { stepStartedAt: iso(-100) }), spec: { paused: true } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(paused.status.pausedSince).to.equal(iso(0));
+    expect(paused.status.stepStartedAt).to.equal(iso(-100));
+  });
+
+  const recreate: Array<{ name: string; status?: CanaryStatus; d: ObservedDeployment; actions: string[] }> = [
+    { name: 'is not adopted', d: dep({ strategy: 'Recreate', guardLabel: undefined, stableAnnotation: undefined }), actions: [] },
+    { name: 'removes a running canary and keeps the revision held', status: running(1), d: testing({ strategy: 'Recreate' }), actions: ['DeleteCanaryReplicaSets'] },
+  ];
+  for (const tc of recreate) {
+    it(`a Deployment with strategy Recreate ${tc.name}: Failed with a reason`, () => {
+      const d = decide(canary({ ...(tc.status ? { status: tc.status } : {}) }), observed({ deployment: tc.d, canaryReplicaSets: tc.status ? [rs(NEXT, 1, 1)] : [] }), at(0));
+      expect(d.status.phase).to.equal('Failed');
+      expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.UnsupportedStrategy);
+      expect(d.status.message).to.contain('Recreate');
+      expect(types(d)).to.deep.equal(tc.actions);
+    });
+  }
+
+  const zero: Array<{ name: string; status: CanaryStatus; rsets: ReturnType<typeof rs>[]; actions: string[] }> = [
+    { name: 'a new revision', status: { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' }, rsets: [], actions: ['DeleteCanaryReplicaSets'] },
+    { name: 'a running canary', status: running(1), rsets: [rs(NEXT, 1, 1)], actions: ['DeleteCanaryReplicaSets'] },
+    { name: 'a canary past its last step', status: running(4, { stepStartedAt: iso(-400) }), rsets: [rs(NEXT, 1, 1)], actions: ['DeleteCanaryReplicaSets'] },
+  ];
+  for (const tc of zero) {
+    it(`a Deployment scaled to zero holds ${tc.name}: no canary pod takes all the traffic, no promotion`, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: testing({ replicas: 0, updatedReplicas: 0 }), canaryReplicaSets: tc.rsets }), at(0));
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(REASONS.ScaledToZero);
+      expect(d.status.message).to.contain('scaled to zero');
+      expect(d.status.phase).to.equal('Paused');
+    });
+  }
+});
