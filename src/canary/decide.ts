@@ -287,7 +287,8 @@ class Pass {
     const { observed } = this;
     if (observed.specProblems.length) {
       const msg = `invalid spec: ${observed.specProblems.join('; ')}`;
-      this.fail(REASONS.InvalidSpec, msg);
+      if (this.progressingReason === REASONS.Promoting) this.fail(REASONS.InvalidSpec, msg); // a verified revision rolls on
+      else this.refuse(observed.deployment, REASONS.InvalidSpec, msg); // no canary keeps serving unjudged
       return;
     }
     const dep = observed.deployment;

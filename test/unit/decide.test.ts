@@ -805,3 +805,34 @@ describe('decide(): smaller rules', () => {
     });
   }
 });
+
+describe('decide(): configuration problems in the middle of a canary', () => {
+  const cases: Array<{ name: string; d: ObservedDeployment; actions: string[] }> = [
+    { name: 'an invalid spec removes the canary pods and keeps the revision held', d: testing(), actions: ['DeleteCanaryReplicaSets'] },
+    { name: 'an invalid spec with the gate bypassed also holds the Deployment', d: testing({ paused: false, heldByUs: false }), actions: ['DeleteCanaryReplicaSets', 'HoldDeployment'] },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: running(1) }), observed({ specProblems: ['spec.analysis.checks[0]: unknown variable {{ foo }}'], deployment: tc.d, canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('Failed');
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.InvalidSpec);
+      expect(cond(d, CONDITIONS.Progressing)?.status).to.equal('False');
+      expect(d.events.find((e) => e.reason === REASONS.InvalidSpec)?.type).to.equal('Warning');
+      expect(d.status.message).to.contain('canary of revision bbbbbbbbbb was stopped and its pods removed');
+      // Once the spec is fixed the revision is verified from step 1.
+      const fixed = decide(canary({ status: d.status }), observed({ deployment: testing() }), at(10));
+      expect(fixed.status.phase).to.equal('Progressing');
+      expect(fixed.status.currentStep).to.equal(0);
+    });
+  }
+
+  it('an unreadable Secret becomes Error measurements up to the error limit', () => {
+    const creds = { ok: false as const, reason: REASONS.SecretUnreadable, message: 'Secret shop/datadog could not be read: 403 Forbidden' };
+    const checks = [{ name: 'errors', failures: 0, errors: 2, consecutiveErrors: 2, inconclusive: 0, passes: 0, measurements: [m('Error', -50), m('Error', -20)] }];
+    const d = decide(canary({ status: running(1, { checks }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], credentials: creds }), at(10));
+    expect(d.status.phase).to.equal('RolledBack');
+    expect(reasons(d)).to.include(REASONS.CheckErrors);
+    expect(d.status.message).to.contain('403 Forbidden');
+  });
+});
