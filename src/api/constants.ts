@@ -76,6 +76,8 @@ export const REASONS = {
   UnsupportedStrategy: 'UnsupportedStrategy',
   /** The target has no replicas: nothing to compare a canary with; the revision is held. */
   ScaledToZero: 'ScaledToZero',
+  /** A new template reached every pod without a canary (the webhook did not hold it). */
+  UnverifiedRollout: 'UnverifiedRollout',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

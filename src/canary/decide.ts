@@ -535,16 +535,20 @@ class Pass {
         this.event('Normal', REASONS.RetryRequested, `retry of revision ${rev} requested (${retry})`);
       }
     }
+    if (this.progressingReason === REASONS.Promoting && st.canaryRevision === rev) {
+      // Promotion decided (its status written first) but not yet carried by the Deployment.
+      this.whilePromoting(dep, false);
+      return;
+    }
+    if (dep.generationObserved && dep.replicas > 0 && dep.updatedReplicas >= dep.replicas) {
+      this.notCanaried(dep);
+      return;
+    }
     if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
     if (st.failedRevision === rev) {
       if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
       if (st.phase !== PHASES.RolledBack) this.set(PHASES.RolledBack, st.lastResult ?? `revision ${rev} was rolled back`);
       this.cond(CONDITIONS.Ready, 'False', REASONS.RolledBack, st.message ?? '');
-      return;
-    }
-    if (this.progressingReason === REASONS.Promoting && st.canaryRevision === rev) {
-      // Promotion decided (its status written first) but not yet carried by the Deployment.
-      this.whilePromoting(dep, false);
       return;
     }
     const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
@@ -554,6 +558,41 @@ class Pass {
       return;
     }
     this.analyse(dep);
+  }
+
+  /**
+   * The new template already runs on every pod of the Deployment: it got past the gate (webhook
+   * failurePolicy Ignore, an operator outage, a re-created Deployment), so a canary could prove
+   * nothing. Put the stable template back if the Deployment still has it, else hold and explain.
+   */
+  private notCanaried(dep: ObservedDeployment): void {
+    const st = this.st;
+    const rev = dep.revision;
+    const promote = this.newRequest('promote');
+    if (promote !== undefined) {
+      this.handled('promote', promote);
+      this.event('Normal', REASONS.PromoteRequested, `revision ${rev} accepted as stable by request ${promote} without a canary`);
+      this.promote(dep);
+      return;
+    }
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    const what = `revision ${rev} (version ${dep.version}) already runs on all ${dep.replicas} pods of Deployment ${dep.name}: it rolled out without a canary (the admission webhook did not hold it), so it was not verified`;
+    let msg: string;
+    let phase: Phase;
+    if (dep.stableTemplateKnown && st.stableRevision && st.stableRevision !== rev) {
+      this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
+      msg = `${what}; restored the stable revision ${st.stableRevision} (version ${st.stableVersion}). Apply revision ${rev} again to verify it with a canary`;
+      phase = PHASES.RolledBack;
+    } else {
+      if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
+      msg = `${what}; the stable template (revision ${st.stableRevision ?? 'unknown'}) is not known to this Deployment, so it cannot be restored: the Deployment is paused to hold further changes. Apply the verified template again, or annotate ${ANNOTATIONS.promote} to accept revision ${rev} as stable`;
+      phase = PHASES.Paused;
+    }
+    const first = st.message !== msg;
+    const finishedAt = st.finishedAt;
+    this.finish(phase, REASONS.UnverifiedRollout, 'False', msg);
+    if (first) this.event('Warning', REASONS.UnverifiedRollout, msg, true);
+    else st.finishedAt = finishedAt; // nothing new: nothing to write
   }
 
   /**

@@ -92,7 +92,7 @@ function running(step: number, extra: Partial<CanaryStatus> = {}): CanaryStatus 
   };
 }
 
-const testing = (over: Partial<ObservedDeployment> = {}): ObservedDeployment => dep({ revision: NEXT, version: '1.1.0', paused: true, heldByUs: true, ...over });
+const testing = (over: Partial<ObservedDeployment> = {}): ObservedDeployment => dep({ revision: NEXT, version: '1.1.0', paused: true, heldByUs: true, updatedReplicas: 0, ...over });
 const rs = (revision: string, replicas: number, ready: number) => ({ name: `checkout-canary-${revision}`, revision, replicas, readyReplicas: ready });
 const types = (d: Decision): string[] => d.actions.map((a) => a.type);
 const action = <T extends Action['type']>(d: Decision, t: T): Extract<Action, { type: T }> | undefined =>
@@ -365,7 +365,7 @@ describe('decide(): the Canary state machine', () => {
     });
 
     it('a newer template during promotion is a new revision', () => {
-      const d = decide(canary({ status: promoting() }), observed({ deployment: promoted({ revision: NEWER, version: '1.2.0', paused: true, heldByUs: true }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      const d = decide(canary({ status: promoting() }), observed({ deployment: promoted({ revision: NEWER, version: '1.2.0', paused: true, heldByUs: true, updatedReplicas: 0 }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
       expect(d.status.canaryRevision).to.equal(NEWER);
       expect(d.status.stableRevision).to.equal(NEXT);
       expect(d.status.currentStep).to.equal(0);
@@ -743,7 +743,7 @@ describe('decide(): abort and pause during a promotion', () => {
 describe('decide(): smaller rules', () => {
   it('a revision that supersedes a promotion carries the promoted version as stable', () => {
     const promoting = running(4, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
-    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, paused: true, heldByUs: true }) }), at(0));
+    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
     expect(d.status.stableRevision).to.equal(NEXT);
     expect(d.status.stableVersion).to.equal('1.1.0');
     expect(d.status.canaryVersion).to.equal('1.2.0');
@@ -834,5 +834,41 @@ describe('decide(): configuration problems in the middle of a canary', () => {
     expect(d.status.phase).to.equal('RolledBack');
     expect(reasons(d)).to.include(REASONS.CheckErrors);
     expect(d.status.message).to.contain('403 Forbidden');
+  });
+});
+
+describe('decide(): a new template that already runs on every pod', () => {
+  const everywhere = (over: Partial<ObservedDeployment> = {}) => testing({ paused: false, heldByUs: false, updatedReplicas: 9, replicas: 9, generationObserved: true, ...over });
+  const waiting: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Succeeded' };
+  const cases: Array<{ name: string; status: CanaryStatus; d: ObservedDeployment; phase: string; actions: string[]; message?: string }> = [
+    { name: 'is not canaried: the stable template is restored', status: waiting, d: everywhere(), phase: 'RolledBack', actions: ['RestoreStableTemplate'], message: 'restored the stable revision aaaaaaaaaa' },
+    { name: 'is not canaried mid-canary either', status: running(1), d: everywhere(), phase: 'RolledBack', actions: ['DeleteCanaryReplicaSets', 'RestoreStableTemplate'] },
+    { name: 'with the stable template unknown is held and explained', status: waiting, d: everywhere({ stableTemplateKnown: false }), phase: 'Paused', actions: ['HoldDeployment'], message: 'cannot be restored' },
+    { name: 'already paused and unknown: nothing to write', status: waiting, d: everywhere({ stableTemplateKnown: false, paused: true }), phase: 'Paused', actions: [] },
+    { name: 'half rolled out is canaried as usual', status: waiting, d: everywhere({ updatedReplicas: 4 }), phase: 'Progressing', actions: ['HoldDeployment', 'DeleteCanaryReplicaSets', 'EnsureCanaryReplicaSet'] },
+    { name: 'a spec change not yet observed is canaried as usual', status: waiting, d: everywhere({ generationObserved: false }), phase: 'Progressing', actions: ['HoldDeployment', 'DeleteCanaryReplicaSets', 'EnsureCanaryReplicaSet'] },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: tc.d, canaryReplicaSets: tc.status.canaryRevision ? [rs(NEXT, 1, 1)] : [] }), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d)).to.deep.equal(tc.actions);
+      if (tc.phase !== 'Progressing') {
+        expect(d.status.message).to.contain('already runs on all 9 pods');
+        expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.UnverifiedRollout);
+        expect(d.events.filter((e) => e.reason === REASONS.UnverifiedRollout)).to.have.length(1);
+        expect(d.status.failedRevision).to.equal(undefined);
+        const again = decide(canary({ status: d.status }), observed({ deployment: tc.d }), at(5));
+        expect(again.events).to.deep.equal([]);
+        expect(types(again).filter((t) => t !== 'DeleteCanaryReplicaSets')).to.deep.equal(tc.actions.filter((t) => t !== 'DeleteCanaryReplicaSets'));
+      }
+      if (tc.message) expect(d.status.message).to.contain(tc.message);
+    });
+  }
+
+  it('a promote request accepts the held revision', () => {
+    const d = decide(canary({ status: waiting, annotations: { [ANNOTATIONS.promote]: 'p1' } }), observed({ deployment: everywhere({ stableTemplateKnown: false, paused: true }) }), at(0));
+    expect(action(d, 'PromoteDeployment')?.revision).to.equal(NEXT);
+    expect(d.status.requests?.promote?.id).to.equal('p1');
   });
 });
