@@ -78,6 +78,8 @@ export const REASONS = {
   ScaledToZero: 'ScaledToZero',
   /** A new template reached every pod without a canary (the webhook did not hold it). */
   UnverifiedRollout: 'UnverifiedRollout',
+  /** The target Deployment was deleted and re-created (its uid changed); its template is not trusted. */
+  TargetRecreated: 'TargetRecreated',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

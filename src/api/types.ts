@@ -176,6 +176,10 @@ export interface CanaryStatus {
   weightReadyAt?: string;
   /** Since when progress is held (spec.paused, or the Deployment paused by someone else during a promotion); the clocks do not run meanwhile. */
   pausedSince?: string;
+  /** metadata.uid of the guarded Deployment: a different uid means it was deleted and re-created. */
+  targetUID?: string;
+  /** Name of the Deployment targetUID belongs to. */
+  targetName?: string;
 }
 
 export const PHASES = {

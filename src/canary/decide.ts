@@ -313,11 +313,17 @@ class Pass {
       );
       return;
     }
+    const st = this.st;
+    if (st.targetUID !== undefined && st.targetName === dep.name && dep.uid !== '' && dep.uid !== st.targetUID && st.stableRevision !== undefined) {
+      this.retarget(dep, st.stableRevision);
+      return;
+    }
     if (dep.guardLabel !== this.canary.metadata.name || !dep.stableAnnotation) {
       this.adopt(dep);
       return;
     }
-    this.st.stableRevision ??= dep.stableAnnotation;
+    this.recordTarget(dep);
+    st.stableRevision ??= dep.stableAnnotation;
     if (dep.revision === dep.stableAnnotation) this.onStableTemplate(dep);
     else this.onNewTemplate(dep);
   }
@@ -365,6 +371,7 @@ class Pass {
       return;
     }
     this.actions.push({ type: 'AdoptDeployment', stableRevision: dep.revision });
+    this.recordTarget(dep);
     this.st.stableRevision = dep.revision;
     this.st.stableVersion = dep.version;
     const msg = `guarding Deployment ${dep.name}; stable revision ${dep.revision} (version ${dep.version})`;
@@ -372,6 +379,47 @@ class Pass {
     this.cond(CONDITIONS.Ready, 'True', REASONS.Adopted, msg);
     this.cond(CONDITIONS.Progressing, 'False', REASONS.Idle, 'no revision under test');
     this.event('Normal', REASONS.Adopted, msg);
+  }
+
+  private recordTarget(dep: ObservedDeployment): void {
+    if (dep.uid === '') return;
+    this.st.targetUID = dep.uid;
+    this.st.targetName = dep.name;
+  }
+
+  /**
+   * The guarded Deployment was deleted and re-created (Helm --force, Replace=true, an immutable
+   * selector change): a new object whose template never went through the gate. It is guarded
+   * again with the last verified revision as stable; a template other than that one is a revision
+   * to verify (or, running on every pod already, to restore or hold), never adopted silently.
+   */
+  private retarget(dep: ObservedDeployment, verified: string): void {
+    const st = this.st;
+    const was = st.targetUID;
+    this.recordTarget(dep);
+    this.actions.push({ type: 'AdoptDeployment', stableRevision: verified });
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    const what = `Deployment ${this.targetName()} was deleted and re-created (uid ${was} is now ${dep.uid})`;
+    if (this.progressingReason !== undefined) {
+      st.canaryWeight = 0;
+      st.canaryReplicas = 0;
+      st.canaryReadyReplicas = 0;
+      st.canaryPodsWaitingSince = undefined;
+      st.pausedSince = undefined;
+      this.cond(CONDITIONS.Progressing, 'False', REASONS.TargetRecreated, `${what}; the canary in progress was stopped`);
+    }
+    let msg: string;
+    if (dep.revision === verified) {
+      msg = `${what}; its template is the verified revision ${verified} (version ${st.stableVersion}), guarding it again`;
+      this.set(PHASES.Waiting, msg);
+      this.cond(CONDITIONS.Ready, 'True', REASONS.TargetRecreated, msg);
+    } else {
+      msg = `${what}; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${verified}), so it is not trusted as stable: it is held for verification`;
+      this.set(PHASES.Paused, msg);
+      this.cond(CONDITIONS.Ready, 'False', REASONS.TargetRecreated, msg);
+      this.requeueAt(this.now + 1_000);
+    }
+    this.event('Warning', REASONS.TargetRecreated, msg, true);
   }
 
   // ---------- the Deployment's template is the stable one ----------

@@ -872,3 +872,63 @@ describe('decide(): a new template that already runs on every pod', () => {
     expect(d.status.requests?.promote?.id).to.equal('p1');
   });
 });
+
+describe('decide(): a Deployment deleted and re-created is a new target', () => {
+  const guarded: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Succeeded', targetUID: 'uid-1', targetName: 'checkout' };
+  it('records the uid it guards', () => {
+    const d = decide(canary({ status: { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' } }), observed(), at(0));
+    expect(d.status.targetUID).to.equal('uid-1');
+    expect(d.status.targetName).to.equal('checkout');
+  });
+
+  const cases: Array<{ name: string; d: ObservedDeployment; ready: string; phase: string; trusted: boolean }> = [
+    { name: 'with the verified template is guarded again', d: dep({ uid: 'uid-2', guardLabel: undefined, stableAnnotation: undefined }), ready: 'True', phase: 'Waiting', trusted: true },
+    {
+      name: 'with an unverified template is not adopted as stable',
+      d: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined }),
+      ready: 'False',
+      phase: 'Paused',
+      trusted: false,
+    },
+    {
+      name: 'mid-rollout with an unverified template is guarded at once',
+      d: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false, updatedReplicas: 3 }),
+      ready: 'False',
+      phase: 'Paused',
+      trusted: false,
+    },
+    {
+      name: 'with a copied label and stable annotation that were never verified',
+      d: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', stableAnnotation: NEXT }),
+      ready: 'False',
+      phase: 'Paused',
+      trusted: false,
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: guarded }), observed({ deployment: tc.d }), at(0));
+      expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+      const e = d.events.find((x) => x.reason === REASONS.TargetRecreated);
+      expect(e?.type).to.equal('Warning');
+      expect(e?.message).to.contain('uid-1');
+      expect(d.status.targetUID).to.equal('uid-2');
+      expect(d.status.stableRevision).to.equal(STABLE);
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(cond(d, CONDITIONS.Ready)?.status).to.equal(tc.ready);
+      if (!tc.trusted) expect(d.status.message).to.contain(`revision ${NEXT} (version 1.1.0) was not verified`);
+    });
+  }
+
+  it('then holds the unverified template that runs on every pod and says why', () => {
+    const first = decide(canary({ status: guarded }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    const next = decide(canary({ status: first.status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', stableTemplateKnown: false }) }), at(1));
+    expect(types(next)).to.deep.equal(['HoldDeployment']);
+    expect(cond(next, CONDITIONS.Ready)?.reason).to.equal(REASONS.UnverifiedRollout);
+  });
+
+  it('a Canary pointed at another Deployment adopts it normally', () => {
+    const d = decide(canary({ status: { ...guarded, targetName: 'old-name' } }), observed({ deployment: dep({ uid: 'uid-9', guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    expect(reasons(d)).to.deep.equal([REASONS.Adopted]);
+  });
+});
