@@ -795,7 +795,7 @@ class Pass {
       }
       const end = stepStart + duration;
       if (this.now < end) {
-        this.progressing(REASONS.Analysing, `step ${this.stepProgress()}: analysing, ${Math.ceil((end - this.now) / 1000)}s left in pause`);
+        this.progressing(REASONS.Analysing, `step ${this.stepProgress()}: analysing until ${isoSeconds(end)}`);
         this.requeueAt(end);
         return;
       }
@@ -832,7 +832,10 @@ class Pass {
       );
       return;
     }
-    this.progressing(REASONS.WaitingForCanaryPods, `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready)`);
+    this.progressing(
+      REASONS.WaitingForCanaryPods,
+      `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready, deadline ${isoSeconds(since + this.settings.deadlineMs)})`,
+    );
     this.requeueAt(since + this.settings.deadlineMs + 1);
   }
 

@@ -932,3 +932,21 @@ describe('decide(): a Deployment deleted and re-created is a new target', () => 
     expect(reasons(d)).to.deep.equal([REASONS.Adopted]);
   });
 });
+
+describe('decide(): a pass with nothing new writes nothing', () => {
+  const cases: Array<{ name: string; status: CanaryStatus; rsets: ReturnType<typeof rs>[]; spec?: Partial<Canary['spec']>; says?: string }> = [
+    { name: 'analysing in a pause', status: running(1, { stepStartedAt: iso(-30) }), rsets: [rs(NEXT, 1, 1)], says: 'until 2026-11-27T10:01:30Z' },
+    { name: 'waiting for canary pods', status: running(1, { stepStartedAt: iso(-30), canaryPodsWaitingSince: iso(-30) }), rsets: [rs(NEXT, 1, 0)], says: 'deadline 2026-11-27T10:14:30Z' },
+    { name: 'paused by spec.paused', status: running(1, { stepStartedAt: iso(-30) }), rsets: [rs(NEXT, 1, 1)], spec: { paused: true } },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const o = observed({ deployment: testing(), canaryReplicaSets: tc.rsets });
+      const first = decide(canary({ status: tc.status, ...(tc.spec ? { spec: tc.spec } : {}) }), o, at(0));
+      const second = decide(canary({ status: first.status, ...(tc.spec ? { spec: tc.spec } : {}) }), o, at(5));
+      expect(JSON.parse(JSON.stringify(second.status))).to.deep.equal(JSON.parse(JSON.stringify(first.status)));
+      expect(first.status.message).to.not.match(/\d+s left/);
+      if (tc.says) expect(first.status.message).to.contain(tc.says);
+    });
+  }
+});
