@@ -180,6 +180,8 @@ export interface CanaryStatus {
   targetUID?: string;
   /** Name of the Deployment targetUID belongs to. */
   targetName?: string;
+  /** Since when the target Deployment has been missing; its canary pods are removed only after a grace period. */
+  targetMissingSince?: string;
 }
 
 export const PHASES = {

@@ -104,6 +104,8 @@ export interface Settings {
 }
 
 const REQUEST_KINDS = ['promote', 'abort', 'retry'] as const;
+/** How long canary pods outlive a missing target Deployment. */
+const TARGET_MISSING_GRACE_MS = 60_000;
 type RequestKind = (typeof REQUEST_KINDS)[number];
 
 export function settingsOf(canary: Canary): Settings {
@@ -293,11 +295,23 @@ class Pass {
     }
     const dep = observed.deployment;
     if (!dep) {
-      if (observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
-      this.fail(REASONS.TargetNotFound, `Deployment ${this.targetName()} not found`);
+      // Canary pods outlive a missing Deployment for a grace period: a snapshot that lacks it
+      // (a cache relist) must not cost a running canary its pods.
+      this.st.targetMissingSince ??= this.nowIso;
+      const removeAt = Date.parse(this.st.targetMissingSince) + TARGET_MISSING_GRACE_MS;
+      let msg = `Deployment ${this.targetName()} not found`;
+      if (observed.canaryReplicaSets.length) {
+        if (this.now > removeAt) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+        else {
+          msg += `; canary pods are removed at ${isoSeconds(removeAt + 1)} unless it comes back`;
+          this.requeueAt(removeAt + 1);
+        }
+      }
+      this.fail(REASONS.TargetNotFound, msg);
       this.requeueAt(this.now + 60_000);
       return;
     }
+    this.st.targetMissingSince = undefined;
     if (observed.guardedByOther) {
       this.fail(
         REASONS.TargetAlreadyGuarded,

@@ -950,3 +950,29 @@ describe('decide(): a pass with nothing new writes nothing', () => {
     });
   }
 });
+
+describe('decide(): a Deployment missing from a snapshot', () => {
+  const cases: Array<{ name: string; extra: Partial<CanaryStatus>; deletes: boolean; since?: string }> = [
+    { name: 'keeps the canary pods at first', extra: {}, deletes: false, since: iso(0) },
+    { name: 'keeps them within a minute', extra: { targetMissingSince: iso(-30) }, deletes: false, since: iso(-30) },
+    { name: 'removes them once it has been missing for over a minute', extra: { targetMissingSince: iso(-61) }, deletes: true, since: iso(-61) },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: running(1, { stepStartedAt: iso(-1000), ...tc.extra }) }), observed({ deployment: undefined, canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('Failed');
+      expect(types(d).includes('DeleteCanaryReplicaSets')).to.equal(tc.deletes);
+      expect(d.status.targetMissingSince).to.equal(tc.since);
+      expect(d.requeueAfterMs).to.be.at.most(60_000);
+    });
+  }
+
+  it('back again, the canary goes on where it was', () => {
+    const gone = decide(canary({ status: running(1, { stepStartedAt: iso(-60) }) }), observed({ deployment: undefined, canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    const back = decide(canary({ status: gone.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(2));
+    expect(back.status.currentStep).to.equal(1);
+    expect(back.status.targetMissingSince).to.equal(undefined);
+    expect(types(back)).to.not.include('DeleteCanaryReplicaSets');
+    expect(back.status.phase).to.not.equal('RolledBack');
+  });
+});
