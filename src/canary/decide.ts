@@ -746,6 +746,7 @@ class Pass {
     const st = this.st;
     const steps = this.canary.spec.steps;
     this.deleteOtherRevisions(dep.revision);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, `verifying revision ${dep.revision} (version ${st.canaryVersion})`);
     const abort = this.newRequest('abort');
     if (abort !== undefined) {
       this.handled('abort', abort);

@@ -973,6 +973,7 @@ describe('decide(): a Deployment missing from a snapshot', () => {
     expect(back.status.currentStep).to.equal(1);
     expect(back.status.targetMissingSince).to.equal(undefined);
     expect(types(back)).to.not.include('DeleteCanaryReplicaSets');
-    expect(back.status.phase).to.not.equal('RolledBack');
+    expect(back.status.phase).to.equal('Progressing');
+    expect(cond(back, CONDITIONS.Ready)?.reason).to.equal(REASONS.NewRevision);
   });
 });
