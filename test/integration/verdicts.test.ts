@@ -149,4 +149,58 @@ describe('Verdicts on the real control plane', function () {
       expect((await w.deploymentObject('web')).spec.template.spec.containers[0]?.image).to.equal('example.com/web:2.0.0');
     });
   });
+
+  describe('a long step and a promotion under way', () => {
+    let w: World;
+    beforeEach(async () => {
+      w = await World.create('holding');
+      await w.startOperator();
+    });
+    afterEach(async () => w.teardown());
+
+    it('an HPA-style resize late in a pause: {} step gives the canary pods time instead of rolling back', async () => {
+      await given(w, { steps: [{ setWeight: 34 }, { pause: {} }], progressDeadline: '8s' });
+      w.dd.setVersions(['1.0.0', '1.1.0']);
+      await w.setImage('web', 'example.com/web:1.1.0');
+      await w.waitPhase('web', 'Paused');
+      await sleep(10_000); // the step is now older than the progress deadline
+      const seen = recordPhases(w);
+      const r = await kubectl(['scale', 'deployment/web', '--replicas=6', '-n', w.ns]);
+      expect(r.code, r.stderr).to.equal(0);
+      const c = await w.waitFor('web', (x) => x.status?.canaryReplicas === 4 && x.status?.canaryReadyReplicas === 4 && x.status?.phase === 'Paused', '4 canary pods Ready, paused');
+      await sleep(2_000);
+      seen.stop();
+      expect([...seen.phases]).to.not.include('RolledBack');
+      expect(c.status?.failedRevision).to.equal(undefined);
+      expect((await w.get('web')).status?.phase).to.equal('Paused');
+    });
+
+    it('abort during the promotion restores the stable template', async () => {
+      await given(w, { steps: [{ setWeight: 34 }, { pause: {} }] });
+      w.dd.setVersions(['1.0.0', '1.1.0']);
+      // The new pods never become Ready, so the rolling update stays under way.
+      await w.apply(w.deploymentManifest('web', 'example.com/web:1.1.0', { podLabels: { 'sim.deployer.dev/ready': 'false' } }));
+      await w.waitFor('web', (c) => c.status?.canaryVersion === '1.1.0', 'testing 1.1.0', 10_000);
+      await w.annotate('web', 'deployer.dev/promote', 'p-1');
+      await w.waitPhase('web', 'Promoting', 10_000);
+
+      // Someone pauses the rollout to look: it stays paused.
+      const pause = await kubectl(['rollout', 'pause', 'deployment/web', '-n', w.ns]);
+      expect(pause.code, pause.stderr).to.equal(0);
+      await w.waitFor('web', (c) => c.status?.phase === 'Paused' && (c.status?.message ?? '').includes('paused by someone else'), 'held by the human pause', 10_000);
+      await sleep(2_000);
+      expect((await w.deploymentObject('web')).spec.paused, 'a human pause is not undone').to.equal(true);
+
+      await w.annotate('web', 'deployer.dev/abort', 'a-1');
+      const c = await w.waitPhase('web', 'RolledBack', 15_000);
+      expect(c.status?.message).to.match(/aborted by request a-1 during the promotion; restored stable revision/);
+      expect(c.status?.requests?.abort?.id).to.equal('a-1');
+      const d = await w.deploymentObject('web');
+      expect(d.spec.template.spec.containers[0]?.image).to.equal('example.com/web:1.0.0');
+      const rollout = await kubectl(['rollout', 'status', 'deployment/web', '-n', w.ns, '--timeout=30s']);
+      expect(rollout.code, rollout.stderr).to.equal(0);
+      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitForEvents('web', ['AbortRequested']);
+    });
+  });
 });
