@@ -80,6 +80,8 @@ export const REASONS = {
   UnverifiedRollout: 'UnverifiedRollout',
   /** The target Deployment was deleted and re-created (its uid changed); its template is not trusted. */
   TargetRecreated: 'TargetRecreated',
+  /** The Deployment's stable-revision annotation named a revision that was not verified; it was put back. */
+  StableAnnotationRestored: 'StableAnnotationRestored',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

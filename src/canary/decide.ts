@@ -375,6 +375,19 @@ class Pass {
   }
 
   private adopt(dep: ObservedDeployment): void {
+    const st = this.st;
+    if (st.targetUID !== undefined && st.targetUID === dep.uid && st.targetName === dep.name && st.stableRevision !== undefined) {
+      // A Deployment this Canary guarded before (a re-adoption that did not land, a label removed
+      // by hand): the stable revision is the one it verified, never whatever the template is now.
+      this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
+      if (dep.revision !== st.stableRevision) {
+        const msg = `guarding Deployment ${dep.name} again; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${st.stableRevision}): it is held for verification`;
+        this.set(PHASES.Paused, msg);
+        this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, msg);
+        this.requeueAt(this.now + 1_000);
+      }
+      return;
+    }
     if (!dep.rolloutComplete) {
       const msg = dep.paused
         ? `Deployment ${dep.name} is paused mid-rollout (${dep.rolloutMessage}); resume it so the rollout can finish before the Canary guards it`
@@ -441,7 +454,8 @@ class Pass {
   private onStableTemplate(dep: ObservedDeployment): void {
     const st = this.st;
     const reason = this.progressingReason;
-    if (reason !== undefined && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision) {
+    const tampered = reason !== REASONS.Promoting && dep.heldByUs;
+    if (reason !== undefined && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision && !tampered) {
       if (reason !== REASONS.Promoting) {
         // The promotion landed but its status did not (a crash, a conflict): it is a promotion,
         // not a revert; its canary pods stay until the rolling update completes.
@@ -453,12 +467,25 @@ class Pass {
       this.whilePromoting(dep, true);
       return;
     }
+    if (reason !== undefined && reason !== REASONS.Promoting && st.canaryRevision === dep.revision && dep.heldByUs && st.stableRevision && st.stableRevision !== dep.revision) {
+      // Still held, yet the annotation names the revision under test: not the operator's promotion
+      // (which releases the hold in the same write). The verified revision is put back.
+      this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
+      this.event(
+        'Warning',
+        REASONS.StableAnnotationRestored,
+        `the ${ANNOTATIONS.stableRevision} annotation of Deployment ${dep.name} was set to revision ${dep.revision}, which is under test; put back to the verified revision ${st.stableRevision}`,
+        true,
+      );
+      this.requeueAt(this.now + 1_000);
+      return;
+    }
     if (st.phase === PHASES.RolledBack && st.failedRevision === dep.revision && st.stableRevision && st.stableRevision !== dep.revision) {
       // A rollback of a promoted revision whose restore of the stable template has not landed.
       if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
       if (dep.stableTemplateKnown) this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
       else if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
-      this.requeueAt(this.now + 5_000);
+      if (this.actions.length) this.requeueAt(this.now + 5_000);
       return;
     }
     if (reason === REASONS.Promoting) {

@@ -977,3 +977,22 @@ describe('decide(): a Deployment missing from a snapshot', () => {
     expect(cond(back, CONDITIONS.Ready)?.reason).to.equal(REASONS.NewRevision);
   });
 });
+
+describe('decide(): the stable revision is never taken from a Deployment it did not verify', () => {
+  it('a Deployment it guarded that lost its label is guarded again with the verified revision (a re-adoption that did not land)', () => {
+    const status: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Paused', targetUID: 'uid-2', targetName: 'checkout' };
+    const d = decide(canary({ status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false }) }), at(0));
+    expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+    expect(d.status.stableRevision).to.equal(STABLE);
+    expect(d.status.message).to.contain(`revision ${NEXT} (version 1.1.0) was not verified`);
+    expect(reasons(d)).to.not.include(REASONS.Adopted);
+  });
+
+  it('a stable annotation set to the revision under test by someone else is put back', () => {
+    const d = decide(canary({ status: running(1) }), observed({ deployment: testing({ stableAnnotation: NEXT }), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(types(d)).to.deep.equal(['AdoptDeployment']);
+    expect(action(d, 'AdoptDeployment')?.stableRevision).to.equal(STABLE);
+    expect(d.status.phase).to.equal('Progressing');
+    expect(d.events.find((e) => e.reason === REASONS.StableAnnotationRestored)?.type).to.equal('Warning');
+  });
+});
