@@ -996,3 +996,13 @@ describe('decide(): the stable revision is never taken from a Deployment it did 
     expect(d.events.find((e) => e.reason === REASONS.StableAnnotationRestored)?.type).to.equal('Warning');
   });
 });
+
+describe('decide(): a canary ReplicaSet missing from a snapshot', () => {
+  it('16 minutes into a 30m pause does not roll back; the ReplicaSet is ensured and the deadline starts now', () => {
+    const c = canary({ spec: { steps: [{ setWeight: 10 }, { pause: { duration: '30m' } }] }, status: running(1, { stepStartedAt: iso(-1000) }) });
+    const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [] }), at(0));
+    expect(d.status.phase).to.equal('Progressing');
+    expect(types(d)).to.deep.equal(['EnsureCanaryReplicaSet']);
+    expect(d.status.canaryPodsWaitingSince).to.equal(iso(0));
+  });
+});
