@@ -744,7 +744,7 @@ class Pass {
       : '';
     const msg = `new revision ${dep.revision} (version ${dep.version}) held; starting canary (${n} steps)${why}`;
     this.cond(CONDITIONS.Progressing, 'True', REASONS.NewRevision, msg);
-    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, `verifying revision ${dep.revision} (version ${st.canaryVersion})`);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, this.verifying(dep));
     this.cond(CONDITIONS.ChecksPassing, 'Unknown', REASONS.ChecksPending, 'no measurement yet');
     this.event('Normal', REASONS.NewRevision, msg, true);
     if (distinct) {
@@ -762,6 +762,12 @@ class Pass {
     if (this.observed.canaryReplicaSets.some((r) => r.revision !== keep)) this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: keep });
   }
 
+  private verifying(dep: ObservedDeployment): string {
+    const v = this.st.canaryVersion;
+    const own = v !== undefined && v !== dep.version ? `; the template's version ${dep.version} is the stable version too, so canary pods report their own` : '';
+    return `verifying revision ${dep.revision} (version ${v}${own})`;
+  }
+
   /** The version the canary's template reports itself (a distinct canary version is <stable version>-<revision>). */
   private canaryTemplateVersion(): string | undefined {
     const st = this.st;
@@ -773,7 +779,7 @@ class Pass {
     const st = this.st;
     const steps = this.canary.spec.steps;
     this.deleteOtherRevisions(dep.revision);
-    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, `verifying revision ${dep.revision} (version ${st.canaryVersion})`);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, this.verifying(dep));
     const abort = this.newRequest('abort');
     if (abort !== undefined) {
       this.handled('abort', abort);

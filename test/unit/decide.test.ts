@@ -493,6 +493,7 @@ describe('decide(): a canary version of its own when the versions are equal', ()
       expect(action(d, 'EnsureCanaryReplicaSet')?.version).to.equal(tc.version);
       expect(reasons(d).includes(REASONS.DistinctCanaryVersion)).to.equal(tc.distinct);
       if (tc.distinct) expect(d.events.find((e) => e.reason === REASONS.NewRevision)?.message).to.contain(`canary pods report version ${tc.version}`);
+      if (tc.distinct) expect(cond(d, CONDITIONS.Ready)?.message).to.contain(`(version ${tc.version}; the template's version`);
     });
   }
 
