@@ -602,8 +602,10 @@ class Pass {
   private resumeClocks(): void {
     const st = this.st;
     if (st.pausedSince === undefined) return;
-    const held = Math.max(0, this.now - Date.parse(st.pausedSince));
-    const shift = (t: string | undefined): string | undefined => (t === undefined ? undefined : iso(Date.parse(t) + held));
+    const since = Date.parse(st.pausedSince);
+    const held = Math.max(0, this.now - since);
+    // A clock started before the hold moves by its length; one started during it starts now.
+    const shift = (t: string | undefined): string | undefined => (t === undefined ? undefined : Date.parse(t) >= since ? this.nowIso : iso(Date.parse(t) + held));
     st.stepStartedAt = shift(st.stepStartedAt);
     st.canaryPodsWaitingSince = shift(st.canaryPodsWaitingSince);
     st.promotionStartedAt = shift(st.promotionStartedAt);

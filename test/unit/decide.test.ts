@@ -772,6 +772,8 @@ describe('decide(): smaller rules', () => {
     const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
     expect(d.status.stepStartedAt).to.equal(iso(-40));
     expect(d.status.pausedSince).to.equal(undefined);
+    const waiting = decide(canary({ status: running(1, { stepStartedAt: iso(-100), pausedSince: iso(-60), canaryPodsWaitingSince: iso(-20) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(0));
+    expect(waiting.status.canaryPodsWaitingSince, 'a wait that began during the hold starts now').to.equal(iso(0));
     const paused = decide(canary({ status: running(1, { stepStartedAt: iso(-100) }), spec: { paused: true } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
     expect(paused.status.pausedSince).to.equal(iso(0));
     expect(paused.status.stepStartedAt).to.equal(iso(-100));
