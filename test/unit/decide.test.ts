@@ -537,6 +537,15 @@ describe('decide(): no promotion without a passing measurement at the final weig
     });
   }
 
+  it('an empty step list with checks waits for a Pass of every check; without checks it promotes at once', () => {
+    const fresh = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' as const };
+    const withChecks = decide(canary({ spec: { steps: [] }, status: fresh }), observed({ deployment: testing() }), at(0));
+    expect(types(withChecks)).to.not.include('PromoteDeployment');
+    expect(cond(withChecks, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+    const none = decide(canary({ spec: { steps: [], analysis: { interval: '30s' } }, status: fresh }), observed({ deployment: testing(), checks: [] }), at(0));
+    expect(types(none)).to.include('PromoteDeployment');
+  });
+
   it('without checks the last weight promotes once its pods are Ready', () => {
     const c = canary({ spec: { steps, analysis: { interval: '30s' } }, status: running(1, { checks: [] }) });
     const d = decide(c, observed({ deployment: testing(), checks: [], canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
