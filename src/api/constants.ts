@@ -80,6 +80,18 @@ export const REASONS = {
   DeploymentLeftPaused: 'DeploymentLeftPaused',
   /** An action (a write to the Deployment, a canary ReplicaSet, the Canary) failed persistently. */
   ActionFailed: 'ActionFailed',
+  /** The new template's version equals the stable one; canary pods report <version>-<revision>. */
+  DistinctCanaryVersion: 'DistinctCanaryVersion',
+  /** The target's strategy cannot run canary pods beside stable pods (Recreate). */
+  UnsupportedStrategy: 'UnsupportedStrategy',
+  /** The target has no replicas: nothing to compare a canary with; the revision is held. */
+  ScaledToZero: 'ScaledToZero',
+  /** A new template reached every pod without a canary (the webhook did not hold it). */
+  UnverifiedRollout: 'UnverifiedRollout',
+  /** The target Deployment was deleted and re-created (its uid changed); its template is not trusted. */
+  TargetRecreated: 'TargetRecreated',
+  /** The Deployment's stable-revision annotation named a revision that was not verified; it was put back. */
+  StableAnnotationRestored: 'StableAnnotationRestored',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

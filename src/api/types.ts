@@ -170,6 +170,18 @@ export interface CanaryStatus {
   lastResult?: string;
   requests?: { promote?: RequestRecord; abort?: RequestRecord; retry?: RequestRecord };
   conditions?: Condition[];
+  /** Since when the canary pods have not all been Ready (the readiness deadline counts from here). */
+  canaryPodsWaitingSince?: string;
+  /** When the pods of the last weight increase were Ready; promotion needs a Pass of every check measured after it. */
+  weightReadyAt?: string;
+  /** Since when progress is held (spec.paused, or the Deployment paused by someone else during a promotion); the clocks do not run meanwhile. */
+  pausedSince?: string;
+  /** metadata.uid of the guarded Deployment: a different uid means it was deleted and re-created. */
+  targetUID?: string;
+  /** Name of the Deployment targetUID belongs to. */
+  targetName?: string;
+  /** Since when the target Deployment has been missing; its canary pods are removed only after a grace period. */
+  targetMissingSince?: string;
 }
 
 export const PHASES = {

@@ -7,6 +7,7 @@ import type { ResolvedCheck } from '../analysis/provider.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition, setCondition } from './conditions.js';
 import { canaryReplicas } from './replicas.js';
+import { canaryVersionFor } from './revision.js';
 
 export interface ObservedDeployment {
   name: string;
@@ -103,6 +104,8 @@ export interface Settings {
 }
 
 const REQUEST_KINDS = ['promote', 'abort', 'retry'] as const;
+/** How long canary pods outlive a missing target Deployment. */
+const TARGET_MISSING_GRACE_MS = 60_000;
 type RequestKind = (typeof REQUEST_KINDS)[number];
 
 export function settingsOf(canary: Canary): Settings {
@@ -175,6 +178,8 @@ function describe(m: Measurement | undefined): string {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+/** An absolute time for messages, to the second: "2026-11-27T10:32:05Z". */
+const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The pure decision. See docs in README ("How a canary runs"). */
 export function decide(canary: Canary, observed: Observed, now: number): Decision {
@@ -189,6 +194,8 @@ class Pass {
   private readonly nowIso: string;
   private readonly gen: number | undefined;
   private readonly settings: Settings;
+  /** A promote request waits (the Deployment has no replicas to verify on). */
+  private promoteDeferred = false;
 
   constructor(
     private readonly canary: Canary,
@@ -206,6 +213,7 @@ class Pass {
     if (!(this.canary.metadata.finalizers ?? []).includes(FINALIZER)) this.actions.push({ type: 'AddFinalizer' });
     this.st.observedGeneration = this.gen;
     this.step();
+    this.acknowledgeRemainingRequests();
     return this.result();
   }
 
@@ -281,16 +289,29 @@ class Pass {
     const { observed } = this;
     if (observed.specProblems.length) {
       const msg = `invalid spec: ${observed.specProblems.join('; ')}`;
-      this.fail(REASONS.InvalidSpec, msg);
+      if (this.progressingReason === REASONS.Promoting) this.fail(REASONS.InvalidSpec, msg); // a verified revision rolls on
+      else this.refuse(observed.deployment, REASONS.InvalidSpec, msg); // no canary keeps serving unjudged
       return;
     }
     const dep = observed.deployment;
     if (!dep) {
-      if (observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
-      this.fail(REASONS.TargetNotFound, `Deployment ${this.targetName()} not found`);
+      // Canary pods outlive a missing Deployment for a grace period: a snapshot that lacks it
+      // (a cache relist) must not cost a running canary its pods.
+      this.st.targetMissingSince ??= this.nowIso;
+      const removeAt = Date.parse(this.st.targetMissingSince) + TARGET_MISSING_GRACE_MS;
+      let msg = `Deployment ${this.targetName()} not found`;
+      if (observed.canaryReplicaSets.length) {
+        if (this.now > removeAt) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+        else {
+          msg += `; canary pods are removed at ${isoSeconds(removeAt + 1)} unless it comes back`;
+          this.requeueAt(removeAt + 1);
+        }
+      }
+      this.fail(REASONS.TargetNotFound, msg);
       this.requeueAt(this.now + 60_000);
       return;
     }
+    this.st.targetMissingSince = undefined;
     if (observed.guardedByOther) {
       this.fail(
         REASONS.TargetAlreadyGuarded,
@@ -298,14 +319,52 @@ class Pass {
       );
       return;
     }
+    if (dep.strategy === 'Recreate') {
+      this.refuse(
+        dep,
+        REASONS.UnsupportedStrategy,
+        `Deployment ${this.targetName()} uses strategy Recreate, which never runs old and new pods side by side; canary pods beside the stable pods would break that. Use strategy RollingUpdate, or remove the Canary`,
+      );
+      return;
+    }
+    const st = this.st;
+    if (st.targetUID !== undefined && st.targetName === dep.name && dep.uid !== '' && dep.uid !== st.targetUID && st.stableRevision !== undefined) {
+      this.retarget(dep, st.stableRevision);
+      return;
+    }
     if (dep.guardLabel !== this.canary.metadata.name || !dep.stableAnnotation) {
       this.adopt(dep);
       return;
     }
-    this.st.stableRevision ??= dep.stableAnnotation;
+    this.recordTarget(dep);
+    st.stableRevision ??= dep.stableAnnotation;
     if (dep.revision === dep.stableAnnotation) this.onStableTemplate(dep);
     else this.onNewTemplate(dep);
-    this.acknowledgeRemainingRequests();
+  }
+
+  /**
+   * A Canary that cannot guard its target as things are: canary pods removed, a held revision
+   * stays held, any canary in progress ends, Failed with the reason.
+   */
+  private refuse(dep: ObservedDeployment | undefined, reason: Reason, message: string): void {
+    const st = this.st;
+    const guarded = dep !== undefined && dep.guardLabel === this.canary.metadata.name && dep.stableAnnotation !== undefined;
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    if (guarded && dep.revision !== dep.stableAnnotation && !dep.paused) this.actions.push({ type: 'HoldDeployment' });
+    const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
+    let msg = message;
+    if (active && st.canaryRevision) {
+      msg = `${message}; the canary of revision ${st.canaryRevision} was stopped and its pods removed${guarded && dep.revision !== dep.stableAnnotation ? ', the Deployment stays held' : ''}`;
+      st.finishedAt = this.nowIso;
+      st.lastResult = msg;
+      st.canaryWeight = 0;
+      st.canaryReplicas = 0;
+      st.canaryReadyReplicas = 0;
+      st.canaryPodsWaitingSince = undefined;
+      st.pausedSince = undefined;
+      this.cond(CONDITIONS.Progressing, 'False', reason, msg);
+    }
+    this.fail(reason, msg);
   }
 
   private fail(reason: Reason, message: string): void {
@@ -316,6 +375,19 @@ class Pass {
   }
 
   private adopt(dep: ObservedDeployment): void {
+    const st = this.st;
+    if (st.targetUID !== undefined && st.targetUID === dep.uid && st.targetName === dep.name && st.stableRevision !== undefined) {
+      // A Deployment this Canary guarded before (a re-adoption that did not land, a label removed
+      // by hand): the stable revision is the one it verified, never whatever the template is now.
+      this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
+      if (dep.revision !== st.stableRevision) {
+        const msg = `guarding Deployment ${dep.name} again; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${st.stableRevision}): it is held for verification`;
+        this.set(PHASES.Paused, msg);
+        this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, msg);
+        this.requeueAt(this.now + 1_000);
+      }
+      return;
+    }
     if (!dep.rolloutComplete) {
       const msg = dep.paused
         ? `Deployment ${dep.name} is paused mid-rollout (${dep.rolloutMessage}); resume it so the rollout can finish before the Canary guards it`
@@ -326,6 +398,7 @@ class Pass {
       return;
     }
     this.actions.push({ type: 'AdoptDeployment', stableRevision: dep.revision });
+    this.recordTarget(dep);
     this.st.stableRevision = dep.revision;
     this.st.stableVersion = dep.version;
     const msg = `guarding Deployment ${dep.name}; stable revision ${dep.revision} (version ${dep.version})`;
@@ -335,15 +408,87 @@ class Pass {
     this.event('Normal', REASONS.Adopted, msg);
   }
 
+  private recordTarget(dep: ObservedDeployment): void {
+    if (dep.uid === '') return;
+    this.st.targetUID = dep.uid;
+    this.st.targetName = dep.name;
+  }
+
+  /**
+   * The guarded Deployment was deleted and re-created (Helm --force, Replace=true, an immutable
+   * selector change): a new object whose template never went through the gate. It is guarded
+   * again with the last verified revision as stable; a template other than that one is a revision
+   * to verify (or, running on every pod already, to restore or hold), never adopted silently.
+   */
+  private retarget(dep: ObservedDeployment, verified: string): void {
+    const st = this.st;
+    const was = st.targetUID;
+    this.recordTarget(dep);
+    this.actions.push({ type: 'AdoptDeployment', stableRevision: verified });
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    const what = `Deployment ${this.targetName()} was deleted and re-created (uid ${was} is now ${dep.uid})`;
+    if (this.progressingReason !== undefined) {
+      st.canaryWeight = 0;
+      st.canaryReplicas = 0;
+      st.canaryReadyReplicas = 0;
+      st.canaryPodsWaitingSince = undefined;
+      st.pausedSince = undefined;
+      this.cond(CONDITIONS.Progressing, 'False', REASONS.TargetRecreated, `${what}; the canary in progress was stopped`);
+    }
+    let msg: string;
+    if (dep.revision === verified) {
+      msg = `${what}; its template is the verified revision ${verified} (version ${st.stableVersion}), guarding it again`;
+      this.set(PHASES.Waiting, msg);
+      this.cond(CONDITIONS.Ready, 'True', REASONS.TargetRecreated, msg);
+    } else {
+      msg = `${what}; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${verified}), so it is not trusted as stable: it is held for verification`;
+      this.set(PHASES.Paused, msg);
+      this.cond(CONDITIONS.Ready, 'False', REASONS.TargetRecreated, msg);
+      this.requeueAt(this.now + 1_000);
+    }
+    this.event('Warning', REASONS.TargetRecreated, msg, true);
+  }
+
   // ---------- the Deployment's template is the stable one ----------
 
   private onStableTemplate(dep: ObservedDeployment): void {
     const st = this.st;
-    if (this.progressingReason === REASONS.Promoting) {
-      if (st.canaryRevision === dep.revision) {
-        this.whilePromoting(dep);
-        return;
+    const reason = this.progressingReason;
+    const tampered = reason !== REASONS.Promoting && dep.heldByUs;
+    if (reason !== undefined && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision && !tampered) {
+      if (reason !== REASONS.Promoting) {
+        // The promotion landed but its status did not (a crash, a conflict): it is a promotion,
+        // not a revert; its canary pods stay until the rolling update completes.
+        st.promotionStartedAt ??= this.nowIso;
+        const msg = `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`;
+        this.set(PHASES.Promoting, msg);
+        this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
       }
+      this.whilePromoting(dep, true);
+      return;
+    }
+    if (reason !== undefined && reason !== REASONS.Promoting && st.canaryRevision === dep.revision && dep.heldByUs && st.stableRevision && st.stableRevision !== dep.revision) {
+      // Still held, yet the annotation names the revision under test: not the operator's promotion
+      // (which releases the hold in the same write). The verified revision is put back.
+      this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
+      this.event(
+        'Warning',
+        REASONS.StableAnnotationRestored,
+        `the ${ANNOTATIONS.stableRevision} annotation of Deployment ${dep.name} was set to revision ${dep.revision}, which is under test; put back to the verified revision ${st.stableRevision}`,
+        true,
+      );
+      this.requeueAt(this.now + 1_000);
+      return;
+    }
+    if (st.phase === PHASES.RolledBack && st.failedRevision === dep.revision && st.stableRevision && st.stableRevision !== dep.revision) {
+      // A rollback of a promoted revision whose restore of the stable template has not landed.
+      if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      if (dep.stableTemplateKnown) this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
+      else if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
+      if (this.actions.length) this.requeueAt(this.now + 5_000);
+      return;
+    }
+    if (reason === REASONS.Promoting) {
       const started = Date.parse(st.promotionStartedAt ?? this.nowIso);
       if (this.now - started > this.settings.deadlineMs && st.canaryRevision) {
         // The stable template was restored because the promotion missed its deadline (this pass
@@ -361,7 +506,6 @@ class Pass {
     st.stableVersion = dep.stableVersion ?? st.stableVersion ?? dep.version;
     if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
     if (dep.paused && dep.heldByUs) this.actions.push({ type: 'UnholdDeployment' });
-    const reason = this.progressingReason;
     if (reason !== undefined || (st.phase === PHASES.RolledBack && dep.heldByUs)) {
       // The template went back to the stable revision while a canary ran or after a rollback.
       const what = st.canaryRevision ? ` the canary of revision ${st.canaryRevision} (version ${st.canaryVersion}) was discarded` : '';
@@ -390,33 +534,82 @@ class Pass {
     if (!getCondition(st.conditions, CONDITIONS.Progressing)) this.cond(CONDITIONS.Progressing, 'False', REASONS.Idle, 'no revision under test');
   }
 
-  private whilePromoting(dep: ObservedDeployment): void {
+  /** landed: the Deployment carries the promotion (its stable annotation is the revision). */
+  private whilePromoting(dep: ObservedDeployment, landed: boolean): void {
     const st = this.st;
-    if (dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
-    if (dep.rolloutComplete && !dep.paused) {
-      const msg = `promoted revision ${dep.revision} (version ${st.canaryVersion})`;
-      if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    this.deleteOtherRevisions(dep.revision);
+    const abort = this.newRequest('abort');
+    if (abort !== undefined) {
+      this.handled('abort', abort);
+      this.undoPromotion(dep, landed, REASONS.AbortRequested, `aborted by request ${abort} during the promotion`);
+      return;
+    }
+    if (landed && dep.rolloutComplete && !dep.paused) {
+      const msg = `promoted revision ${dep.revision} (version ${dep.version})`;
+      if (this.observed.canaryReplicaSets.length) {
+        this.dropActions('DeleteCanaryReplicaSets');
+        this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+      }
       st.stableRevision = dep.revision;
-      st.stableVersion = st.canaryVersion;
+      // The version the Deployment's pods report (a distinct canary version was the canary's alone).
+      st.stableVersion = dep.version;
       this.finish(PHASES.Succeeded, REASONS.Promoted, 'True', msg);
       this.event('Normal', REASONS.Promoted, msg);
       return;
     }
+    const bySpec = this.canary.spec.paused === true;
+    const byOther = landed && dep.paused && !dep.heldByUs;
+    if (bySpec || byOther) {
+      // Held: the rolling update stops where it is and the deadline does not run; never unpaused
+      // by the operator while someone else holds it.
+      st.pausedSince ??= this.nowIso;
+      if (bySpec && !dep.paused) this.actions.push({ type: 'HoldDeployment' });
+      const msg = bySpec
+        ? `promotion of revision ${dep.revision} paused by spec.paused (${dep.rolloutMessage}); clear spec.paused to continue, or abort`
+        : `promotion of revision ${dep.revision} held: Deployment ${dep.name} was paused by someone else (${dep.rolloutMessage}); kubectl rollout resume deployment/${dep.name} to continue, or abort`;
+      this.set(PHASES.Paused, msg);
+      this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
+      return;
+    }
+    this.resumeClocks();
+    if (!landed || dep.paused) this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
     const started = Date.parse(st.promotionStartedAt ?? this.nowIso);
     if (this.now - started > this.settings.deadlineMs) {
-      const msg = `promotion of revision ${dep.revision} did not complete within the progress deadline (${dep.rolloutMessage})`;
-      if (dep.stableTemplateKnown && st.stableRevision && st.stableRevision !== dep.revision) {
-        this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
-        this.rollback(REASONS.ProgressDeadlineExceeded, `${msg}; restored stable revision ${st.stableRevision}`, dep.revision, false);
-      } else {
-        this.actions.push({ type: 'HoldDeployment' });
-        this.rollback(REASONS.ProgressDeadlineExceeded, `${msg}; the previous template is unknown, so the Deployment was paused`, dep.revision, false);
-      }
+      this.undoPromotion(dep, landed, REASONS.ProgressDeadlineExceeded, `promotion of revision ${dep.revision} did not complete within the progress deadline (${dep.rolloutMessage})`);
       return;
     }
     const msg = `rolling out revision ${dep.revision} through the Deployment (${dep.rolloutMessage})`;
     this.set(PHASES.Promoting, msg);
+    this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`);
     this.requeueAt(Math.min(this.now + 5_000, started + this.settings.deadlineMs + 1));
+  }
+
+  /** Ends a promotion that must not complete: the stable template back if it is known, else the Deployment paused. */
+  private undoPromotion(dep: ObservedDeployment, landed: boolean, reason: Reason, why: string): void {
+    const st = this.st;
+    this.dropActions('PromoteDeployment');
+    if (!landed) {
+      this.rollback(reason, `${why}; canary pods removed, the Deployment stays held`, dep.revision, true);
+    } else if (dep.stableTemplateKnown && st.stableRevision && st.stableRevision !== dep.revision) {
+      this.rollback(reason, `${why}; restored stable revision ${st.stableRevision}`, dep.revision, false);
+      this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
+    } else {
+      this.rollback(reason, `${why}; the stable template is not known, so the Deployment was paused`, dep.revision, true);
+    }
+  }
+
+  /** Progress held by a pause resumes: the deadline clocks move by the time it was held. */
+  private resumeClocks(): void {
+    const st = this.st;
+    if (st.pausedSince === undefined) return;
+    const since = Date.parse(st.pausedSince);
+    const held = Math.max(0, this.now - since);
+    // A clock started before the hold moves by its length; one started during it starts now.
+    const shift = (t: string | undefined): string | undefined => (t === undefined ? undefined : Date.parse(t) >= since ? this.nowIso : iso(Date.parse(t) + held));
+    st.stepStartedAt = shift(st.stepStartedAt);
+    st.canaryPodsWaitingSince = shift(st.canaryPodsWaitingSince);
+    st.promotionStartedAt = shift(st.promotionStartedAt);
+    st.pausedSince = undefined;
   }
 
   // ---------- the Deployment's template is a revision to verify ----------
@@ -433,6 +626,15 @@ class Pass {
         this.event('Normal', REASONS.RetryRequested, `retry of revision ${rev} requested (${retry})`);
       }
     }
+    if (this.progressingReason === REASONS.Promoting && st.canaryRevision === rev) {
+      // Promotion decided (its status written first) but not yet carried by the Deployment.
+      this.whilePromoting(dep, false);
+      return;
+    }
+    if (dep.generationObserved && dep.replicas > 0 && dep.updatedReplicas >= dep.replicas) {
+      this.notCanaried(dep);
+      return;
+    }
     if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
     if (st.failedRevision === rev) {
       if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
@@ -442,7 +644,70 @@ class Pass {
     }
     const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
     if (st.canaryRevision !== rev || !active) this.start(dep, active);
+    if (dep.replicas === 0) {
+      this.scaledToZero(dep);
+      return;
+    }
     this.analyse(dep);
+  }
+
+  /**
+   * The new template already runs on every pod of the Deployment: it got past the gate (webhook
+   * failurePolicy Ignore, an operator outage, a re-created Deployment), so a canary could prove
+   * nothing. Put the stable template back if the Deployment still has it, else hold and explain.
+   */
+  private notCanaried(dep: ObservedDeployment): void {
+    const st = this.st;
+    const rev = dep.revision;
+    const promote = this.newRequest('promote');
+    if (promote !== undefined) {
+      this.handled('promote', promote);
+      this.event('Normal', REASONS.PromoteRequested, `revision ${rev} accepted as stable by request ${promote} without a canary`);
+      this.promote(dep);
+      return;
+    }
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    const what = `revision ${rev} (version ${dep.version}) already runs on all ${dep.replicas} pods of Deployment ${dep.name}: it rolled out without a canary (the admission webhook did not hold it), so it was not verified`;
+    let msg: string;
+    let phase: Phase;
+    if (dep.stableTemplateKnown && st.stableRevision && st.stableRevision !== rev) {
+      this.actions.push({ type: 'RestoreStableTemplate', revision: st.stableRevision });
+      msg = `${what}; restored the stable revision ${st.stableRevision} (version ${st.stableVersion}). Apply revision ${rev} again to verify it with a canary`;
+      phase = PHASES.RolledBack;
+    } else {
+      if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
+      msg = `${what}; the stable template (revision ${st.stableRevision ?? 'unknown'}) is not known to this Deployment, so it cannot be restored: the Deployment is paused to hold further changes. Apply the verified template again, or annotate ${ANNOTATIONS.promote} to accept revision ${rev} as stable`;
+      phase = PHASES.Paused;
+    }
+    const first = st.message !== msg;
+    const finishedAt = st.finishedAt;
+    this.finish(phase, REASONS.UnverifiedRollout, 'False', msg);
+    if (first) this.event('Warning', REASONS.UnverifiedRollout, msg, true);
+    else st.finishedAt = finishedAt; // nothing new: nothing to write
+  }
+
+  /**
+   * No stable pods: a canary pod would take all the traffic and there is nothing to compare.
+   * The revision stays held (its clocks stopped) until the Deployment has replicas again.
+   */
+  private scaledToZero(dep: ObservedDeployment): void {
+    const st = this.st;
+    const abort = this.newRequest('abort');
+    if (abort !== undefined) {
+      this.handled('abort', abort);
+      this.rollback(REASONS.AbortRequested, `aborted by request ${abort}; the Deployment stays held`, dep.revision, true);
+      return;
+    }
+    this.promoteDeferred = true;
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    if (!dep.paused) this.actions.push({ type: 'HoldDeployment' });
+    st.pausedSince ??= this.nowIso;
+    st.canaryPodsWaitingSince = undefined;
+    st.canaryReplicas = 0;
+    st.canaryReadyReplicas = 0;
+    const msg = `Deployment ${dep.name} is scaled to zero: no canary pods and no promotion until it has replicas; revision ${dep.revision} stays held`;
+    this.set(PHASES.Paused, msg);
+    this.cond(CONDITIONS.Progressing, 'True', REASONS.ScaledToZero, msg);
   }
 
   private start(dep: ObservedDeployment, supersedes: boolean): void {
@@ -455,27 +720,68 @@ class Pass {
       );
     }
     this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: dep.revision });
+    if (dep.stableVersion !== undefined) st.stableVersion = dep.stableVersion;
+    else if (dep.stableAnnotation && dep.stableAnnotation !== st.stableRevision && dep.stableAnnotation === st.canaryRevision) {
+      // Supersedes a promotion: the promoted template's version is the stable one now.
+      st.stableVersion = this.canaryTemplateVersion() ?? st.stableVersion;
+    }
     if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;
     st.canaryRevision = dep.revision;
-    st.canaryVersion = dep.version;
+    // The version observe renders {{ version }} with: the canary's own when it equals the stable one.
+    st.canaryVersion = canaryVersionFor(dep.version, dep.stableVersion ?? st.stableVersion, dep.revision);
     st.currentStep = 0;
     st.startedAt = this.nowIso;
     st.stepStartedAt = this.nowIso;
     st.finishedAt = undefined;
     st.analysisStartedAt = undefined;
     st.promotionStartedAt = undefined;
+    st.canaryPodsWaitingSince = undefined;
+    st.pausedSince = undefined;
+    st.weightReadyAt = undefined;
     st.checks = this.observed.checks.map((c) => emptyCheckStatus(c.name));
     const n = this.canary.spec.steps.length;
-    const msg = `new revision ${dep.revision} (version ${dep.version}) held; starting canary (${n} steps)`;
+    const distinct = st.canaryVersion !== dep.version;
+    const why = distinct
+      ? `; its version ${dep.version} is the stable version too, so canary pods report version ${st.canaryVersion} and the checks see canary traffic only`
+      : '';
+    const msg = `new revision ${dep.revision} (version ${dep.version}) held; starting canary (${n} steps)${why}`;
     this.cond(CONDITIONS.Progressing, 'True', REASONS.NewRevision, msg);
-    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, `verifying revision ${dep.revision} (version ${dep.version})`);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, this.verifying(dep));
     this.cond(CONDITIONS.ChecksPassing, 'Unknown', REASONS.ChecksPending, 'no measurement yet');
     this.event('Normal', REASONS.NewRevision, msg, true);
+    if (distinct) {
+      this.event(
+        'Normal',
+        REASONS.DistinctCanaryVersion,
+        `revision ${dep.revision} reports version ${dep.version}, the same as the stable pods (a configuration-only change, a restart or a reused tag); canary pods report version ${st.canaryVersion} so that checks scoped to {{ version }} judge them alone`,
+      );
+    }
+  }
+
+  /** Canary ReplicaSets of any other revision go, in every pass (one whose create raced a newer revision included). */
+  private deleteOtherRevisions(keep: string): void {
+    if (this.actions.some((a) => a.type === 'DeleteCanaryReplicaSets')) return;
+    if (this.observed.canaryReplicaSets.some((r) => r.revision !== keep)) this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: keep });
+  }
+
+  private verifying(dep: ObservedDeployment): string {
+    const v = this.st.canaryVersion;
+    const own = v !== undefined && v !== dep.version ? `; the template's version ${dep.version} is the stable version too, so canary pods report their own` : '';
+    return `verifying revision ${dep.revision} (version ${v}${own})`;
+  }
+
+  /** The version the canary's template reports itself (a distinct canary version is <stable version>-<revision>). */
+  private canaryTemplateVersion(): string | undefined {
+    const st = this.st;
+    if (st.canaryVersion === undefined) return undefined;
+    return st.stableVersion !== undefined && st.canaryRevision !== undefined && st.canaryVersion.endsWith(`-${st.canaryRevision}`) ? st.stableVersion : st.canaryVersion;
   }
 
   private analyse(dep: ObservedDeployment): void {
     const st = this.st;
     const steps = this.canary.spec.steps;
+    this.deleteOtherRevisions(dep.revision);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, this.verifying(dep));
     const abort = this.newRequest('abort');
     if (abort !== undefined) {
       this.handled('abort', abort);
@@ -490,6 +796,7 @@ class Pass {
       return;
     }
     if (this.canary.spec.paused) {
+      st.pausedSince ??= this.nowIso;
       const msg = `paused by spec.paused at step ${this.stepProgress()}`;
       if (this.progressingReason !== REASONS.PausedBySpec) this.event('Normal', REASONS.PausedBySpec, msg);
       this.set(PHASES.Paused, msg);
@@ -498,8 +805,10 @@ class Pass {
       if (st.analysisStartedAt !== undefined) this.measure(); // checks keep guarding a held canary
       return;
     }
-    if (this.progressingReason === REASONS.PausedBySpec) st.stepStartedAt = this.nowIso; // resumed: the step's clock restarts
+    if (this.progressingReason === REASONS.PausedBySpec && st.pausedSince === undefined) st.stepStartedAt = this.nowIso; // resumed, pause start unknown
+    this.resumeClocks(); // time held by spec.paused does not count
 
+    let measured = false;
     for (let guard = 0; guard <= steps.length + 1; guard++) {
       const idx = st.currentStep ?? 0;
       const pods = this.ensureCanaryPods(dep, idx);
@@ -507,29 +816,24 @@ class Pass {
         st.analysisStartedAt = this.nowIso;
         if (pods.desired > 0) this.event('Normal', REASONS.CanaryPodsReady, `${pods.desired} canary pod(s) of revision ${dep.revision} Ready; analysis started`);
       }
-      if (st.analysisStartedAt !== undefined && this.measure()) return; // rolled back
+      if (st.analysisStartedAt !== undefined && !measured) {
+        measured = true;
+        if (this.measure()) return; // rolled back
+      }
+      const stepStart = Date.parse(st.stepStartedAt ?? this.nowIso);
       if (idx >= steps.length) {
-        this.promote(dep);
+        if (pods.ready) this.promoteWhenMeasured(dep, stepStart);
+        else this.waitForPods(dep, pods);
         return;
       }
       const step = steps[idx]!;
-      const stepStart = Date.parse(st.stepStartedAt ?? this.nowIso);
       if (!pods.ready) {
-        if (this.now - stepStart > this.settings.deadlineMs) {
-          this.rollback(
-            REASONS.ProgressDeadlineExceeded,
-            `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - stepStart) / 1000)}s`,
-            dep.revision,
-            true,
-          );
-          return;
-        }
-        this.progressing(REASONS.WaitingForCanaryPods, `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready)`);
-        this.requeueAt(stepStart + this.settings.deadlineMs + 1);
+        this.waitForPods(dep, pods);
         return;
       }
       if (step.setWeight !== undefined) {
         this.completeStep(`setWeight ${step.setWeight}: ${pods.desired} canary pod(s) Ready`);
+        st.weightReadyAt = this.nowIso;
         continue;
       }
       const duration = step.pause.duration !== undefined ? parseDuration(step.pause.duration) : undefined;
@@ -541,7 +845,7 @@ class Pass {
       }
       const end = stepStart + duration;
       if (this.now < end) {
-        this.progressing(REASONS.Analysing, `step ${this.stepProgress()}: analysing, ${Math.ceil((end - this.now) / 1000)}s left in pause`);
+        this.progressing(REASONS.Analysing, `step ${this.stepProgress()}: analysing until ${isoSeconds(end)}`);
         this.requeueAt(end);
         return;
       }
@@ -563,6 +867,57 @@ class Pass {
       this.requeueAt(end + this.settings.deadlineMs + 1);
       return;
     }
+  }
+
+  private waitForPods(dep: ObservedDeployment, pods: { desired: number; readyCount: number }): void {
+    // The deadline counts from when the pods stopped being Ready (or the count changed), not
+    // from the step's start: an HPA resize or one NotReady pod late in a long step gets time.
+    const since = Date.parse(this.st.canaryPodsWaitingSince ?? this.nowIso);
+    if (this.now - since > this.settings.deadlineMs) {
+      this.rollback(
+        REASONS.ProgressDeadlineExceeded,
+        `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - since) / 1000)}s`,
+        dep.revision,
+        true,
+      );
+      return;
+    }
+    this.progressing(
+      REASONS.WaitingForCanaryPods,
+      `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready, deadline ${isoSeconds(since + this.settings.deadlineMs)})`,
+    );
+    this.requeueAt(since + this.settings.deadlineMs + 1);
+  }
+
+  /**
+   * After the last step: promote once every check has a Pass measured after the last weight
+   * increase was Ready (a step list without pauses waits for them here), else roll back at the
+   * progress deadline.
+   */
+  private promoteWhenMeasured(dep: ObservedDeployment, since: number): void {
+    const st = this.st;
+    const from = Date.parse(st.weightReadyAt ?? st.analysisStartedAt ?? this.nowIso);
+    const missing = (st.checks ?? [])
+      .filter((c) => !c.measurements.some((x) => x.verdict === 'Pass' && Date.parse(x.time) >= from))
+      .map((c) => `${c.name}: ${describe(c.measurements.at(-1))}`);
+    if (missing.length === 0) {
+      this.promote(dep);
+      return;
+    }
+    if (this.now - since > this.settings.deadlineMs) {
+      this.rollback(
+        REASONS.ProgressDeadlineExceeded,
+        `no passing measurement of every check at weight ${st.canaryWeight} within the progress deadline: ${missing.join('; ')}`,
+        dep.revision,
+        true,
+      );
+      return;
+    }
+    this.progressing(
+      REASONS.WaitingForChecks,
+      `step ${this.stepProgress()}: before promotion every check needs a Pass measured at weight ${st.canaryWeight} (since ${isoSeconds(from)}): ${missing.join('; ')}`,
+    );
+    this.requeueAt(since + this.settings.deadlineMs + 1);
   }
 
   private progressing(reason: Reason, msg: string): void {
@@ -592,7 +947,7 @@ class Pass {
     const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision);
     if (desired > 0 || rs) {
       if (!this.actions.some((a) => a.type === 'EnsureCanaryReplicaSet')) {
-        this.actions.push({ type: 'EnsureCanaryReplicaSet', revision: dep.revision, version: dep.version, replicas: desired });
+        this.actions.push({ type: 'EnsureCanaryReplicaSet', revision: dep.revision, version: st.canaryVersion ?? dep.version, replicas: desired });
       } else {
         const a = this.actions.find((x) => x.type === 'EnsureCanaryReplicaSet');
         if (a && a.type === 'EnsureCanaryReplicaSet') a.replicas = desired;
@@ -600,6 +955,8 @@ class Pass {
     }
     const readyCount = rs ? Math.min(rs.readyReplicas, desired) : 0;
     const ready = desired === 0 || (rs !== undefined && rs.replicas === desired && rs.readyReplicas >= desired);
+    if (ready) st.canaryPodsWaitingSince = undefined;
+    else st.canaryPodsWaitingSince ??= this.nowIso;
     st.canaryWeight = weight;
     st.canaryReplicas = desired;
     st.canaryReadyReplicas = rs?.readyReplicas ?? 0;
@@ -710,12 +1067,19 @@ class Pass {
 
   private rollback(reason: Reason, why: string, revision: string, hold: boolean): void {
     const st = this.st;
+    // A pass that rolls back never creates or scales canary pods, nor asks for measurements.
+    this.dropActions('EnsureCanaryReplicaSet', 'Measure', 'DeleteCanaryReplicaSets');
     this.actions.push({ type: 'DeleteCanaryReplicaSets' });
-    if (hold && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
+    const paused = this.observed.deployment?.paused ?? false; // already held: nothing to write
+    if (hold && !paused && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
     const msg = `rolled back revision ${revision} (version ${st.canaryVersion}): ${why}`;
     st.failedRevision = revision;
     this.finish(PHASES.RolledBack, REASONS.RolledBack, 'False', msg);
     this.event('Warning', reason, msg, true);
+  }
+
+  private dropActions(...drop: Action['type'][]): void {
+    for (let i = this.actions.length - 1; i >= 0; i--) if (drop.includes(this.actions[i]!.type)) this.actions.splice(i, 1);
   }
 
   /** The end of a canary: no canary pods any more, the result recorded, Progressing False. */
@@ -723,6 +1087,8 @@ class Pass {
     const st = this.st;
     st.finishedAt = this.nowIso;
     st.lastResult = msg;
+    st.canaryPodsWaitingSince = undefined;
+    st.pausedSince = undefined;
     st.canaryWeight = 0;
     st.canaryReplicas = 0;
     st.canaryReadyReplicas = 0;
@@ -731,9 +1097,10 @@ class Pass {
     this.cond(CONDITIONS.Ready, ready, reason, msg);
   }
 
-  /** Requests that had nothing to act on are still echoed, once. */
+  /** Requests that had nothing to act on are still echoed, once, in any state, so none acts on a later revision. */
   private acknowledgeRemainingRequests(): void {
     for (const kind of REQUEST_KINDS) {
+      if (kind === 'promote' && this.promoteDeferred) continue;
       const id = this.newRequest(kind);
       if (id !== undefined) this.handled(kind, id);
     }

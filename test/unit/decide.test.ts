@@ -92,7 +92,7 @@ function running(step: number, extra: Partial<CanaryStatus> = {}): CanaryStatus 
   };
 }
 
-const testing = (over: Partial<ObservedDeployment> = {}): ObservedDeployment => dep({ revision: NEXT, version: '1.1.0', paused: true, heldByUs: true, ...over });
+const testing = (over: Partial<ObservedDeployment> = {}): ObservedDeployment => dep({ revision: NEXT, version: '1.1.0', paused: true, heldByUs: true, updatedReplicas: 0, ...over });
 const rs = (revision: string, replicas: number, ready: number) => ({ name: `checkout-canary-${revision}`, revision, replicas, readyReplicas: ready });
 const types = (d: Decision): string[] => d.actions.map((a) => a.type);
 const action = <T extends Action['type']>(d: Decision, t: T): Extract<Action, { type: T }> | undefined =>
@@ -183,7 +183,7 @@ describe('decide(): the Canary state machine', () => {
     });
 
     it('rolls back when canary pods are not Ready within the progress deadline', () => {
-      const status = { ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-901) };
+      const status = { ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-901), canaryPodsWaitingSince: iso(-901) };
       const d = decide(canary({ status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(0));
       expect(d.status.phase).to.equal('RolledBack');
       expect(d.status.message).to.match(/not Ready within the progress deadline: 0\/1/);
@@ -365,7 +365,7 @@ describe('decide(): the Canary state machine', () => {
     });
 
     it('a newer template during promotion is a new revision', () => {
-      const d = decide(canary({ status: promoting() }), observed({ deployment: promoted({ revision: NEWER, version: '1.2.0', paused: true, heldByUs: true }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+      const d = decide(canary({ status: promoting() }), observed({ deployment: promoted({ revision: NEWER, version: '1.2.0', paused: true, heldByUs: true, updatedReplicas: 0 }), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
       expect(d.status.canaryRevision).to.equal(NEWER);
       expect(d.status.stableRevision).to.equal(NEXT);
       expect(d.status.currentStep).to.equal(0);
@@ -451,5 +451,570 @@ describe('decide(): the Canary state machine', () => {
       const d = decide(canary({ deleting: true, finalizers: [] }), observed(), at(0));
       expect(d.actions).to.deep.equal([]);
     });
+  });
+});
+
+describe('decide(): canary pods readiness deadline', () => {
+  const steps = [{ setWeight: 10 }, { pause: {} }];
+  const cases: Array<{ name: string; replicas: number; rs: ReturnType<typeof rs>; extra: Partial<CanaryStatus>; phase: string; waitingSince?: string }> = [
+    { name: 'the HPA scales 9 -> 18 twenty minutes into a pause: {} step', replicas: 18, rs: rs(NEXT, 1, 1), extra: {}, phase: 'Progressing', waitingSince: iso(0) },
+    { name: 'one canary pod goes NotReady twenty minutes into a pause: {} step', replicas: 9, rs: rs(NEXT, 1, 0), extra: {}, phase: 'Progressing', waitingSince: iso(0) },
+    { name: 'pods still not Ready 901 s after they stopped being Ready roll back', replicas: 9, rs: rs(NEXT, 1, 0), extra: { canaryPodsWaitingSince: iso(-901) }, phase: 'RolledBack' },
+    { name: 'pods not Ready for 300 s keep waiting with the earlier start', replicas: 9, rs: rs(NEXT, 1, 0), extra: { canaryPodsWaitingSince: iso(-300) }, phase: 'Progressing', waitingSince: iso(-300) },
+    { name: 'Ready pods clear the waiting start', replicas: 9, rs: rs(NEXT, 1, 1), extra: { canaryPodsWaitingSince: iso(-300) }, phase: 'Paused' },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const c = canary({ spec: { steps }, status: running(1, { stepStartedAt: iso(-1200), ...tc.extra }) });
+      const d = decide(c, observed({ deployment: testing({ replicas: tc.replicas }), canaryReplicaSets: [tc.rs] }), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(d.status.canaryPodsWaitingSince).to.equal(tc.waitingSince);
+      if (tc.phase === 'Progressing') {
+        expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForCanaryPods);
+        expect(d.requeueAfterMs).to.be.at.most(Date.parse(tc.waitingSince!) + 900_000 + 1 - at(0));
+      }
+    });
+  }
+});
+
+describe('decide(): a canary version of its own when the versions are equal', () => {
+  const start = (over: Partial<ObservedDeployment>, stableVersion = '1.0.0') =>
+    decide(canary({ status: { stableRevision: STABLE, stableVersion, phase: 'Waiting' } }), observed({ deployment: testing(over) }), at(0));
+  const cases: Array<{ name: string; over: Partial<ObservedDeployment>; stableVersion?: string; version: string; distinct: boolean }> = [
+    { name: 'a config-only change (same version) gets <version>-<revision>', over: { version: '1.0.0' }, version: `1.0.0-${NEXT}`, distinct: true },
+    { name: 'the version of the stable ReplicaSet wins over the recorded one', over: { version: '1.1.0', stableVersion: '1.1.0' }, version: `1.1.0-${NEXT}`, distinct: true },
+    { name: 'a mutable tag (latest on both) gets latest-<revision>', over: { version: 'latest' }, stableVersion: 'latest', version: `latest-${NEXT}`, distinct: true },
+    { name: 'a new version keeps its own', over: { version: '1.1.0' }, version: '1.1.0', distinct: false },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = start(tc.over, tc.stableVersion);
+      expect(d.status.canaryVersion).to.equal(tc.version);
+      expect(action(d, 'EnsureCanaryReplicaSet')?.version).to.equal(tc.version);
+      expect(reasons(d).includes(REASONS.DistinctCanaryVersion)).to.equal(tc.distinct);
+      if (tc.distinct) expect(d.events.find((e) => e.reason === REASONS.NewRevision)?.message).to.contain(`canary pods report version ${tc.version}`);
+      if (tc.distinct) expect(cond(d, CONDITIONS.Ready)?.message).to.contain(`(version ${tc.version}; the template's version`);
+    });
+  }
+
+  it('later passes keep the distinct version for the canary pods and say it once', () => {
+    const first = start({ version: '1.0.0' });
+    const again = decide(canary({ status: first.status }), observed({ deployment: testing({ version: '1.0.0' }), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(5));
+    expect(action(again, 'EnsureCanaryReplicaSet')?.version).to.equal(`1.0.0-${NEXT}`);
+    expect(reasons(again)).to.not.include(REASONS.DistinctCanaryVersion);
+  });
+});
+
+describe('decide(): no promotion without a passing measurement at the final weight', () => {
+  const steps = [{ setWeight: 20 }, { setWeight: 50 }];
+  const fresh = (verdict: Measurement['verdict'], s: number) => ({ errors: { verdict, value: verdict === 'Pass' ? 'OK' : 'No Data', time: iso(s) } as Measurement });
+  const atFifty = (extra: Partial<CanaryStatus> = {}) =>
+    running(2, { stepStartedAt: iso(-40), weightReadyAt: iso(-40), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [m('Pass', -50, 'OK')] }], ...extra });
+
+  it('a setWeight-only step list reaches its last weight and waits for measurements, asking once', () => {
+    const start = running(0, { analysisStartedAt: undefined, stepStartedAt: iso(-5), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 0, measurements: [] }] });
+    const first = decide(canary({ spec: { steps }, status: start }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 3, 3)] }), at(0));
+    expect(types(first).filter((t) => t === 'Measure')).to.have.length(1);
+    const second = decide(canary({ spec: { steps }, status: first.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(1));
+    expect(types(second)).to.not.include('PromoteDeployment');
+    expect(types(second).filter((t) => t === 'Measure')).to.have.length(1);
+    expect(second.status.phase).to.equal('Progressing');
+    expect(cond(second, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+    expect(second.status.weightReadyAt).to.equal(iso(1));
+  });
+
+  const cases: Array<{ name: string; status: CanaryStatus; measured?: Observed['measurements']; now: number; phase: string; promote: boolean }> = [
+    { name: 'a Pass taken before the last weight was Ready does not count', status: atFifty(), now: 0, phase: 'Progressing', promote: false },
+    { name: 'a Pass taken after the last weight was Ready promotes', status: atFifty(), measured: fresh('Pass', -5), now: 0, phase: 'Promoting', promote: true },
+    { name: 'an Inconclusive one keeps waiting', status: atFifty(), measured: fresh('Inconclusive', -5), now: 0, phase: 'Progressing', promote: false },
+    { name: 'no Pass within the progress deadline rolls back', status: atFifty({ stepStartedAt: iso(-901), weightReadyAt: iso(-901), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 1, passes: 1, measurements: [m('Pass', -950, 'OK'), m('Inconclusive', -20, 'No Data')] }] }), now: 0, phase: 'RolledBack', promote: false },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ spec: { steps }, status: tc.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 9, 9)], ...(tc.measured ? { measurements: tc.measured } : {}) }), at(tc.now));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d).includes('PromoteDeployment')).to.equal(tc.promote);
+    });
+  }
+
+  it('an empty step list with checks waits for a Pass of every check; without checks it promotes at once', () => {
+    const fresh = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' as const };
+    const withChecks = decide(canary({ spec: { steps: [] }, status: fresh }), observed({ deployment: testing() }), at(0));
+    expect(types(withChecks)).to.not.include('PromoteDeployment');
+    expect(cond(withChecks, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+    const none = decide(canary({ spec: { steps: [], analysis: { interval: '30s' } }, status: fresh }), observed({ deployment: testing(), checks: [] }), at(0));
+    expect(types(none)).to.include('PromoteDeployment');
+  });
+
+  it('without checks the last weight promotes once its pods are Ready', () => {
+    const c = canary({ spec: { steps, analysis: { interval: '30s' } }, status: running(1, { checks: [] }) });
+    const d = decide(c, observed({ deployment: testing(), checks: [], canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
+    expect(d.status.phase).to.equal('Promoting');
+  });
+});
+
+describe('decide(): status written before the actions, and writes that did not land', () => {
+  const waitingForPromote = (extra: Partial<CanaryStatus> = {}) =>
+    running(1, { phase: 'Paused', conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.WaitingForPromote, message: '', lastTransitionTime: iso(-100) }], ...extra });
+  const promotingStatus = (extra: Partial<CanaryStatus> = {}) =>
+    running(2, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }], ...extra });
+  const landed = (over: Partial<ObservedDeployment> = {}) => dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, ...over });
+  const steps = [{ setWeight: 10 }, { pause: {} }];
+
+  const cases: Array<{ name: string; status: CanaryStatus; o: Partial<Observed>; phase: string; actions: string[]; events: string[]; stableVersion?: string }> = [
+    {
+      name: 'a promotion whose status write was lost is recognised while it rolls out: canary pods stay',
+      status: waitingForPromote(),
+      o: { deployment: landed({ rolloutComplete: false }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Promoting',
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'a promotion whose status write was lost completes as a promotion',
+      status: waitingForPromote(),
+      o: { deployment: landed(), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Succeeded',
+      actions: ['DeleteCanaryReplicaSets'],
+      events: [REASONS.Promoted],
+      stableVersion: '1.1.0',
+    },
+    {
+      name: 'a lost promotion of a distinct canary version records the version the pods report',
+      status: waitingForPromote({ canaryVersion: `1.0.0-${NEXT}` }),
+      o: { deployment: landed({ version: '1.0.0' }) },
+      phase: 'Succeeded',
+      actions: [],
+      events: [REASONS.Promoted],
+      stableVersion: '1.0.0',
+    },
+    {
+      name: 'status Promoting while the Deployment still holds the revision re-issues the promotion, never restarts',
+      status: promotingStatus(),
+      o: { deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Promoting',
+      actions: ['PromoteDeployment'],
+      events: [],
+    },
+    {
+      name: 'a stale analysing status with the canary ReplicaSet gone and a Fail rolls back without creating it again',
+      status: running(1, { stepStartedAt: iso(-60), checks: [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 5, measurements: [m('Pass', -31, 'OK')] }] }),
+      o: { deployment: testing(), canaryReplicaSets: [], measurements: { errors: m('Fail', -1, 'Alert') } },
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets'],
+      events: [REASONS.CheckFailed],
+    },
+    {
+      name: 'status RolledBack with the canary ReplicaSet still there and the Deployment unpaused re-issues delete and hold',
+      status: { ...running(1), failedRevision: NEXT, phase: 'RolledBack', conditions: [{ type: CONDITIONS.Progressing, status: 'False', reason: REASONS.RolledBack, message: '', lastTransitionTime: iso(-5) }] },
+      o: { deployment: testing({ paused: false, heldByUs: false }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'RolledBack',
+      actions: ['HoldDeployment', 'DeleteCanaryReplicaSets'],
+      events: [],
+    },
+    {
+      name: 'status RolledBack after a promotion past its deadline re-issues the restore of the stable template',
+      status: { ...running(2), failedRevision: NEXT, phase: 'RolledBack', conditions: [{ type: CONDITIONS.Progressing, status: 'False', reason: REASONS.RolledBack, message: '', lastTransitionTime: iso(-5) }] },
+      o: { deployment: landed({ rolloutComplete: false }), canaryReplicaSets: [] },
+      phase: 'RolledBack',
+      actions: ['RestoreStableTemplate'],
+      events: [],
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ spec: { steps }, status: tc.status }), observed(tc.o), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      expect(d.status.currentStep).to.equal(tc.status.currentStep);
+      expect(d.status.startedAt).to.equal(tc.status.startedAt);
+      if (tc.stableVersion) expect(d.status.stableVersion).to.equal(tc.stableVersion);
+      if (tc.phase === 'RolledBack') expect(d.status.stableRevision).to.equal(STABLE);
+    });
+  }
+});
+
+describe('decide(): no HoldDeployment for a Deployment that is already paused', () => {
+  const cases: Array<{ name: string; over: Partial<ObservedDeployment>; hold: boolean }> = [
+    { name: 'held by the operator', over: { paused: true, heldByUs: true }, hold: false },
+    { name: 'paused by someone else', over: { paused: true, heldByUs: false }, hold: false },
+    { name: 'running (the gate was bypassed)', over: { paused: false, heldByUs: false }, hold: true },
+  ];
+  for (const tc of cases) {
+    it(`an abort of a Deployment ${tc.name}`, () => {
+      const d = decide(canary({ status: running(1), annotations: { [ANNOTATIONS.abort]: 'a1' } }), observed({ deployment: testing(tc.over), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('RolledBack');
+      expect(types(d).filter((t) => t === 'HoldDeployment')).to.have.length(tc.hold ? 1 : 0);
+    });
+  }
+});
+
+describe('decide(): canary ReplicaSets of other revisions are deleted in every pass', () => {
+  const stray = { name: 'checkout-canary-0123456789', revision: '0123456789', replicas: 2, readyReplicas: 2 };
+  const promotingStatus = running(2, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+  const cases: Array<{ name: string; status: CanaryStatus; d: ObservedDeployment; phase: string }> = [
+    { name: 'during analysis', status: running(1), d: testing(), phase: 'Progressing' },
+    { name: 'during a pause: {} step', status: running(3, { stepStartedAt: iso(-10) }), d: testing(), phase: 'Progressing' },
+    { name: 'during the promotion', status: promotingStatus, d: dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, rolloutComplete: false }), phase: 'Promoting' },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: tc.d, canaryReplicaSets: [stray, rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(d.actions).to.deep.include({ type: 'DeleteCanaryReplicaSets', keepRevision: NEXT });
+    });
+  }
+});
+
+describe('decide(): abort and pause during a promotion', () => {
+  const promotingStatus = (extra: Partial<CanaryStatus> = {}) =>
+    running(4, { phase: 'Promoting', promotionStartedAt: iso(-100), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-100) }], ...extra });
+  const landed = (over: Partial<ObservedDeployment> = {}) => dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, rolloutComplete: false, rolloutMessage: '3/9 updated', ...over });
+  const cases: Array<{ name: string; c: Canary; d: ObservedDeployment; now?: number; phase: string; actions: string[]; events: string[] }> = [
+    {
+      name: 'abort restores the stable template and rolls back',
+      c: canary({ status: promotingStatus(), annotations: { [ANNOTATIONS.abort]: 'a1' } }),
+      d: landed(),
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets', 'RestoreStableTemplate'],
+      events: [REASONS.AbortRequested],
+    },
+    {
+      name: 'abort with the stable template unknown pauses the Deployment',
+      c: canary({ status: promotingStatus(), annotations: { [ANNOTATIONS.abort]: 'a1' } }),
+      d: landed({ stableTemplateKnown: false }),
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets', 'HoldDeployment'],
+      events: [REASONS.AbortRequested],
+    },
+    {
+      name: 'abort before the promotion reached the Deployment rolls back the held revision',
+      c: canary({ status: promotingStatus(), annotations: { [ANNOTATIONS.abort]: 'a1' } }),
+      d: testing(),
+      phase: 'RolledBack',
+      actions: ['DeleteCanaryReplicaSets'],
+      events: [REASONS.AbortRequested],
+    },
+    {
+      name: 'spec.paused holds the rolling update',
+      c: canary({ status: promotingStatus(), spec: { paused: true } }),
+      d: landed(),
+      phase: 'Paused',
+      actions: ['HoldDeployment'],
+      events: [],
+    },
+    {
+      name: 'spec.paused with the Deployment held: nothing to write, never unpaused',
+      c: canary({ status: promotingStatus(), spec: { paused: true } }),
+      d: landed({ paused: true, heldByUs: true }),
+      phase: 'Paused',
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'a Deployment paused by someone else stays paused, even past the deadline',
+      c: canary({ status: promotingStatus({ promotionStartedAt: iso(-2000) }) }),
+      d: landed({ paused: true, heldByUs: false }),
+      phase: 'Paused',
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'after spec.paused is cleared the promotion goes on',
+      c: canary({ status: promotingStatus({ pausedSince: iso(-50) }) }),
+      d: landed({ paused: true, heldByUs: true }),
+      phase: 'Promoting',
+      actions: ['PromoteDeployment'],
+      events: [],
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(tc.c, observed({ deployment: tc.d, canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(tc.now ?? 0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      if (tc.phase === 'RolledBack') {
+        expect(d.status.failedRevision).to.equal(NEXT);
+        expect(action(d, 'RestoreStableTemplate')?.revision ?? STABLE).to.equal(STABLE);
+      }
+    });
+  }
+
+  it('time paused does not count against the promotion deadline', () => {
+    const d = decide(canary({ status: promotingStatus({ promotionStartedAt: iso(-1000), pausedSince: iso(-600) }) }), observed({ deployment: landed({ paused: true, heldByUs: true }) }), at(0));
+    expect(d.status.phase).to.equal('Promoting');
+    expect(d.status.promotionStartedAt).to.equal(iso(-400));
+    expect(d.status.pausedSince).to.equal(undefined);
+  });
+});
+
+describe('decide(): smaller rules', () => {
+  it('a revision that supersedes a promotion carries the promoted version as stable', () => {
+    const promoting = running(4, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
+    expect(d.status.stableRevision).to.equal(NEXT);
+    expect(d.status.stableVersion).to.equal('1.1.0');
+    expect(d.status.canaryVersion).to.equal('1.2.0');
+  });
+
+  const early: Array<{ name: string; o: Partial<Observed> }> = [
+    { name: 'Initializing', o: { deployment: dep({ guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false }) } },
+    { name: 'TargetNotFound', o: { deployment: undefined } },
+    { name: 'InvalidSpec', o: { specProblems: ['spec.steps[0]: bad'] } },
+  ];
+  for (const tc of early) {
+    it(`a promote request left while ${tc.name} is acknowledged and never promotes a later revision`, () => {
+      const annotations = { [ANNOTATIONS.promote]: 'p1', [ANNOTATIONS.abort]: 'a1' };
+      const first = decide(canary({ annotations, status: { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' } }), observed(tc.o), at(0));
+      expect(first.status.requests?.promote?.id).to.equal('p1');
+      expect(first.status.requests?.abort?.id).to.equal('a1');
+      const later = decide(canary({ annotations, status: first.status }), observed({ deployment: testing() }), at(10));
+      expect(types(later)).to.not.include('PromoteDeployment');
+      expect(later.status.phase).to.equal('Progressing');
+    });
+  }
+
+  it('time paused by spec.paused does not count: resuming shifts the step clock', () => {
+    const c = canary({ status: running(1, { stepStartedAt: iso(-100), pausedSince: iso(-60) }) });
+    const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(d.status.stepStartedAt).to.equal(iso(-40));
+    expect(d.status.pausedSince).to.equal(undefined);
+    const waiting = decide(canary({ status: running(1, { stepStartedAt: iso(-100), pausedSince: iso(-60), canaryPodsWaitingSince: iso(-20) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 0)] }), at(0));
+    expect(waiting.status.canaryPodsWaitingSince, 'a wait that began during the hold starts now').to.equal(iso(0));
+    const paused = decide(canary({ status: running(1, { stepStartedAt: iso(-100) }), spec: { paused: true } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(paused.status.pausedSince).to.equal(iso(0));
+    expect(paused.status.stepStartedAt).to.equal(iso(-100));
+  });
+
+  const recreate: Array<{ name: string; status?: CanaryStatus; d: ObservedDeployment; actions: string[] }> = [
+    { name: 'is not adopted', d: dep({ strategy: 'Recreate', guardLabel: undefined, stableAnnotation: undefined }), actions: [] },
+    { name: 'removes a running canary and keeps the revision held', status: running(1), d: testing({ strategy: 'Recreate' }), actions: ['DeleteCanaryReplicaSets'] },
+  ];
+  for (const tc of recreate) {
+    it(`a Deployment with strategy Recreate ${tc.name}: Failed with a reason`, () => {
+      const d = decide(canary({ ...(tc.status ? { status: tc.status } : {}) }), observed({ deployment: tc.d, canaryReplicaSets: tc.status ? [rs(NEXT, 1, 1)] : [] }), at(0));
+      expect(d.status.phase).to.equal('Failed');
+      expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.UnsupportedStrategy);
+      expect(d.status.message).to.contain('Recreate');
+      expect(types(d)).to.deep.equal(tc.actions);
+    });
+  }
+
+  const zero: Array<{ name: string; status: CanaryStatus; rsets: ReturnType<typeof rs>[]; actions: string[] }> = [
+    { name: 'a new revision', status: { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' }, rsets: [], actions: ['DeleteCanaryReplicaSets'] },
+    { name: 'a running canary', status: running(1), rsets: [rs(NEXT, 1, 1)], actions: ['DeleteCanaryReplicaSets'] },
+    { name: 'a canary past its last step', status: running(4, { stepStartedAt: iso(-400) }), rsets: [rs(NEXT, 1, 1)], actions: ['DeleteCanaryReplicaSets'] },
+  ];
+  for (const tc of zero) {
+    it(`a Deployment scaled to zero holds ${tc.name}: no canary pod takes all the traffic, no promotion`, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: testing({ replicas: 0, updatedReplicas: 0 }), canaryReplicaSets: tc.rsets }), at(0));
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(REASONS.ScaledToZero);
+      expect(d.status.message).to.contain('scaled to zero');
+      expect(d.status.phase).to.equal('Paused');
+    });
+  }
+});
+
+describe('decide(): configuration problems in the middle of a canary', () => {
+  const cases: Array<{ name: string; d: ObservedDeployment; actions: string[] }> = [
+    { name: 'an invalid spec removes the canary pods and keeps the revision held', d: testing(), actions: ['DeleteCanaryReplicaSets'] },
+    { name: 'an invalid spec with the gate bypassed also holds the Deployment', d: testing({ paused: false, heldByUs: false }), actions: ['DeleteCanaryReplicaSets', 'HoldDeployment'] },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: running(1) }), observed({ specProblems: ['spec.analysis.checks[0]: unknown variable {{ foo }}'], deployment: tc.d, canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('Failed');
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.InvalidSpec);
+      expect(cond(d, CONDITIONS.Progressing)?.status).to.equal('False');
+      expect(d.events.find((e) => e.reason === REASONS.InvalidSpec)?.type).to.equal('Warning');
+      expect(d.status.message).to.contain('canary of revision bbbbbbbbbb was stopped and its pods removed');
+      // Once the spec is fixed the revision is verified from step 1.
+      const fixed = decide(canary({ status: d.status }), observed({ deployment: testing() }), at(10));
+      expect(fixed.status.phase).to.equal('Progressing');
+      expect(fixed.status.currentStep).to.equal(0);
+    });
+  }
+
+  it('an unreadable Secret becomes Error measurements up to the error limit', () => {
+    const creds = { ok: false as const, reason: REASONS.SecretUnreadable, message: 'Secret shop/datadog could not be read: 403 Forbidden' };
+    const checks = [{ name: 'errors', failures: 0, errors: 2, consecutiveErrors: 2, inconclusive: 0, passes: 0, measurements: [m('Error', -50), m('Error', -20)] }];
+    const d = decide(canary({ status: running(1, { checks }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], credentials: creds }), at(10));
+    expect(d.status.phase).to.equal('RolledBack');
+    expect(reasons(d)).to.include(REASONS.CheckErrors);
+    expect(d.status.message).to.contain('403 Forbidden');
+  });
+});
+
+describe('decide(): a new template that already runs on every pod', () => {
+  const everywhere = (over: Partial<ObservedDeployment> = {}) => testing({ paused: false, heldByUs: false, updatedReplicas: 9, replicas: 9, generationObserved: true, ...over });
+  const waiting: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Succeeded' };
+  const cases: Array<{ name: string; status: CanaryStatus; d: ObservedDeployment; phase: string; actions: string[]; message?: string }> = [
+    { name: 'is not canaried: the stable template is restored', status: waiting, d: everywhere(), phase: 'RolledBack', actions: ['RestoreStableTemplate'], message: 'restored the stable revision aaaaaaaaaa' },
+    { name: 'is not canaried mid-canary either', status: running(1), d: everywhere(), phase: 'RolledBack', actions: ['DeleteCanaryReplicaSets', 'RestoreStableTemplate'] },
+    { name: 'with the stable template unknown is held and explained', status: waiting, d: everywhere({ stableTemplateKnown: false }), phase: 'Paused', actions: ['HoldDeployment'], message: 'cannot be restored' },
+    { name: 'already paused and unknown: nothing to write', status: waiting, d: everywhere({ stableTemplateKnown: false, paused: true }), phase: 'Paused', actions: [] },
+    { name: 'half rolled out is canaried as usual', status: waiting, d: everywhere({ updatedReplicas: 4 }), phase: 'Progressing', actions: ['HoldDeployment', 'DeleteCanaryReplicaSets', 'EnsureCanaryReplicaSet'] },
+    { name: 'a spec change not yet observed is canaried as usual', status: waiting, d: everywhere({ generationObserved: false }), phase: 'Progressing', actions: ['HoldDeployment', 'DeleteCanaryReplicaSets', 'EnsureCanaryReplicaSet'] },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: tc.d, canaryReplicaSets: tc.status.canaryRevision ? [rs(NEXT, 1, 1)] : [] }), at(0));
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(types(d)).to.deep.equal(tc.actions);
+      if (tc.phase !== 'Progressing') {
+        expect(d.status.message).to.contain('already runs on all 9 pods');
+        expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.UnverifiedRollout);
+        expect(d.events.filter((e) => e.reason === REASONS.UnverifiedRollout)).to.have.length(1);
+        expect(d.status.failedRevision).to.equal(undefined);
+        const again = decide(canary({ status: d.status }), observed({ deployment: tc.d }), at(5));
+        expect(again.events).to.deep.equal([]);
+        expect(types(again).filter((t) => t !== 'DeleteCanaryReplicaSets')).to.deep.equal(tc.actions.filter((t) => t !== 'DeleteCanaryReplicaSets'));
+      }
+      if (tc.message) expect(d.status.message).to.contain(tc.message);
+    });
+  }
+
+  it('a promote request accepts the held revision', () => {
+    const d = decide(canary({ status: waiting, annotations: { [ANNOTATIONS.promote]: 'p1' } }), observed({ deployment: everywhere({ stableTemplateKnown: false, paused: true }) }), at(0));
+    expect(action(d, 'PromoteDeployment')?.revision).to.equal(NEXT);
+    expect(d.status.requests?.promote?.id).to.equal('p1');
+  });
+});
+
+describe('decide(): a Deployment deleted and re-created is a new target', () => {
+  const guarded: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Succeeded', targetUID: 'uid-1', targetName: 'checkout' };
+  it('records the uid it guards', () => {
+    const d = decide(canary({ status: { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' } }), observed(), at(0));
+    expect(d.status.targetUID).to.equal('uid-1');
+    expect(d.status.targetName).to.equal('checkout');
+  });
+
+  const cases: Array<{ name: string; d: ObservedDeployment; ready: string; phase: string; trusted: boolean }> = [
+    { name: 'with the verified template is guarded again', d: dep({ uid: 'uid-2', guardLabel: undefined, stableAnnotation: undefined }), ready: 'True', phase: 'Waiting', trusted: true },
+    {
+      name: 'with an unverified template is not adopted as stable',
+      d: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined }),
+      ready: 'False',
+      phase: 'Paused',
+      trusted: false,
+    },
+    {
+      name: 'mid-rollout with an unverified template is guarded at once',
+      d: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false, updatedReplicas: 3 }),
+      ready: 'False',
+      phase: 'Paused',
+      trusted: false,
+    },
+    {
+      name: 'with a copied label and stable annotation that were never verified',
+      d: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', stableAnnotation: NEXT }),
+      ready: 'False',
+      phase: 'Paused',
+      trusted: false,
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: guarded }), observed({ deployment: tc.d }), at(0));
+      expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+      const e = d.events.find((x) => x.reason === REASONS.TargetRecreated);
+      expect(e?.type).to.equal('Warning');
+      expect(e?.message).to.contain('uid-1');
+      expect(d.status.targetUID).to.equal('uid-2');
+      expect(d.status.stableRevision).to.equal(STABLE);
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(cond(d, CONDITIONS.Ready)?.status).to.equal(tc.ready);
+      if (!tc.trusted) expect(d.status.message).to.contain(`revision ${NEXT} (version 1.1.0) was not verified`);
+    });
+  }
+
+  it('then holds the unverified template that runs on every pod and says why', () => {
+    const first = decide(canary({ status: guarded }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    const next = decide(canary({ status: first.status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', stableTemplateKnown: false }) }), at(1));
+    expect(types(next)).to.deep.equal(['HoldDeployment']);
+    expect(cond(next, CONDITIONS.Ready)?.reason).to.equal(REASONS.UnverifiedRollout);
+  });
+
+  it('a Canary pointed at another Deployment adopts it normally', () => {
+    const d = decide(canary({ status: { ...guarded, targetName: 'old-name' } }), observed({ deployment: dep({ uid: 'uid-9', guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    expect(reasons(d)).to.deep.equal([REASONS.Adopted]);
+  });
+});
+
+describe('decide(): a pass with nothing new writes nothing', () => {
+  const cases: Array<{ name: string; status: CanaryStatus; rsets: ReturnType<typeof rs>[]; spec?: Partial<Canary['spec']>; says?: string }> = [
+    { name: 'analysing in a pause', status: running(1, { stepStartedAt: iso(-30) }), rsets: [rs(NEXT, 1, 1)], says: 'until 2026-11-27T10:01:30Z' },
+    { name: 'waiting for canary pods', status: running(1, { stepStartedAt: iso(-30), canaryPodsWaitingSince: iso(-30) }), rsets: [rs(NEXT, 1, 0)], says: 'deadline 2026-11-27T10:14:30Z' },
+    { name: 'paused by spec.paused', status: running(1, { stepStartedAt: iso(-30) }), rsets: [rs(NEXT, 1, 1)], spec: { paused: true } },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const o = observed({ deployment: testing(), canaryReplicaSets: tc.rsets });
+      const first = decide(canary({ status: tc.status, ...(tc.spec ? { spec: tc.spec } : {}) }), o, at(0));
+      const second = decide(canary({ status: first.status, ...(tc.spec ? { spec: tc.spec } : {}) }), o, at(5));
+      expect(JSON.parse(JSON.stringify(second.status))).to.deep.equal(JSON.parse(JSON.stringify(first.status)));
+      expect(first.status.message).to.not.match(/\d+s left/);
+      if (tc.says) expect(first.status.message).to.contain(tc.says);
+    });
+  }
+});
+
+describe('decide(): a Deployment missing from a snapshot', () => {
+  const cases: Array<{ name: string; extra: Partial<CanaryStatus>; deletes: boolean; since?: string }> = [
+    { name: 'keeps the canary pods at first', extra: {}, deletes: false, since: iso(0) },
+    { name: 'keeps them within a minute', extra: { targetMissingSince: iso(-30) }, deletes: false, since: iso(-30) },
+    { name: 'removes them once it has been missing for over a minute', extra: { targetMissingSince: iso(-61) }, deletes: true, since: iso(-61) },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: running(1, { stepStartedAt: iso(-1000), ...tc.extra }) }), observed({ deployment: undefined, canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(d.status.phase).to.equal('Failed');
+      expect(types(d).includes('DeleteCanaryReplicaSets')).to.equal(tc.deletes);
+      expect(d.status.targetMissingSince).to.equal(tc.since);
+      expect(d.requeueAfterMs).to.be.at.most(60_000);
+    });
+  }
+
+  it('back again, the canary goes on where it was', () => {
+    const gone = decide(canary({ status: running(1, { stepStartedAt: iso(-60) }) }), observed({ deployment: undefined, canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    const back = decide(canary({ status: gone.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(2));
+    expect(back.status.currentStep).to.equal(1);
+    expect(back.status.targetMissingSince).to.equal(undefined);
+    expect(types(back)).to.not.include('DeleteCanaryReplicaSets');
+    expect(back.status.phase).to.equal('Progressing');
+    expect(cond(back, CONDITIONS.Ready)?.reason).to.equal(REASONS.NewRevision);
+  });
+});
+
+describe('decide(): the stable revision is never taken from a Deployment it did not verify', () => {
+  it('a Deployment it guarded that lost its label is guarded again with the verified revision (a re-adoption that did not land)', () => {
+    const status: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Paused', targetUID: 'uid-2', targetName: 'checkout' };
+    const d = decide(canary({ status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false }) }), at(0));
+    expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+    expect(d.status.stableRevision).to.equal(STABLE);
+    expect(d.status.message).to.contain(`revision ${NEXT} (version 1.1.0) was not verified`);
+    expect(reasons(d)).to.not.include(REASONS.Adopted);
+  });
+
+  it('a stable annotation set to the revision under test by someone else is put back', () => {
+    const d = decide(canary({ status: running(1) }), observed({ deployment: testing({ stableAnnotation: NEXT }), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(types(d)).to.deep.equal(['AdoptDeployment']);
+    expect(action(d, 'AdoptDeployment')?.stableRevision).to.equal(STABLE);
+    expect(d.status.phase).to.equal('Progressing');
+    expect(d.events.find((e) => e.reason === REASONS.StableAnnotationRestored)?.type).to.equal('Warning');
+  });
+});
+
+describe('decide(): a canary ReplicaSet missing from a snapshot', () => {
+  it('16 minutes into a 30m pause does not roll back; the ReplicaSet is ensured and the deadline starts now', () => {
+    const c = canary({ spec: { steps: [{ setWeight: 10 }, { pause: { duration: '30m' } }] }, status: running(1, { stepStartedAt: iso(-1000) }) });
+    const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [] }), at(0));
+    expect(d.status.phase).to.equal('Progressing');
+    expect(types(d)).to.deep.equal(['EnsureCanaryReplicaSet']);
+    expect(d.status.canaryPodsWaitingSince).to.equal(iso(0));
   });
 });
