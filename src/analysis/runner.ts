@@ -5,6 +5,7 @@ import { credentialFingerprint } from './datadog/client.js';
 import { describeCall, fetchObservation, redact, remoteCallFor, remoteCallKey, type FetchResult, type RemoteCall } from './datadog/fetch.js';
 import { judgeObservation } from './datadog/judge.js';
 import { formatDuration } from './duration.js';
+import { assessDatadogUrl, STRICT_URL_POLICY, type DatadogUrlPolicy } from './secret.js';
 
 export const CALL_RESULTS = { ok: 'ok', error: 'error', rateLimited: 'rate_limited' } as const;
 export type CallResult = (typeof CALL_RESULTS)[keyof typeof CALL_RESULTS];
@@ -34,6 +35,8 @@ export interface MeasurementRunnerOptions {
   maxCacheEntries?: number;
   /** The remote call; default the Datadog client. */
   fetcher?: Fetcher;
+  /** What a Secret's url may be beyond https; default: plain http only to loopback hosts. */
+  urlPolicy?: DatadogUrlPolicy;
 }
 
 export interface RunnerStats {
@@ -89,6 +92,7 @@ export class MeasurementRunner implements MeasurementSource {
   private readonly cacheTtlMs: number;
   private readonly maxCacheEntries: number;
   private readonly fetcher: Fetcher;
+  private readonly urlPolicy: DatadogUrlPolicy;
 
   private readonly cache = new Map<string, CacheEntry>();
   private readonly flights = new Map<string, Flight>();
@@ -107,6 +111,7 @@ export class MeasurementRunner implements MeasurementSource {
     this.cacheTtlMs = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS;
     this.maxCacheEntries = options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;
     this.fetcher = options.fetcher ?? fetchObservation;
+    this.urlPolicy = options.urlPolicy ?? STRICT_URL_POLICY;
   }
 
   peek(req: MeasurementRequest): Measurement | undefined {
@@ -215,6 +220,13 @@ export class MeasurementRunner implements MeasurementSource {
       this.schedule(flight);
       return;
     }
+    const refused = this.refusedUrl(flight.credentials);
+    if (refused !== undefined) {
+      this.logger?.warn('Refused a Datadog url', { credential: flight.fingerprint, reason: refused });
+      this.count(CALL_RESULTS.error);
+      this.finish(flight, { kind: 'error', takenAt: this.now(), message: refused });
+      return;
+    }
     flight.running = true;
     this.counters.calls++;
     let result: FetchResult;
@@ -254,11 +266,24 @@ export class MeasurementRunner implements MeasurementSource {
     }
     this.count(obs.kind === 'error' ? CALL_RESULTS.error : CALL_RESULTS.ok);
     if (obs.kind === 'error') {
-      this.logger?.warn('Datadog call failed', { credential: flight.fingerprint, call: describeCall(flight.call), error: obs.message, status: obs.status });
+      this.logger?.warn('Datadog call failed', {
+        credential: flight.fingerprint,
+        call: describeCall(flight.call),
+        error: obs.message,
+        status: obs.status,
+        ...(result.logDetail ? { detail: result.logDetail } : {}),
+      });
     } else {
       this.logger?.debug('Datadog call finished', { credential: flight.fingerprint, call: describeCall(flight.call) });
     }
     this.finish(flight, obs);
+  }
+
+  /** Why the credentials' url may not be called, or undefined when it may. */
+  private refusedUrl(credentials: DatadogCredentials): string | undefined {
+    if (!credentials.url) return undefined;
+    const verdict = assessDatadogUrl(credentials.url, this.urlPolicy);
+    return verdict.ok ? undefined : `the Datadog Secret's url ${verdict.message}; no call was made`;
   }
 
   private finish(flight: Flight, observation: Observation): void {

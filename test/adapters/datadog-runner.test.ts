@@ -131,4 +131,43 @@ describe('MeasurementRunner (real client, local stand-in)', function () {
     const [req] = dd.requests('/api/v1/monitor/12');
     expect(req?.time ?? 0).to.be.at.least(at - 5);
   });
+
+  describe('the Secret url rule', () => {
+    const spyRunner = (allowPlainHttp: boolean, seenUrls: string[]): TestRunner =>
+      new TestRunner({
+        urlPolicy: { allowPlainHttp },
+        fetcher: async (c, _call, opts) => {
+          seenUrls.push(c.url ?? '');
+          return { observation: { kind: 'monitors', takenAt: opts.now(), monitors: [{ id: 1, name: 'm', overallState: 'OK', groups: {} }], url: 'u' } };
+        },
+      });
+
+    it('plain http to a host other than loopback is refused without a call, saying why', async () => {
+      const urls: string[] = [];
+      const r = spyRunner(false, urls);
+      try {
+        const m = await r.measure(request('ns/a', monitorCheck({ id: 1 }), { ...creds, url: 'http://dd-proxy.example:8080' }));
+        expect(m.verdict).to.equal('Error');
+        expect(m.message).to.contain("the Datadog Secret's url must use https");
+        expect(m.message).to.contain('--datadog-allow-http');
+        expect(urls).to.deep.equal([]);
+      } finally {
+        r.close();
+      }
+    });
+
+    it('with the operator flag plain http is called; loopback http always is', async () => {
+      const urls: string[] = [];
+      const allowed = spyRunner(true, urls);
+      const strict = spyRunner(false, urls);
+      try {
+        expect((await allowed.measure(request('ns/a', monitorCheck({ id: 1 }), { ...creds, url: 'http://dd-proxy.example:8080' }))).verdict).to.equal('Pass');
+        expect((await strict.measure(request('ns/b', monitorCheck({ id: 1 }), { ...creds, url: 'http://127.0.0.1:9' }))).verdict).to.equal('Pass');
+        expect(urls).to.deep.equal(['http://dd-proxy.example:8080', 'http://127.0.0.1:9']);
+      } finally {
+        allowed.close();
+        strict.close();
+      }
+    });
+  });
 });
