@@ -102,13 +102,48 @@ describe('MeasurementRunner (real client, local stand-in)', function () {
     expect(reqs.filter((r) => r.path === '/api/v1/monitor/12').map((r) => r.status)).to.deep.equal([429, 200]);
   });
 
-  it('persistent 429 -> Error after 2 retries', async () => {
+  it('a 429 that persists after retries is Inconclusive "rate limited until …", never an Error', async () => {
     dd.rateLimit({ path: '/api/v1/monitor/*', times: 100, resetSeconds: 0 });
+    const before = Date.now();
     const m = await t.measure(request('ns/a', monitorCheck({ id: 12 }), creds));
-    expect(m).to.deep.include({ verdict: 'Error', message: 'rate limited by Datadog (429) after 2 retries' });
+    expect(m.verdict).to.equal('Inconclusive');
+    expect(m.message).to.match(/^rate limited by Datadog \(429\) until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z after 2 retries; not counted as an error$/);
+    const until = Date.parse(/until (\S+)/.exec(m.message ?? '')?.[1] ?? '');
+    expect(until).to.be.at.least(before - 1000);
     expect(dd.requests('/api/v1/monitor/12')).to.have.length(3);
     expect(calls).to.deep.equal(['rate_limited', 'rate_limited', 'rate_limited']);
     expect(t.runner.stats()).to.include({ calls: 3, rateLimited: 3 });
+  });
+
+  it('the organisation quota: calls pause when x-ratelimit-remaining reaches 0 and resume after the reset, without a 429', async () => {
+    dd.setMonitors(Array.from({ length: 10 }, (_, i) => ({ id: 100 + i, name: `m${i}`, overallState: 'OK' })));
+    dd.setQuota({ path: '/api/v1/monitor/*', limit: 4, periodSeconds: 1 });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => t.measure(request(`ns/c${i}`, monitorCheck({ id: 100 + i }), creds))));
+    expect(results.map((m) => m.verdict)).to.deep.equal(Array(10).fill('Pass'));
+    const statuses = dd.requests('/api/v1/monitor/').map((r) => r.status);
+    expect(statuses).to.have.length(10);
+    expect(statuses.filter((x) => x === 429)).to.deep.equal([]);
+  });
+
+  it('a per-credential call budget spreads a burst of distinct calls; other credentials are not held back', async () => {
+    t.close();
+    t = new TestRunner({ callBudget: { calls: 2, perMs: 500 } });
+    dd.setMonitors(Array.from({ length: 5 }, (_, i) => ({ id: 200 + i, name: `m${i}`, overallState: 'OK' })));
+    const started = Date.now();
+    const burst = Promise.all(Array.from({ length: 5 }, (_, i) => t.measure(request(`ns/b${i}`, monitorCheck({ id: 200 + i }), creds))));
+    const other = { ...creds, appKey: 'another-app-key-99999' };
+    const otherDone = t.measure(request('ns/other', monitorCheck({ id: 200 }), other)).then(() => Date.now());
+    await burst;
+    expect((await otherDone) - started).to.be.lessThan(200);
+    const times = dd
+      .requests('/api/v1/monitor/')
+      .filter((r) => r.appKey === keyFingerprint(APP_KEY))
+      .map((r) => r.time)
+      .sort((a, b) => a - b);
+    expect(times).to.have.length(5);
+    // Two at once, then one every 250 ms.
+    expect((times[2] ?? 0) - (times[0] ?? 0)).to.be.at.least(200);
+    expect((times[4] ?? 0) - (times[0] ?? 0)).to.be.at.least(650);
   });
 
   it('errors are shared observations too and never carry the keys', async () => {

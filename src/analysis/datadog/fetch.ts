@@ -22,6 +22,14 @@ export interface FetchResult {
   rateLimitResetMs?: number;
   /** What went wrong in more detail than status may show (for the operator's log only). */
   logDetail?: string;
+  /** The organisation's rate limit as the answer stated it (x-ratelimit-remaining and -reset). */
+  quota?: Quota;
+}
+
+/** Calls left in the current rate-limit window, and how long until the window resets. */
+export interface Quota {
+  remaining: number;
+  resetMs: number;
 }
 
 /** Most monitors a search selection looks at (each one costs a getMonitor call). */
@@ -134,8 +142,10 @@ export async function fetchMonitorSearch(credentials: DatadogCredentials, query:
   });
   if (!Array.isArray(found)) return found;
   const monitors: MonitorObservation[] = [];
+  let quota: Quota | undefined;
   for (const id of found) {
     const one = await fetchMonitorById(credentials, id, opts);
+    if (one.quota) quota = one.quota;
     if (one.observation.kind !== 'monitors') {
       // A monitor deleted between the search and the read is simply gone.
       if (one.observation.kind === 'error' && one.observation.status === 404) continue;
@@ -143,7 +153,7 @@ export async function fetchMonitorSearch(credentials: DatadogCredentials, query:
     }
     monitors.push(...one.observation.monitors);
   }
-  return { observation: { kind: 'monitors', takenAt: opts.now(), monitors, url } };
+  return { observation: { kind: 'monitors', takenAt: opts.now(), monitors, url }, ...(quota ? { quota } : {}) };
 }
 
 export async function fetchMetricQuery(credentials: DatadogCredentials, query: string, windowMs: number, opts: FetchOptions): Promise<FetchResult> {
@@ -220,7 +230,8 @@ async function guarded<T = Observation>(
     const apis = await datadogApis(credentials);
     call = apis.callOptions(AbortSignal.timeout(opts.timeoutMs));
     const result = await run(apis, call);
-    if (isObservation(result)) return { observation: result } as R;
+    const quota = quotaOf(call.response()?.headers);
+    if (isObservation(result)) return { observation: result, ...(quota ? { quota } : {}) } as R;
     return result as R;
   } catch (err) {
     return describeFailure(err, credentials, opts, url, ctx, call?.response()) as R;
@@ -339,6 +350,15 @@ function networkCode(err: unknown): string | undefined {
     return cause instanceof Error && cause.message ? cause.message : 'connection failed';
   }
   return undefined;
+}
+
+/** The rate limit an answer states (x-ratelimit-remaining and x-ratelimit-reset), if it states one. */
+export function quotaOf(headers: Record<string, string> | undefined): Quota | undefined {
+  const raw = headers?.['x-ratelimit-remaining'];
+  if (raw === undefined) return undefined;
+  const remaining = Number.parseInt(raw, 10);
+  if (!Number.isFinite(remaining)) return undefined;
+  return { remaining: Math.max(0, remaining), resetMs: rateLimitResetSeconds(headers) * 1000 };
 }
 
 /** x-ratelimit-reset in whole seconds (0 allowed), default 10 s when absent or unreadable. */
