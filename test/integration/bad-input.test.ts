@@ -288,13 +288,13 @@ describe('Bad input on the real control plane', function () {
       });
     }
 
-    it('a 429 that persists is Inconclusive "rate limited until …" and never counts as an error', async () => {
+    it('a 429 that persists is Inconclusive "rate limited until …", never counts as an error, and the progress deadline ends it', async () => {
       const name = 'limited';
       w.dd.upsertMonitor(versionMonitor(101, name));
       w.dd.setVersions(['1.0.0', '1.1.0']);
       await w.datadogSecret(`dd-${name}`);
       await w.deployment(name, `example.com/${name}:1.0.0`, { replicas: 2 });
-      await w.canary(name, { steps: FAST_STEPS, ...withChecks(), datadog: { secretRef: { name: `dd-${name}` } }, progressDeadline: '60s' });
+      await w.canary(name, { steps: FAST_STEPS, ...withChecks(), datadog: { secretRef: { name: `dd-${name}` } }, progressDeadline: '12s' });
       await w.waitPhase(name, 'Waiting');
       const stable = await w.stablePodNames(name);
       w.dd.rateLimit({ path: '/api/v1/monitor/*', times: 100_000, resetSeconds: 0 });
@@ -309,6 +309,10 @@ describe('Bad input on the real control plane', function () {
         expect(cs?.measurements.at(-1)?.message).to.match(/^rate limited by Datadog \(429\) until \d{4}-\d\d-\d\dT[\d:.]+Z after 2 retries; not counted as an error$/);
         expect(c.status?.phase).to.not.equal('Succeeded');
         expect(c.status?.message ?? '').to.not.match(/could not be measured/);
+        const ended = await w.waitPhase(name, 'RolledBack', 60_000);
+        expect(readyReason(ended)).to.equal('RolledBack');
+        expect(ended.status?.message).to.match(/checks did not pass within the progress deadline after the pause: errors: .*rate limited by Datadog \(429\) until/);
+        expect(ended.status?.checks?.[0]?.errors).to.equal(0);
         expect(await w.stablePodNames(name)).to.deep.equal(stable);
       } finally {
         w.dd.clearFaults();
