@@ -255,6 +255,26 @@ describe('Datadog adapter (real client, local stand-in)', function () {
       expect(m.message).to.equal('monitor 8 "[2Jerrors" is OK');
     });
 
+    it('a redirect is not followed, so the keys never travel to where it points', async () => {
+      const elsewhere = await DatadogStandIn.start({ apiKey: API_KEY, appKey: APP_KEY });
+      try {
+        elsewhere.setMonitors([{ id: 7, name: 'errors', overallState: 'OK' }]);
+        dd.addFault({ path: '/api/v1/monitor/7', status: 302, body: '', headers: { location: `${elsewhere.url}/api/v1/monitor/7?group_states=all` } });
+        const m = await measure(monitorCheck({ id: 7 }));
+        expect(m.verdict).to.equal('Error');
+        expect(m.message).to.match(/^Datadog answered 302/);
+        expect(elsewhere.requests('/api/')).to.deep.equal([]);
+      } finally {
+        await elsewhere.close();
+      }
+    });
+
+    it('an answer larger than 16 MiB is an error, not read into memory', async () => {
+      dd.addFault({ path: '/api/v1/monitor/7', status: 200, body: `{"id":7,"name":"${'x'.repeat(17 * 1024 * 1024)}"}` });
+      const m = await measure(monitorCheck({ id: 7 }));
+      expect(m).to.deep.include({ verdict: 'Error', message: 'Datadog sent a response that could not be read: the answer is larger than 16 MiB' });
+    });
+
     it('DD_SITE in the environment does not change where calls go', async () => {
       const { datadogApis } = await import('../../src/analysis/datadog/client.js');
       const saved = process.env.DD_SITE;
