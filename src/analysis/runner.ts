@@ -5,7 +5,9 @@ import { credentialFingerprint } from './datadog/client.js';
 import { describeCall, fetchObservation, redact, remoteCallFor, remoteCallKey, type FetchResult, type Quota, type RemoteCall } from './datadog/fetch.js';
 import { judgeObservation } from './datadog/judge.js';
 import { formatDuration } from './duration.js';
-import { assessDatadogUrl, STRICT_URL_POLICY, type DatadogUrlPolicy } from './secret.js';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { assessDatadogUrl, forbiddenAddress, STRICT_URL_POLICY, type DatadogUrlPolicy } from './secret.js';
 
 export const CALL_RESULTS = { ok: 'ok', error: 'error', rateLimited: 'rate_limited' } as const;
 export type CallResult = (typeof CALL_RESULTS)[keyof typeof CALL_RESULTS];
@@ -44,6 +46,8 @@ export interface MeasurementRunnerOptions {
   callBudget?: CallBudget;
   /** Most calls in flight per credential; default 4. */
   maxConcurrentCalls?: number;
+  /** Resolves a url's host name to its addresses; default the system resolver. */
+  lookup?: (hostname: string) => Promise<string[]>;
 }
 
 export interface CallBudget {
@@ -118,6 +122,7 @@ export class MeasurementRunner implements MeasurementSource {
   private readonly urlPolicy: DatadogUrlPolicy;
   private readonly budget: CallBudget;
   private readonly maxConcurrentCalls: number;
+  private readonly lookup: (hostname: string) => Promise<string[]>;
 
   private readonly cache = new Map<string, CacheEntry>();
   private readonly flights = new Map<string, Flight>();
@@ -147,6 +152,7 @@ export class MeasurementRunner implements MeasurementSource {
     const budget = options.callBudget ?? DEFAULT_CALL_BUDGET;
     this.budget = budget.calls > 0 && budget.perMs > 0 ? budget : DEFAULT_CALL_BUDGET;
     this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS);
+    this.lookup = options.lookup ?? (async (hostname) => (await dnsLookup(hostname, { all: true })).map((a) => a.address));
   }
 
   peek(req: MeasurementRequest): Measurement | undefined {
@@ -275,22 +281,21 @@ export class MeasurementRunner implements MeasurementSource {
       return;
     }
     flight.slotAt = undefined;
-    const refused = this.refusedUrl(flight.credentials);
-    if (refused !== undefined) {
-      this.logger?.warn('Refused a Datadog url', { credential: flight.fingerprint, reason: refused });
-      this.count(CALL_RESULTS.error);
-      this.finish(flight, { kind: 'error', takenAt: this.now(), message: refused });
-      return;
-    }
     flight.running = true;
-    this.counters.calls++;
     this.running.set(fp, inFlight + 1);
     if (quota && quota.resetAt > this.now()) quota.remaining--;
     let result: FetchResult;
-    try {
-      result = await this.fetcher(flight.credentials, flight.call, { timeoutMs: this.timeoutMs, now: this.now });
-    } catch (err) {
-      result = { observation: { kind: 'error', takenAt: this.now(), message: redact(`the call failed: ${errorText(err)}`, flight.credentials) } };
+    const refused = await this.refusedUrl(flight.credentials);
+    if (refused !== undefined) {
+      this.logger?.warn('Refused a Datadog url', { credential: flight.fingerprint, reason: refused });
+      result = { observation: { kind: 'error', takenAt: this.now(), message: refused } };
+    } else {
+      this.counters.calls++;
+      try {
+        result = await this.fetcher(flight.credentials, flight.call, { timeoutMs: this.timeoutMs, now: this.now });
+      } catch (err) {
+        result = { observation: { kind: 'error', takenAt: this.now(), message: redact(`the call failed: ${errorText(err)}`, flight.credentials) } };
+      }
     }
     flight.running = false;
     this.callEnded(fp, result.quota);
@@ -401,11 +406,28 @@ export class MeasurementRunner implements MeasurementSource {
     flight.timer.unref?.();
   }
 
-  /** Why the credentials' url may not be called, or undefined when it may. */
-  private refusedUrl(credentials: DatadogCredentials): string | undefined {
+  /**
+   * Why the credentials' url may not be called, or undefined when it may: the url rules, and a
+   * host name must not resolve to a link-local or unspecified address. (A failed lookup is left to
+   * the call, which reports it like any connection failure.)
+   */
+  private async refusedUrl(credentials: DatadogCredentials): Promise<string | undefined> {
     if (!credentials.url) return undefined;
     const verdict = assessDatadogUrl(credentials.url, this.urlPolicy);
-    return verdict.ok ? undefined : `the Datadog Secret's url ${verdict.message}; no call was made`;
+    if (!verdict.ok) return `the Datadog Secret's url ${verdict.message}; no call was made`;
+    const hostname = new URL(verdict.url).hostname.replace(/^\[|\]$/g, '');
+    if (isIP(hostname) !== 0) return undefined;
+    let addresses: string[];
+    try {
+      addresses = await this.lookup(hostname);
+    } catch {
+      return undefined;
+    }
+    for (const address of addresses) {
+      const why = forbiddenAddress(address);
+      if (why) return `the Datadog Secret's url names a host that resolves to ${why}; no call was made`;
+    }
+    return undefined;
   }
 
   private finish(flight: Flight, observation: Observation): void {

@@ -121,6 +121,17 @@ export function assessDatadogUrl(value: string, policy: DatadogUrlPolicy): UrlRe
   return parsed;
 }
 
+/**
+ * Why the operator must not connect to this resolved address (link-local or unspecified), or
+ * undefined. Used for the addresses a url's host name resolves to.
+ */
+export function forbiddenAddress(address: string): string | undefined {
+  const host = address.toLowerCase();
+  if (isLinkLocal(host)) return 'a link-local address (169.254.0.0/16, fe80::/10)';
+  if (isUnspecified(host)) return 'an unspecified address (0.0.0.0, ::)';
+  return undefined;
+}
+
 /** The host without IPv6 brackets, lower case. */
 function hostAddress(u: URL): string {
   return u.hostname.replace(/^\[|\]$/g, '').toLowerCase();

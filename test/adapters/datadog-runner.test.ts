@@ -171,6 +171,7 @@ describe('MeasurementRunner (real client, local stand-in)', function () {
     const spyRunner = (allowPlainHttp: boolean, seenUrls: string[]): TestRunner =>
       new TestRunner({
         urlPolicy: { allowPlainHttp },
+        lookup: async () => ['10.0.0.9'],
         fetcher: async (c, _call, opts) => {
           seenUrls.push(c.url ?? '');
           return { observation: { kind: 'monitors', takenAt: opts.now(), monitors: [{ id: 1, name: 'm', overallState: 'OK', groups: {} }], url: 'u' } };
@@ -186,6 +187,27 @@ describe('MeasurementRunner (real client, local stand-in)', function () {
         expect(m.message).to.contain("the Datadog Secret's url must use https");
         expect(m.message).to.contain('--datadog-allow-http');
         expect(urls).to.deep.equal([]);
+      } finally {
+        r.close();
+      }
+    });
+
+    it('a host name that resolves to a link-local address is refused without a call', async () => {
+      const urls: string[] = [];
+      const r = new TestRunner({
+        lookup: async (host) => (host === 'metadata.attacker.example' ? ['10.1.2.3', '169.254.169.254'] : ['10.1.2.4']),
+        fetcher: async (c, _call, opts) => {
+          urls.push(c.url ?? '');
+          return { observation: { kind: 'monitors', takenAt: opts.now(), monitors: [{ id: 1, name: 'm', overallState: 'OK', groups: {} }], url: 'u' } };
+        },
+      });
+      try {
+        const bad = await r.measure(request('ns/a', monitorCheck({ id: 1 }), { ...creds, url: 'https://metadata.attacker.example' }));
+        expect(bad).to.deep.include({ verdict: 'Error', message: "the Datadog Secret's url names a host that resolves to a link-local address (169.254.0.0/16, fe80::/10); no call was made" });
+        const good = await r.measure(request('ns/b', monitorCheck({ id: 1 }), { ...creds, url: 'https://dd-proxy.example' }));
+        expect(good.verdict).to.equal('Pass');
+        expect(urls).to.deep.equal(['https://dd-proxy.example']);
+        expect(r.runner.stats().calls).to.equal(1);
       } finally {
         r.close();
       }
