@@ -39,7 +39,8 @@ const program = new Command('deployer')
   .addOption(
     new Option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)').argParser(duration).default(15_000, '15s'),
   )
-  .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info');
+  .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info')
+  .option('--datadog-allow-http', "allow a Datadog Secret's url to use plain http to hosts other than loopback (keys travel in clear text)", false);
 
 program.parse();
 const o = program.opts<{
@@ -58,6 +59,7 @@ const o = program.opts<{
   leaseName?: string;
   leaseDuration: number;
   logLevel: string;
+  datadogAllowHttp: boolean;
 }>();
 
 const logger = createLogger({ level: o.logLevel });
@@ -91,6 +93,7 @@ try {
           },
         } : {}),
     logger,
+    datadogAllowPlainHttp: o.datadogAllowHttp,
   });
   logger.info('Operator started', { webhookPort: op.webhookPort, healthPort: op.healthPort, leaderElection: o.leaderElect });
   let stopping = false;

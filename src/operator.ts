@@ -62,6 +62,8 @@ export interface OperatorOptions {
   datadogTimeoutMs?: number;
   /** Where transitions are announced besides Events (default: nowhere). */
   notifier?: Notifier;
+  /** Allow a Datadog Secret's url to use plain http to hosts other than loopback (--datadog-allow-http). */
+  datadogAllowPlainHttp?: boolean;
 }
 
 export interface OperatorHandle {
@@ -104,6 +106,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
           ...(opts.datadogTimeoutMs ? { timeoutMs: opts.datadogTimeoutMs } : {}),
           logger: logger.child({ component: 'datadog' }),
           metrics: { onCall: (result) => metrics.datadogCalls.inc({ result }) },
+          urlPolicy: { allowPlainHttp: opts.datadogAllowPlainHttp === true },
         }),
       events: new KubeEventRecorder(client, 'deployer', identity),
       ...(opts.notifier ? { notifier: opts.notifier } : {}),

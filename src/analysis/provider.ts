@@ -50,7 +50,9 @@ export interface MonitorObservation {
 export type Observation =
   | { kind: 'monitors'; takenAt: number; monitors: MonitorObservation[]; url: string }
   | { kind: 'series'; takenAt: number; fromMs: number; toMs: number; points: Array<[number, number | null]>; bucketMs?: number; url: string }
-  | { kind: 'error'; takenAt: number; message: string; status?: number; url?: string };
+  | { kind: 'error'; takenAt: number; message: string; status?: number; url?: string }
+  /** Datadog kept answering 429: no measurement, and not an error of the check either. */
+  | { kind: 'rateLimited'; takenAt: number; until: number; retries: number; url?: string };
 
 /** Everything a fresh measurement needs; a result taken at or after notBefore is fresh. */
 export interface MeasurementRequest {

@@ -2,9 +2,12 @@
 import type { Measurement } from '../api/types.js';
 import type { DatadogCredentials, MeasurementRequest, MeasurementSource, Observation } from './provider.js';
 import { credentialFingerprint } from './datadog/client.js';
-import { describeCall, fetchObservation, redact, remoteCallFor, remoteCallKey, type FetchResult, type RemoteCall } from './datadog/fetch.js';
+import { describeCall, fetchObservation, redact, remoteCallFor, remoteCallKey, type FetchResult, type Quota, type RemoteCall } from './datadog/fetch.js';
 import { judgeObservation } from './datadog/judge.js';
 import { formatDuration } from './duration.js';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { assessDatadogUrl, forbiddenAddress, STRICT_URL_POLICY, type DatadogUrlPolicy } from './secret.js';
 
 export const CALL_RESULTS = { ok: 'ok', error: 'error', rateLimited: 'rate_limited' } as const;
 export type CallResult = (typeof CALL_RESULTS)[keyof typeof CALL_RESULTS];
@@ -34,6 +37,22 @@ export interface MeasurementRunnerOptions {
   maxCacheEntries?: number;
   /** The remote call; default the Datadog client. */
   fetcher?: Fetcher;
+  /** What a Secret's url may be beyond https; default: plain http only to loopback hosts. */
+  urlPolicy?: DatadogUrlPolicy;
+  /**
+   * Most calls per credential in a period (bursts up to `calls`, then evenly spread), so many
+   * Canaries sharing an organisation cannot use up its rate limits. Default 300 per minute.
+   */
+  callBudget?: CallBudget;
+  /** Most calls in flight per credential; default 4. */
+  maxConcurrentCalls?: number;
+  /** Resolves a url's host name to its addresses; default the system resolver. */
+  lookup?: (hostname: string) => Promise<string[]>;
+}
+
+export interface CallBudget {
+  calls: number;
+  perMs: number;
 }
 
 export interface RunnerStats {
@@ -45,6 +64,8 @@ export interface RunnerStats {
   requests: number;
   /** 429 answers seen. */
   rateLimited: number;
+  /** Calls that waited for the per-credential budget. */
+  budgetDelayed: number;
   inFlight: number;
   cached: number;
 }
@@ -59,6 +80,8 @@ interface Flight {
   rateLimitRetries: number;
   running: boolean;
   timer?: NodeJS.Timeout;
+  /** The time the call budget reserved for this flight's next call. */
+  slotAt?: number;
 }
 
 interface CacheEntry {
@@ -72,12 +95,19 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RATE_LIMIT_RETRIES = 2;
 const DEFAULT_CACHE_TTL_MS = 5 * 60_000;
 const DEFAULT_MAX_CACHE_ENTRIES = 1000;
+const DEFAULT_CALL_BUDGET: CallBudget = { calls: 300, perMs: 60_000 };
+const DEFAULT_MAX_CONCURRENT_CALLS = 4;
+/** Answers whose resets are this close belong to one rate-limit window. */
+const SAME_WINDOW_MS = 1_500;
 
 /**
  * A MeasurementSource that shares calls: requests whose credentials and remote call are
  * equal share one call in flight, and a finished observation serves every request whose
  * notBefore is at or before the time it was taken. A 429 blocks the credential until
- * x-ratelimit-reset; its calls are retried then, up to maxRateLimitRetries times.
+ * x-ratelimit-reset; its calls are retried then, up to maxRateLimitRetries times, and a 429
+ * that persists is recorded as rate limited (Inconclusive), not as an error. An answer saying
+ * the organisation's quota is used up (x-ratelimit-remaining 0) blocks the credential until the
+ * reset as well, before any 429. Each credential also has a call budget (callBudget).
  */
 export class MeasurementRunner implements MeasurementSource {
   private readonly onReady: (canaryKey: string) => void;
@@ -89,12 +119,23 @@ export class MeasurementRunner implements MeasurementSource {
   private readonly cacheTtlMs: number;
   private readonly maxCacheEntries: number;
   private readonly fetcher: Fetcher;
+  private readonly urlPolicy: DatadogUrlPolicy;
+  private readonly budget: CallBudget;
+  private readonly maxConcurrentCalls: number;
+  private readonly lookup: (hostname: string) => Promise<string[]>;
 
   private readonly cache = new Map<string, CacheEntry>();
   private readonly flights = new Map<string, Flight>();
   /** Credential fingerprint -> time until which no call goes out. */
   private readonly blockedUntil = new Map<string, number>();
-  private readonly counters = { calls: 0, sharedHits: 0, requests: 0, rateLimited: 0 };
+  /** Credential fingerprint -> theoretical arrival time of the next call (GCRA). */
+  private readonly budgetTat = new Map<string, number>();
+  /** Credential fingerprint -> calls left in the organisation's current window, as Datadog last said. */
+  private readonly quotas = new Map<string, { remaining: number; resetAt: number }>();
+  /** Credential fingerprint -> calls running, and flights waiting for one of them to finish. */
+  private readonly running = new Map<string, number>();
+  private readonly parked = new Map<string, Set<Flight>>();
+  private readonly counters = { calls: 0, sharedHits: 0, requests: 0, rateLimited: 0, budgetDelayed: 0 };
   private closed = false;
 
   constructor(options: MeasurementRunnerOptions) {
@@ -107,6 +148,11 @@ export class MeasurementRunner implements MeasurementSource {
     this.cacheTtlMs = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS;
     this.maxCacheEntries = options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;
     this.fetcher = options.fetcher ?? fetchObservation;
+    this.urlPolicy = options.urlPolicy ?? STRICT_URL_POLICY;
+    const budget = options.callBudget ?? DEFAULT_CALL_BUDGET;
+    this.budget = budget.calls > 0 && budget.perMs > 0 ? budget : DEFAULT_CALL_BUDGET;
+    this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS);
+    this.lookup = options.lookup ?? (async (hostname) => (await dnsLookup(hostname, { all: true })).map((a) => a.address));
   }
 
   peek(req: MeasurementRequest): Measurement | undefined {
@@ -175,6 +221,7 @@ export class MeasurementRunner implements MeasurementSource {
     this.closed = true;
     for (const flight of this.flights.values()) if (flight.timer) clearTimeout(flight.timer);
     this.flights.clear();
+    this.parked.clear();
   }
 
   private keyOf(req: MeasurementRequest): string {
@@ -215,22 +262,49 @@ export class MeasurementRunner implements MeasurementSource {
       this.schedule(flight);
       return;
     }
+    const fp = flight.fingerprint;
+    const inFlight = this.running.get(fp) ?? 0;
+    if (inFlight >= this.maxConcurrentCalls) {
+      this.park(flight);
+      return;
+    }
+    const quota = this.quotas.get(fp);
+    if (quota && quota.resetAt > this.now() && quota.remaining - inFlight <= 0) {
+      // Datadog said the organisation's window is used up: wait for its reset rather than draw a 429.
+      this.block(fp, quota.resetAt - this.now());
+      this.schedule(flight);
+      return;
+    }
+    flight.slotAt ??= this.reserveCall(fp);
+    if (flight.slotAt > this.now()) {
+      this.waitForSlot(flight, flight.slotAt);
+      return;
+    }
+    flight.slotAt = undefined;
     flight.running = true;
-    this.counters.calls++;
+    this.running.set(fp, inFlight + 1);
+    if (quota && quota.resetAt > this.now()) quota.remaining--;
     let result: FetchResult;
-    try {
-      result = await this.fetcher(flight.credentials, flight.call, { timeoutMs: this.timeoutMs, now: this.now });
-    } catch (err) {
-      result = { observation: { kind: 'error', takenAt: this.now(), message: redact(`the call failed: ${errorText(err)}`, flight.credentials) } };
+    const refused = await this.refusedUrl(flight.credentials);
+    if (refused !== undefined) {
+      this.logger?.warn('Refused a Datadog url', { credential: flight.fingerprint, reason: refused });
+      result = { observation: { kind: 'error', takenAt: this.now(), message: refused } };
+    } else {
+      this.counters.calls++;
+      try {
+        result = await this.fetcher(flight.credentials, flight.call, { timeoutMs: this.timeoutMs, now: this.now });
+      } catch (err) {
+        result = { observation: { kind: 'error', takenAt: this.now(), message: redact(`the call failed: ${errorText(err)}`, flight.credentials) } };
+      }
     }
     flight.running = false;
+    this.callEnded(fp, result.quota);
     if (this.closed) return;
     const obs = result.observation;
     if (result.rateLimitResetMs !== undefined) {
       this.counters.rateLimited++;
       this.count(CALL_RESULTS.rateLimited);
-      const until = this.now() + result.rateLimitResetMs;
-      if (until > (this.blockedUntil.get(flight.fingerprint) ?? 0)) this.blockedUntil.set(flight.fingerprint, until);
+      const until = this.block(flight.fingerprint, result.rateLimitResetMs);
       if (flight.rateLimitRetries < this.maxRateLimitRetries) {
         flight.rateLimitRetries++;
         this.logger?.warn('Rate limited by Datadog', {
@@ -242,23 +316,118 @@ export class MeasurementRunner implements MeasurementSource {
         this.schedule(flight);
         return;
       }
-      const n = flight.rateLimitRetries;
+      // Still limited: the organisation's quota, not this check, is the problem. Recorded as
+      // rate limited (Inconclusive) so that it never counts toward the check's error limit.
+      this.logger?.warn('Rate limited by Datadog after retries', {
+        credential: flight.fingerprint,
+        call: describeCall(flight.call),
+        until: new Date(until).toISOString(),
+        retries: flight.rateLimitRetries,
+      });
       this.finish(flight, {
-        kind: 'error',
+        kind: 'rateLimited',
         takenAt: obs.takenAt,
-        message: `rate limited by Datadog (429) after ${n} ${n === 1 ? 'retry' : 'retries'}`,
-        status: 429,
+        until,
+        retries: flight.rateLimitRetries,
         ...(obs.url ? { url: obs.url } : {}),
       });
       return;
     }
     this.count(obs.kind === 'error' ? CALL_RESULTS.error : CALL_RESULTS.ok);
     if (obs.kind === 'error') {
-      this.logger?.warn('Datadog call failed', { credential: flight.fingerprint, call: describeCall(flight.call), error: obs.message, status: obs.status });
+      this.logger?.warn('Datadog call failed', {
+        credential: flight.fingerprint,
+        call: describeCall(flight.call),
+        error: obs.message,
+        status: obs.status,
+        ...(result.logDetail ? { detail: result.logDetail } : {}),
+      });
     } else {
       this.logger?.debug('Datadog call finished', { credential: flight.fingerprint, call: describeCall(flight.call) });
     }
     this.finish(flight, obs);
+  }
+
+  /** Parks a flight until a call of its credential ends. */
+  private park(flight: Flight): void {
+    let set = this.parked.get(flight.fingerprint);
+    if (!set) this.parked.set(flight.fingerprint, (set = new Set()));
+    set.add(flight);
+  }
+
+  /** Records the quota an answer stated and lets a parked flight of the credential go. */
+  private callEnded(fp: string, stated: Quota | undefined): void {
+    const left = (this.running.get(fp) ?? 1) - 1;
+    if (left > 0) this.running.set(fp, left);
+    else this.running.delete(fp);
+    if (stated) {
+      const resetAt = this.now() + stated.resetMs;
+      const known = this.quotas.get(fp);
+      // Answers to concurrent calls arrive in any order: within one window the lowest count wins.
+      const sameWindow = known && known.resetAt > this.now() && Math.abs(known.resetAt - resetAt) < SAME_WINDOW_MS;
+      this.quotas.set(fp, { remaining: sameWindow ? Math.min(known.remaining, stated.remaining) : stated.remaining, resetAt });
+    }
+    const set = this.parked.get(fp);
+    const next = set?.values().next().value;
+    if (set && next) {
+      set.delete(next);
+      if (set.size === 0) this.parked.delete(fp);
+      if (!this.closed && this.flights.get(next.key) === next) this.schedule(next);
+    }
+  }
+
+  /** Blocks the credential for ms (never shortens a block); returns the time it is blocked until. */
+  private block(fingerprint: string, ms: number): number {
+    const until = Math.max(this.now() + ms, this.blockedUntil.get(fingerprint) ?? 0);
+    this.blockedUntil.set(fingerprint, until);
+    return until;
+  }
+
+  /**
+   * Reserves the credential's next call in its budget (a generic cell rate algorithm: bursts of
+   * up to `calls`, then one call every perMs / calls) and returns when that call may go out.
+   */
+  private reserveCall(fingerprint: string): number {
+    const now = this.now();
+    const increment = this.budget.perMs / this.budget.calls;
+    const tolerance = this.budget.perMs - increment;
+    const tat = Math.max(this.budgetTat.get(fingerprint) ?? now, now);
+    this.budgetTat.set(fingerprint, tat + increment);
+    return Math.max(now, tat - tolerance);
+  }
+
+  private waitForSlot(flight: Flight, at: number): void {
+    this.counters.budgetDelayed++;
+    if (flight.timer) clearTimeout(flight.timer);
+    flight.timer = setTimeout(() => {
+      flight.timer = undefined;
+      void this.run(flight);
+    }, at - this.now());
+    flight.timer.unref?.();
+  }
+
+  /**
+   * Why the credentials' url may not be called, or undefined when it may: the url rules, and a
+   * host name must not resolve to a link-local or unspecified address. (A failed lookup is left to
+   * the call, which reports it like any connection failure.)
+   */
+  private async refusedUrl(credentials: DatadogCredentials): Promise<string | undefined> {
+    if (!credentials.url) return undefined;
+    const verdict = assessDatadogUrl(credentials.url, this.urlPolicy);
+    if (!verdict.ok) return `the Datadog Secret's url ${verdict.message}; no call was made`;
+    const hostname = new URL(verdict.url).hostname.replace(/^\[|\]$/g, '');
+    if (isIP(hostname) !== 0) return undefined;
+    let addresses: string[];
+    try {
+      addresses = await this.lookup(hostname);
+    } catch {
+      return undefined;
+    }
+    for (const address of addresses) {
+      const why = forbiddenAddress(address);
+      if (why) return `the Datadog Secret's url names a host that resolves to ${why}; no call was made`;
+    }
+    return undefined;
   }
 
   private finish(flight: Flight, observation: Observation): void {
@@ -276,6 +445,8 @@ export class MeasurementRunner implements MeasurementSource {
       this.cache.delete(key);
     }
     for (const [fp, until] of this.blockedUntil) if (until <= now) this.blockedUntil.delete(fp);
+    for (const [fp, tat] of this.budgetTat) if (tat <= now) this.budgetTat.delete(fp);
+    for (const [fp, q] of this.quotas) if (q.resetAt <= now) this.quotas.delete(fp);
   }
 
   private wake(keys: string[]): void {

@@ -24,7 +24,9 @@ export type SecretParseResult =
 /**
  * Parses Secret data (base64 values, as the API returns them) into Datadog credentials.
  * Keys: api-key and app-key (required), site (a known Datadog site, default datadoghq.com)
- * or url (an http(s) base URL such as a proxy; wins over site).
+ * or url (a base URL such as a proxy; wins over site; see assessDatadogUrl for what is accepted).
+ * Values are trimmed, so a Secret made with `kubectl create secret --from-file` from files that
+ * end in a newline works.
  */
 export function parseDatadogSecret(data: Record<string, string> | undefined, secretName: string): SecretParseResult {
   const fail = (message: string): SecretParseResult => ({ ok: false, reason: REASONS.SecretInvalid, message: `Secret "${secretName}" ${message}` });
@@ -52,10 +54,9 @@ export function parseDatadogSecret(data: Record<string, string> | undefined, sec
     credentials.site = site.toLowerCase();
   }
   if (url) {
-    const parsed = parseHttpUrl(url);
-    if (parsed === undefined) return fail('key url is not an http:// or https:// URL');
-    if (parsed === CREDENTIALS_IN_URL) return fail('key url must not contain a user name or password');
-    credentials.url = parsed;
+    const parsed = parseDatadogUrl(url);
+    if (!parsed.ok) return fail(`key url ${parsed.message}`);
+    credentials.url = parsed.url;
   }
   if (!credentials.site && !credentials.url) credentials.site = DEFAULT_DATADOG_SITE;
   return { ok: true, credentials };
@@ -67,15 +68,106 @@ function decodeBase64(value: string): string | undefined {
   return Buffer.from(compact, 'base64').toString('utf8').trim();
 }
 
-const CREDENTIALS_IN_URL = '\0credentials';
+/** What the operator allows for a Secret's url beyond https. */
+export interface DatadogUrlPolicy {
+  /** Plain http to any host (operator flag --datadog-allow-http); without it only loopback hosts. */
+  allowPlainHttp: boolean;
+}
 
-function parseHttpUrl(value: string): string | undefined {
+export const STRICT_URL_POLICY: DatadogUrlPolicy = { allowPlainHttp: false };
+
+/** The operator flag that allows plain http to hosts other than loopback. */
+export const ALLOW_HTTP_FLAG = '--datadog-allow-http';
+
+export type UrlResult = { ok: true; url: string } | { ok: false; message: string };
+
+/**
+ * The structural rules for a Secret's url, independent of operator flags: http or https only,
+ * no user name or password, no query or fragment (the API path would be appended to them), and
+ * never a link-local or unspecified address (cloud metadata services live at 169.254.169.254 and
+ * fe80::). Messages never repeat the url, which may hold a secret.
+ */
+export function parseDatadogUrl(value: string): UrlResult {
+  let u: URL;
   try {
-    const u = new URL(value);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-    if (u.username || u.password) return CREDENTIALS_IN_URL;
-    return u.toString().replace(/\/+$/, '');
+    u = new URL(value);
   } catch {
-    return undefined;
+    return { ok: false, message: 'is not a URL; use https://<host>[:port][/path]' };
   }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, message: 'must be an https:// URL' };
+  if (u.username || u.password) return { ok: false, message: 'must not contain a user name or password' };
+  if (u.search || value.includes('?')) return { ok: false, message: 'must not contain a query ("?…"); give the base URL only' };
+  if (u.hash || value.includes('#')) return { ok: false, message: 'must not contain a fragment ("#…"); give the base URL only' };
+  const host = hostAddress(u);
+  if (isLinkLocal(host)) return { ok: false, message: 'must not point at a link-local address (169.254.0.0/16, fe80::/10)' };
+  if (isUnspecified(host)) return { ok: false, message: 'must not point at an unspecified address (0.0.0.0, ::)' };
+  return { ok: true, url: u.toString().replace(/\/+$/, '') };
+}
+
+/**
+ * Whether the operator may call this url: https always, plain http only to a loopback host
+ * (localhost, 127.0.0.0/8, ::1) unless the policy allows plain http. Returns why not.
+ */
+export function assessDatadogUrl(value: string, policy: DatadogUrlPolicy): UrlResult {
+  const parsed = parseDatadogUrl(value);
+  if (!parsed.ok) return parsed;
+  const u = new URL(parsed.url);
+  if (u.protocol === 'http:' && !policy.allowPlainHttp && !isLoopback(hostAddress(u))) {
+    return {
+      ok: false,
+      message: `must use https: plain http would send the API and application keys in clear text, so it is allowed only for loopback addresses unless the operator runs with ${ALLOW_HTTP_FLAG}`,
+    };
+  }
+  return parsed;
+}
+
+/**
+ * Why the operator must not connect to this resolved address (link-local or unspecified), or
+ * undefined. Used for the addresses a url's host name resolves to.
+ */
+export function forbiddenAddress(address: string): string | undefined {
+  const host = address.toLowerCase();
+  if (isLinkLocal(host)) return 'a link-local address (169.254.0.0/16, fe80::/10)';
+  if (isUnspecified(host)) return 'an unspecified address (0.0.0.0, ::)';
+  return undefined;
+}
+
+/** The host without IPv6 brackets, lower case. */
+function hostAddress(u: URL): string {
+  return u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+}
+
+/** An IPv4 address as four numbers, also when written inside an IPv4-mapped IPv6 address. */
+function ipv4Of(host: string): number[] | undefined {
+  const mapped = /^::ffff:(.+)$/.exec(host);
+  const text = mapped ? (mapped[1] ?? '') : host;
+  const dotted = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) return dotted.slice(1).map(Number);
+  // The URL parser writes ::ffff:a.b.c.d as ::ffff:xxxx:yyyy.
+  const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (mapped && hex) {
+    const hi = Number.parseInt(hex[1] ?? '0', 16);
+    const lo = Number.parseInt(hex[2] ?? '0', 16);
+    return [hi >> 8, hi & 255, lo >> 8, lo & 255];
+  }
+  return undefined;
+}
+
+function isLinkLocal(host: string): boolean {
+  const v4 = ipv4Of(host);
+  if (v4) return v4[0] === 169 && v4[1] === 254;
+  return /^fe[89ab][0-9a-f]?:/.test(host);
+}
+
+function isUnspecified(host: string): boolean {
+  const v4 = ipv4Of(host);
+  if (v4) return v4.every((n) => n === 0);
+  return host === '::' || /^(0{1,4}:){7}0{1,4}$/.test(host);
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  const v4 = ipv4Of(host);
+  if (v4) return v4[0] === 127;
+  return host === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(host);
 }

@@ -23,6 +23,10 @@ export function renderTemplate(text: string, vars: Record<string, string>): Rend
     const known = Object.keys(vars).sort().join(', ') || '(none)';
     return { ok: false, error: `unknown variable "${unknown}" in "${text}"; known: ${known}` };
   }
+  // What is left of "{{" after the variables were replaced is a template that is not closed.
+  if (text.replace(VARIABLE, '').includes('{{')) {
+    return { ok: false, error: `"{{" without a matching "}}" in "${text}"; write variables as {{ version }}` };
+  }
   return { ok: true, text: rendered };
 }
 

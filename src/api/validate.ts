@@ -23,6 +23,8 @@ export interface Problem {
   /** Where, e.g. "spec.steps[2].setWeight". */
   path: string;
   message: string;
+  /** Set for a warning: the Canary is valid but probably not what its author meant. */
+  severity?: 'warning';
 }
 
 export interface FileProblem extends Problem {
@@ -39,6 +41,12 @@ export const TEMPLATE_VARIABLES = ['version', 'stableVersion', 'revision', 'name
 const CRD_FILE = 'deployer.dev_canaries.yaml';
 const CRD_LOCATIONS = [`../../crds/${CRD_FILE}`, `../../../crds/${CRD_FILE}`];
 const MIN_DURATION_MS = 1000;
+const HOUR_MS = 3_600_000;
+/** Upper bounds of durations, as the CRD's CEL rules state them. */
+const MAX_DURATIONS = { pause: 168 * HOUR_MS, progressDeadline: 24 * HOUR_MS, interval: HOUR_MS, window: 24 * HOUR_MS } as const;
+const MAX_NAME_LENGTH = 63;
+/** A DNS-1123 subdomain, as Deployment and Secret names are (the CRD's CEL rule uses the same pattern). */
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DURATION_HINT = 'a Go-style duration such as 30s, 2m or 1h30m';
 
 // ---------------------------------------------------------------- schema
@@ -180,12 +188,21 @@ function schemaProblem(err: ErrorObject, root: unknown): Problem {
 const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
 const has = (o: JsonObject, key: string): boolean => o[key] !== undefined && o[key] !== null;
 
-function checkDuration(value: unknown, path: string, label: string, problems: Problem[]): void {
+function checkDuration(value: unknown, path: string, label: string, problems: Problem[], max?: { ms: number; text: string; hint?: string }): void {
   if (typeof value !== 'string') return;
   const ms = parseDuration(value);
-  // Malformed durations are reported by the schema's pattern; only the minimum is left here.
+  // Malformed durations are reported by the schema's pattern; only the bounds are left here.
   if (ms !== undefined && ms < MIN_DURATION_MS) {
     problems.push({ path, message: `${label} must be at least 1s, got ${JSON.stringify(value)}` });
+  }
+  if (ms !== undefined && max && ms > max.ms) {
+    problems.push({ path, message: `${label} must be at most ${max.text}${max.hint ?? ''}, got ${JSON.stringify(value)}` });
+  }
+}
+
+function checkName(value: unknown, path: string, message: string, problems: Problem[]): void {
+  if (typeof value === 'string' && value !== '' && !DNS1123_SUBDOMAIN.test(value)) {
+    problems.push({ path, message: `${message}, got ${describe(value)}` });
   }
 }
 
@@ -201,8 +218,32 @@ function checkTemplate(value: unknown, path: string, problems: Problem[]): void 
 
 function ruleProblems(obj: JsonObject): Problem[] {
   const problems: Problem[] = [];
+  const meta = obj.metadata;
+  if (isObject(meta) && typeof meta.name === 'string' && meta.name.length > MAX_NAME_LENGTH) {
+    problems.push({
+      path: 'metadata.name',
+      message: `metadata.name must be at most 63 characters: the Canary's name becomes a label value on its Deployment and canary pods (is ${meta.name.length})`,
+    });
+  }
   const spec = obj.spec;
   if (!isObject(spec)) return problems;
+
+  if (isObject(spec.targetRef)) {
+    checkName(
+      spec.targetRef.name,
+      'spec.targetRef.name',
+      "targetRef.name must be a Deployment name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+      problems,
+    );
+  }
+  if (isObject(spec.datadog) && isObject(spec.datadog.secretRef)) {
+    checkName(
+      spec.datadog.secretRef.name,
+      'spec.datadog.secretRef.name',
+      "datadog.secretRef.name must be a Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+      problems,
+    );
+  }
 
   if (Array.isArray(spec.steps)) {
     spec.steps.forEach((step, i) => {
@@ -216,15 +257,21 @@ function ruleProblems(obj: JsonObject): Problem[] {
             : 'a step must have exactly one of setWeight or pause (e.g. "- setWeight: 20" or "- pause: {duration: 5m}")',
         });
       }
-      if (isObject(step.pause)) checkDuration(step.pause.duration, `${path}.pause.duration`, 'pause.duration', problems);
+      if (isObject(step.pause)) {
+        checkDuration(step.pause.duration, `${path}.pause.duration`, 'pause.duration', problems, {
+          ms: MAX_DURATIONS.pause,
+          text: '168h (7 days)',
+          hint: '; for longer, use a pause without a duration and promote by hand',
+        });
+      }
     });
   }
 
-  checkDuration(spec.progressDeadline, 'spec.progressDeadline', 'progressDeadline', problems);
+  checkDuration(spec.progressDeadline, 'spec.progressDeadline', 'progressDeadline', problems, { ms: MAX_DURATIONS.progressDeadline, text: '24h' });
 
   const analysis = spec.analysis;
   const checks = isObject(analysis) && Array.isArray(analysis.checks) ? analysis.checks : [];
-  if (isObject(analysis)) checkDuration(analysis.interval, 'spec.analysis.interval', 'analysis.interval', problems);
+  if (isObject(analysis)) checkDuration(analysis.interval, 'spec.analysis.interval', 'analysis.interval', problems, { ms: MAX_DURATIONS.interval, text: '1h' });
 
   const seen = new Map<string, number>();
   checks.forEach((check, i) => {
@@ -277,7 +324,7 @@ function ruleProblems(obj: JsonObject): Problem[] {
       if (typeof query.min === 'number' && typeof query.max === 'number' && query.min > query.max) {
         problems.push({ path: `${path}.datadogQuery.min`, message: `datadogQuery.min (${query.min}) must not exceed max (${query.max})` });
       }
-      checkDuration(query.window, `${path}.datadogQuery.window`, 'datadogQuery.window', problems);
+      checkDuration(query.window, `${path}.datadogQuery.window`, 'datadogQuery.window', problems, { ms: MAX_DURATIONS.window, text: '24h' });
       checkTemplate(query.query, `${path}.datadogQuery.query`, problems);
     }
   });
@@ -289,6 +336,36 @@ function ruleProblems(obj: JsonObject): Problem[] {
     });
   }
   return problems;
+}
+
+// ---------------------------------------------------------------- warnings
+
+/**
+ * What is valid but probably not what the author meant. Today: checks with no pause after the
+ * last setWeight, where the canary is watched only until every check has one passing measurement.
+ */
+export function canaryWarnings(obj: unknown): Problem[] {
+  if (!isObject(obj) || !isObject(obj.spec)) return [];
+  const spec = obj.spec;
+  const steps = Array.isArray(spec.steps) ? spec.steps : [];
+  const checks = isObject(spec.analysis) && Array.isArray(spec.analysis.checks) ? spec.analysis.checks : [];
+  if (checks.length === 0) return [];
+  let lastWeight = -1;
+  steps.forEach((step, i) => {
+    if (isObject(step) && has(step, 'setWeight')) lastWeight = i;
+  });
+  if (lastWeight < 0) return [];
+  const pauseAfter = steps.slice(lastWeight + 1).some((step) => isObject(step) && has(step, 'pause'));
+  if (pauseAfter) return [];
+  return [
+    {
+      path: `spec.steps[${lastWeight}]`,
+      message:
+        'no pause after the last setWeight: the canary is watched only until there is one passing measurement of every check, then promoted; ' +
+        'add a pause after it (e.g. "- pause: {duration: 10m}") to watch it for longer',
+      severity: 'warning',
+    },
+  ];
 }
 
 // ---------------------------------------------------------------- entry points
@@ -383,7 +460,9 @@ export function validateCanaryFile(text: string, fileName: string): FileProblem[
       return;
     }
     if (obj.kind !== CANARY_KIND) return;
-    const problems = validateCanary(obj);
+    const errors = validateCanary(obj);
+    // Warnings only for an otherwise valid Canary: a broken step list would make them guesses.
+    const problems = errors.length > 0 ? errors : canaryWarnings(obj);
     const meta = obj.metadata;
     if (!isObject(meta) || (typeof meta.name !== 'string' && typeof meta.generateName !== 'string')) {
       problems.unshift({ path: 'metadata.name', message: 'is required' });
@@ -391,7 +470,7 @@ export function validateCanaryFile(text: string, fileName: string): FileProblem[
     const located: FileProblem[] = [];
     for (const p of problems) {
       const pos = lineCounter.linePos(offsetOf(doc.contents, splitPath(p.path)) ?? 0);
-      located.push({ file: fileName, line: pos.line, column: pos.col, path: p.path, message: p.message });
+      located.push({ file: fileName, line: pos.line, column: pos.col, path: p.path, message: p.message, ...(p.severity ? { severity: p.severity } : {}) });
     }
     out.push(...located.sort((a, b) => a.line - b.line || a.column - b.column));
   });

@@ -6,6 +6,7 @@ import type { KubeApiError } from '../kube/errors.js';
 import type { RawClient } from '../kube/raw-client.js';
 import { CliError, EXIT } from './errors.js';
 import { revisionOf, type PodTemplate } from '../canary/revision.js';
+import { terminalSafe, terminalSafeDeep } from './terminal.js';
 
 export interface ConnectOptions {
   kubeconfig?: string;
@@ -41,7 +42,7 @@ export class Cluster {
 
   async getCanary(namespace: string, name: string): Promise<Canary> {
     try {
-      return await this.client.get<Canary>(this.paths.canary(namespace, name));
+      return terminalSafeDeep(await this.client.get<Canary>(this.paths.canary(namespace, name)));
     } catch (err) {
       throw this.explain(err, { namespace, name });
     }
@@ -51,7 +52,7 @@ export class Cluster {
   async listCanaries(namespace: string | undefined): Promise<Canary[]> {
     try {
       const list = await this.client.list<Canary>(this.paths.canaries(namespace));
-      return list.items.sort(
+      return terminalSafeDeep(list.items).sort(
         (a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name),
       );
     } catch (err) {
@@ -70,14 +71,32 @@ export class Cluster {
     }
   }
 
-  /** Revision (pod template hash) the target Deployment asks for now; undefined if it cannot be read. */
-  async targetRevision(canary: Canary): Promise<string | undefined> {
+  /**
+   * Revision (pod template hash) the target Deployment asks for now. Throws a CliError when it cannot
+   * be read: without it a status about an older revision (a previous Succeeded) could pass for the new one.
+   */
+  async targetRevision(canary: Canary): Promise<string> {
+    const ns = canary.metadata.namespace;
+    const name = canary.spec.targetRef.name;
+    let d: { spec?: { template?: PodTemplate } };
     try {
-      const d = await this.client.get<{ spec?: { template?: PodTemplate } }>(this.paths.deployment(canary.metadata.namespace, canary.spec.targetRef.name));
-      return revisionOf(d.spec?.template);
-    } catch {
-      return undefined;
+      d = await this.client.get<{ spec?: { template?: PodTemplate } }>(this.paths.deployment(ns, name));
+    } catch (err) {
+      const e = err as Partial<KubeApiError> & { message?: string };
+      const why = terminalSafe(e.message ?? String(err));
+      if (e.code === 404) {
+        throw new CliError(`Deployment ${ns}/${name}, the target of canary ${ns}/${canary.metadata.name}, not found: cannot tell which revision the status is about`, EXIT.error, { cause: err });
+      }
+      if (e.code === 401 || e.code === 403) {
+        throw new CliError(
+          `cannot read Deployment ${ns}/${name} to tell which revision the status is about (grant get on deployments to this identity): ${why}`,
+          EXIT.error,
+          { cause: err },
+        );
+      }
+      throw new CliError(`cannot read Deployment ${ns}/${name} to tell which revision the status is about: ${why}`, EXIT.error, { cause: err });
     }
+    return revisionOf(d.spec?.template);
   }
 
   /** The newest `limit` Events about this Canary, oldest first. */
@@ -86,7 +105,7 @@ export class Cluster {
     if (canary.metadata.uid) selector.push(`involvedObject.uid=${canary.metadata.uid}`);
     try {
       const list = await this.client.list<KubeEvent>(this.paths.events(canary.metadata.namespace), { fieldSelector: selector.join(',') });
-      return list.items.sort((a, b) => eventTime(a).localeCompare(eventTime(b))).slice(-limit);
+      return terminalSafeDeep(list.items).sort((a, b) => eventTime(a).localeCompare(eventTime(b))).slice(-limit);
     } catch (err) {
       throw this.explain(err);
     }
@@ -103,7 +122,7 @@ export class Cluster {
       this.paths.canaries(namespace),
       { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: true },
       (type: string, obj: unknown) => {
-        if (type === 'ADDED' || type === 'MODIFIED') onChange(obj as Canary);
+        if (type === 'ADDED' || type === 'MODIFIED') onChange(terminalSafeDeep(obj as Canary));
         else if (type === 'DELETED') onChange(undefined);
       },
       (err: unknown) => onEnd(err),
@@ -115,7 +134,7 @@ export class Cluster {
   explain(err: unknown, canary?: { namespace: string; name: string }): CliError {
     const e = err as Partial<KubeApiError> & { message?: string };
     const code = typeof e.code === 'number' ? e.code : undefined;
-    const message = e.message ?? String(err);
+    const message = terminalSafe(e.message ?? String(err));
     if (code === 0 || code === undefined) {
       if (/cannot reach/.test(message)) return new CliError(message.replace(/^\w+ \S+: /, ''), EXIT.error, { cause: err });
       return new CliError(`cannot reach the Kubernetes API server at ${this.server}: ${message}`, EXIT.error, { cause: err });

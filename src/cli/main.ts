@@ -11,6 +11,7 @@ import { REQUEST_VERBS, requestCommand } from './commands/request.js';
 import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
 import { CliError, EXIT, type ExitCode } from './errors.js';
+import { terminalSafe } from './terminal.js';
 
 const VERSION = '0.1.0';
 
@@ -59,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.error;
     }
     if (process.env.DEPCTL_DEBUG === '1') process.stderr.write(`${(e as Error)?.stack ?? String(e)}\n`);
-    const message = e instanceof Error ? e.message : String(e);
+    const message = terminalSafe(e instanceof Error ? e.message : String(e));
     process.stderr.write(`error: ${message}\n`);
     return e instanceof CliError ? e.exitCode : EXIT.error;
   }

@@ -199,7 +199,8 @@ describe('Datadog adapter (real client, local stand-in)', function () {
       dd.addFault({ path: '/api/v1/monitor/7', delayMs: 1500 });
       const started = Date.now();
       const m = await measure(monitorCheck({ id: 7 }));
-      expect(m).to.deep.include({ verdict: 'Error', message: 'no answer from Datadog within 200ms' });
+      expect(m.verdict).to.equal('Error');
+      expect(m.message).to.match(/^no answer from Datadog within 200ms/);
       expect(Date.now() - started).to.be.lessThan(1400);
     });
 
@@ -216,10 +217,62 @@ describe('Datadog adapter (real client, local stand-in)', function () {
       expect(m.verdict).to.equal('Error');
     });
 
-    it('connection refused -> Error', async () => {
+    it('connection refused -> Error that reads like a timeout, so status is no port scanner', async () => {
+      t.close();
+      t = new TestRunner({ timeoutMs: 200 });
       const port = await closedPort();
-      const m = await measure(monitorCheck({ id: 7 }), { ...creds, url: `http://127.0.0.1:${port}` });
-      expect(m).to.deep.include({ verdict: 'Error', message: `cannot reach Datadog at 127.0.0.1:${port}: ECONNREFUSED` });
+      const refused = await measure(monitorCheck({ id: 7 }), { ...creds, url: `http://127.0.0.1:${port}` });
+      dd.addFault({ path: '/api/v1/monitor/7', delayMs: 1500 });
+      const slow = await measure(monitorCheck({ id: 7 }), creds, 'ns/slow');
+      expect(refused).to.deep.include({ verdict: 'Error', message: `no answer from Datadog within 200ms at 127.0.0.1:${port}: the connection failed or timed out` });
+      expect(slow.message?.replace(/:\d+:/, ':PORT:')).to.equal(refused.message?.replace(/:\d+:/, ':PORT:'));
+      expect(refused.message).to.not.contain('ECONNREFUSED');
+    });
+
+    it('an error body reaches status only as a bounded excerpt without control characters or keys', async () => {
+      const hostile = `\u001b[2J\u001b]0;owned\u0007 upstream said: ${API_KEY} ${'x'.repeat(5000)}\u202e`;
+      dd.addFault({ path: '/api/v1/monitor/7', status: 502, body: { errors: [hostile] } });
+      const m = await measure(monitorCheck({ id: 7 }));
+      expect(m.verdict).to.equal('Error');
+      expect(m.message).to.match(/^Datadog answered 502 Bad Gateway: /);
+      expect(m.message!.length).to.be.at.most(260);
+      expect(m.message).to.not.match(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+      expect(m.message).to.not.contain(API_KEY);
+      expect(m.message).to.contain('[redacted]');
+    });
+
+    it('a query error text reaches status only as a bounded, sanitised excerpt', async () => {
+      dd.addFault({ path: '/api/v1/query', status: 200, body: { status: 'error', error: `bad \u001b[31mquery\u001b[0m ${'y'.repeat(3000)}` } });
+      const m = await measure(queryCheck('avg:x{*}'));
+      expect(m.verdict).to.equal('Error');
+      expect(m.message).to.match(/^Datadog could not run the query: bad \[31mquery\[0m y+…$/);
+      expect(m.message!.length).to.be.at.most(260);
+    });
+
+    it('a monitor name with terminal escapes is stored without them', async () => {
+      dd.setMonitors([{ id: 8, name: '\u001b[2Jerrors\u0007', overallState: 'OK' }]);
+      const m = await measure(monitorCheck({ id: 8 }));
+      expect(m.message).to.equal('monitor 8 "[2Jerrors" is OK');
+    });
+
+    it('a redirect is not followed, so the keys never travel to where it points', async () => {
+      const elsewhere = await DatadogStandIn.start({ apiKey: API_KEY, appKey: APP_KEY });
+      try {
+        elsewhere.setMonitors([{ id: 7, name: 'errors', overallState: 'OK' }]);
+        dd.addFault({ path: '/api/v1/monitor/7', status: 302, body: '', headers: { location: `${elsewhere.url}/api/v1/monitor/7?group_states=all` } });
+        const m = await measure(monitorCheck({ id: 7 }));
+        expect(m.verdict).to.equal('Error');
+        expect(m.message).to.match(/^Datadog answered 302/);
+        expect(elsewhere.requests('/api/')).to.deep.equal([]);
+      } finally {
+        await elsewhere.close();
+      }
+    });
+
+    it('an answer larger than 16 MiB is an error, not read into memory', async () => {
+      dd.addFault({ path: '/api/v1/monitor/7', status: 200, body: `{"id":7,"name":"${'x'.repeat(17 * 1024 * 1024)}"}` });
+      const m = await measure(monitorCheck({ id: 7 }));
+      expect(m).to.deep.include({ verdict: 'Error', message: 'Datadog sent a response that could not be read: the answer is larger than 16 MiB' });
     });
 
     it('DD_SITE in the environment does not change where calls go', async () => {

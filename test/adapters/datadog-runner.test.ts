@@ -102,13 +102,48 @@ describe('MeasurementRunner (real client, local stand-in)', function () {
     expect(reqs.filter((r) => r.path === '/api/v1/monitor/12').map((r) => r.status)).to.deep.equal([429, 200]);
   });
 
-  it('persistent 429 -> Error after 2 retries', async () => {
+  it('a 429 that persists after retries is Inconclusive "rate limited until …", never an Error', async () => {
     dd.rateLimit({ path: '/api/v1/monitor/*', times: 100, resetSeconds: 0 });
+    const before = Date.now();
     const m = await t.measure(request('ns/a', monitorCheck({ id: 12 }), creds));
-    expect(m).to.deep.include({ verdict: 'Error', message: 'rate limited by Datadog (429) after 2 retries' });
+    expect(m.verdict).to.equal('Inconclusive');
+    expect(m.message).to.match(/^rate limited by Datadog \(429\) until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z after 2 retries; not counted as an error$/);
+    const until = Date.parse(/until (\S+)/.exec(m.message ?? '')?.[1] ?? '');
+    expect(until).to.be.at.least(before - 1000);
     expect(dd.requests('/api/v1/monitor/12')).to.have.length(3);
     expect(calls).to.deep.equal(['rate_limited', 'rate_limited', 'rate_limited']);
     expect(t.runner.stats()).to.include({ calls: 3, rateLimited: 3 });
+  });
+
+  it('the organisation quota: calls pause when x-ratelimit-remaining reaches 0 and resume after the reset, without a 429', async () => {
+    dd.setMonitors(Array.from({ length: 10 }, (_, i) => ({ id: 100 + i, name: `m${i}`, overallState: 'OK' })));
+    dd.setQuota({ path: '/api/v1/monitor/*', limit: 4, periodSeconds: 1 });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => t.measure(request(`ns/c${i}`, monitorCheck({ id: 100 + i }), creds))));
+    expect(results.map((m) => m.verdict)).to.deep.equal(Array(10).fill('Pass'));
+    const statuses = dd.requests('/api/v1/monitor/').map((r) => r.status);
+    expect(statuses).to.have.length(10);
+    expect(statuses.filter((x) => x === 429)).to.deep.equal([]);
+  });
+
+  it('a per-credential call budget spreads a burst of distinct calls; other credentials are not held back', async () => {
+    t.close();
+    t = new TestRunner({ callBudget: { calls: 2, perMs: 500 } });
+    dd.setMonitors(Array.from({ length: 5 }, (_, i) => ({ id: 200 + i, name: `m${i}`, overallState: 'OK' })));
+    const started = Date.now();
+    const burst = Promise.all(Array.from({ length: 5 }, (_, i) => t.measure(request(`ns/b${i}`, monitorCheck({ id: 200 + i }), creds))));
+    const other = { ...creds, appKey: 'another-app-key-99999' };
+    const otherDone = t.measure(request('ns/other', monitorCheck({ id: 200 }), other)).then(() => Date.now());
+    await burst;
+    expect((await otherDone) - started).to.be.lessThan(200);
+    const times = dd
+      .requests('/api/v1/monitor/')
+      .filter((r) => r.appKey === keyFingerprint(APP_KEY))
+      .map((r) => r.time)
+      .sort((a, b) => a - b);
+    expect(times).to.have.length(5);
+    // Two at once, then one every 250 ms.
+    expect((times[2] ?? 0) - (times[0] ?? 0)).to.be.at.least(200);
+    expect((times[4] ?? 0) - (times[0] ?? 0)).to.be.at.least(650);
   });
 
   it('errors are shared observations too and never carry the keys', async () => {
@@ -130,5 +165,66 @@ describe('MeasurementRunner (real client, local stand-in)', function () {
     expect(m.verdict).to.equal('Pass');
     const [req] = dd.requests('/api/v1/monitor/12');
     expect(req?.time ?? 0).to.be.at.least(at - 5);
+  });
+
+  describe('the Secret url rule', () => {
+    const spyRunner = (allowPlainHttp: boolean, seenUrls: string[]): TestRunner =>
+      new TestRunner({
+        urlPolicy: { allowPlainHttp },
+        lookup: async () => ['10.0.0.9'],
+        fetcher: async (c, _call, opts) => {
+          seenUrls.push(c.url ?? '');
+          return { observation: { kind: 'monitors', takenAt: opts.now(), monitors: [{ id: 1, name: 'm', overallState: 'OK', groups: {} }], url: 'u' } };
+        },
+      });
+
+    it('plain http to a host other than loopback is refused without a call, saying why', async () => {
+      const urls: string[] = [];
+      const r = spyRunner(false, urls);
+      try {
+        const m = await r.measure(request('ns/a', monitorCheck({ id: 1 }), { ...creds, url: 'http://dd-proxy.example:8080' }));
+        expect(m.verdict).to.equal('Error');
+        expect(m.message).to.contain("the Datadog Secret's url must use https");
+        expect(m.message).to.contain('--datadog-allow-http');
+        expect(urls).to.deep.equal([]);
+      } finally {
+        r.close();
+      }
+    });
+
+    it('a host name that resolves to a link-local address is refused without a call', async () => {
+      const urls: string[] = [];
+      const r = new TestRunner({
+        lookup: async (host) => (host === 'metadata.attacker.example' ? ['10.1.2.3', '169.254.169.254'] : ['10.1.2.4']),
+        fetcher: async (c, _call, opts) => {
+          urls.push(c.url ?? '');
+          return { observation: { kind: 'monitors', takenAt: opts.now(), monitors: [{ id: 1, name: 'm', overallState: 'OK', groups: {} }], url: 'u' } };
+        },
+      });
+      try {
+        const bad = await r.measure(request('ns/a', monitorCheck({ id: 1 }), { ...creds, url: 'https://metadata.attacker.example' }));
+        expect(bad).to.deep.include({ verdict: 'Error', message: "the Datadog Secret's url names a host that resolves to a link-local address (169.254.0.0/16, fe80::/10); no call was made" });
+        const good = await r.measure(request('ns/b', monitorCheck({ id: 1 }), { ...creds, url: 'https://dd-proxy.example' }));
+        expect(good.verdict).to.equal('Pass');
+        expect(urls).to.deep.equal(['https://dd-proxy.example']);
+        expect(r.runner.stats().calls).to.equal(1);
+      } finally {
+        r.close();
+      }
+    });
+
+    it('with the operator flag plain http is called; loopback http always is', async () => {
+      const urls: string[] = [];
+      const allowed = spyRunner(true, urls);
+      const strict = spyRunner(false, urls);
+      try {
+        expect((await allowed.measure(request('ns/a', monitorCheck({ id: 1 }), { ...creds, url: 'http://dd-proxy.example:8080' }))).verdict).to.equal('Pass');
+        expect((await strict.measure(request('ns/b', monitorCheck({ id: 1 }), { ...creds, url: 'http://127.0.0.1:9' }))).verdict).to.equal('Pass');
+        expect(urls).to.deep.equal(['http://dd-proxy.example:8080', 'http://127.0.0.1:9']);
+      } finally {
+        allowed.close();
+        strict.close();
+      }
+    });
   });
 });

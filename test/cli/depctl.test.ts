@@ -72,6 +72,8 @@ describe('depctl against the API server', function () {
     await must(['wait', '--for', 'condition=established', 'crd/canaries.deployer.dev', '--timeout=60s']);
     ns = await uniqueNamespace('depctl');
     for (const name of ['checkout', 'web']) await must(['apply', '-f', '-'], stringify(canaryManifest(name, ns), { version: '1.1' }));
+    // The target of "web": `status --watch` reads its template to tell which revision a status is about.
+    await must(['create', 'deployment', 'web-app', '-n', ns, '--image=example.com/web:1.0.0', '--replicas=0']);
   });
 
   after(async () => {
@@ -220,6 +222,57 @@ describe('depctl against the API server', function () {
       expect(r.stderr).to.include('rolled back');
     });
 
+    it('--watch exits 2 and says why when this identity cannot read the target Deployment, instead of accepting a previous Succeeded', async () => {
+      const kubeconfig = await restrictedKubeconfig(ns, 'canary-reader', [
+        { apiGroups: ['deployer.dev'], resources: ['canaries'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+      ]);
+      await setStatus(ns, 'web', { phase: 'Succeeded', message: 'promoted an earlier revision' });
+      const r = await depctl(['status', 'web', '-n', ns, '--watch', '--timeout', '30s'], { env: { KUBECONFIG: kubeconfig } });
+      expect(r.code, r.stdout + r.stderr).to.equal(2);
+      expect(r.stderr).to.match(new RegExp(`cannot read Deployment ${ns}/web-app to tell which revision the status is about .*forbidden`));
+      expect(r.stdout).to.not.include('succeeded (phase Succeeded)');
+    });
+
+    it('--watch exits 2 when the target Deployment does not exist', async () => {
+      await setStatus(ns, 'checkout', { phase: 'Succeeded' });
+      const r = await depctl(['status', 'checkout', '-n', ns, '--watch', '--timeout', '30s']);
+      expect(r.code, r.stdout + r.stderr).to.equal(2);
+      expect(r.stderr).to.include(`Deployment ${ns}/checkout-app, the target of canary ${ns}/checkout, not found`);
+    });
+
+    it('prints status messages, monitor names and Event messages without terminal escapes', async () => {
+      const hostile = '\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m\u009b6n\u202e';
+      await setStatus(ns, 'web', {
+        phase: 'Progressing',
+        message: `step 1/4 ${hostile}`,
+        checks: [{ name: 'error-rate', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [{ verdict: 'Pass', time: new Date().toISOString(), message: `monitor 7 "${hostile}" is OK` }] }],
+      });
+      const uid = (await must(['get', 'canary', 'web', '-n', ns, '-o', 'jsonpath={.metadata.uid}'])).trim();
+      const now = new Date().toISOString();
+      await must(['create', '-f', '-'], JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: `web.escape-${Date.now()}`, namespace: ns },
+        involvedObject: { apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', name: 'web', namespace: ns, uid },
+        reason: 'CheckFailed',
+        message: `check failed ${hostile}`,
+        type: 'Warning',
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+        source: { component: 'deployer' },
+      }));
+      const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
+      for (const args of [['status', 'web'], ['get'], ['status', 'web', '-o', 'yaml'], ['status', 'web', '-o', 'json']]) {
+        const r = await depctl([...args, '-n', ns]);
+        expect(r.stdout, args.join(' ')).to.not.match(CONTROL);
+        expect(r.stdout).to.include('red');
+      }
+      const status = await depctl(['status', 'web', '-n', ns]);
+      expect(status.stdout).to.include('check failed red');
+    });
+
     it('rejects a bad --timeout as a usage error', async () => {
       const r = await depctl(['status', 'web', '-n', ns, '--watch', '--timeout', 'soon']);
       expect(r.code).to.equal(2);
@@ -344,10 +397,14 @@ describe('depctl against the API server', function () {
   });
 });
 
-/** A kubeconfig for a ServiceAccount without any rights, to provoke a 403. */
-async function restrictedKubeconfig(ns: string): Promise<string> {
-  await must(['create', 'serviceaccount', 'nobody', '-n', ns]);
-  const token = (await must(['create', 'token', 'nobody', '-n', ns, '--duration=10m'])).trim();
+/** A kubeconfig for a ServiceAccount with only these rules in the namespace (none by default), to provoke a 403. */
+async function restrictedKubeconfig(ns: string, account = 'nobody', rules: Array<Record<string, string[]>> = []): Promise<string> {
+  await must(['create', 'serviceaccount', account, '-n', ns]);
+  if (rules.length > 0) {
+    await must(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: account, namespace: ns }, rules }));
+    await must(['create', 'rolebinding', account, '-n', ns, `--role=${account}`, `--serviceaccount=${ns}:${account}`]);
+  }
+  const token = (await must(['create', 'token', account, '-n', ns, '--duration=10m'])).trim();
   const server = (await must(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).trim();
   const ca = (await must(['config', 'view', '--minify', '--raw', '-o', 'jsonpath={.clusters[0].cluster.certificate-authority-data}'])).trim();
   const caFile = (await must(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.certificate-authority}'])).trim();
@@ -363,9 +420,9 @@ async function restrictedKubeconfig(ns: string): Promise<string> {
       apiVersion: 'v1',
       kind: 'Config',
       clusters: [{ name: 'c', cluster }],
-      users: [{ name: 'nobody', user: { token } }],
-      contexts: [{ name: 'nobody', context: { cluster: 'c', user: 'nobody', namespace: ns } }],
-      'current-context': 'nobody',
+      users: [{ name: account, user: { token } }],
+      contexts: [{ name: account, context: { cluster: 'c', user: account, namespace: ns } }],
+      'current-context': account,
     }),
   );
   return file;

@@ -69,6 +69,21 @@ export interface RateLimitFault {
   period?: number;
 }
 
+/** An organisation's rate limit on a group of endpoints, as Datadog enforces it: a fixed window. */
+export interface Quota {
+  /** Path to match; `*` matches any characters. */
+  path: string;
+  /** Requests allowed per window. */
+  limit: number;
+  periodSeconds: number;
+}
+
+interface QuotaState extends Quota {
+  re: RegExp;
+  windowStart: number;
+  used: number;
+}
+
 export interface LoggedRequest {
   method: string;
   path: string;
@@ -112,6 +127,7 @@ export class DatadogStandIn {
   private alertVersions = new Set<string>();
   private versions: string[] = [];
   private faults: StoredFault[] = [];
+  private quotas: QuotaState[] = [];
   private log: LoggedRequest[] = [];
   private eventsPosted: unknown[] = [];
   private dora: { deployments: unknown[]; failures: unknown[] } = { deployments: [], failures: [] };
@@ -160,6 +176,7 @@ export class DatadogStandIn {
     this.alertVersions.clear();
     this.versions = [];
     this.faults = [];
+    this.quotas = [];
     this.log = [];
     this.eventsPosted = [];
     this.dora = { deployments: [], failures: [] };
@@ -233,6 +250,14 @@ export class DatadogStandIn {
     });
   }
 
+  /**
+   * A rate limit shared by every key of the organisation: each answer on the path carries
+   * x-ratelimit-limit/-period/-remaining/-reset, and requests beyond the limit get 429 until the window ends.
+   */
+  setQuota(q: Quota): void {
+    this.quotas.push({ ...q, re: pathPattern(q.path), windowStart: Date.now(), used: 0 });
+  }
+
   clearFaults(): void {
     this.faults = [];
   }
@@ -288,10 +313,30 @@ export class DatadogStandIn {
     };
     this.log.push(entry);
     if (this.log.length > 10_000) this.log.shift();
+    const quotaHeaders: Record<string, string> = {};
+    const quota = this.quotas.find((q) => q.re.test(path));
+    if (quota) {
+      const now = Date.now();
+      if (now - quota.windowStart >= quota.periodSeconds * 1000) {
+        quota.windowStart = now;
+        quota.used = 0;
+      }
+      quota.used++;
+      Object.assign(quotaHeaders, {
+        'x-ratelimit-limit': String(quota.limit),
+        'x-ratelimit-period': String(quota.periodSeconds),
+        'x-ratelimit-remaining': String(Math.max(0, quota.limit - quota.used)),
+        'x-ratelimit-reset': String(Math.max(0, Math.ceil((quota.windowStart + quota.periodSeconds * 1000 - now) / 1000))),
+      });
+    }
     const finish = (status: number, payload: unknown, headers: Record<string, string> = {}): void => {
       entry.status = status;
-      send(res, status, payload, headers);
+      send(res, status, payload, { ...quotaHeaders, ...headers });
     };
+    if (quota && quota.used > quota.limit) {
+      finish(429, { errors: [`Rate limit of ${quota.limit} requests in ${quota.periodSeconds} seconds reached. Please try again later.`] });
+      return;
+    }
 
     const fault = this.faults.find((f) => f.remaining > 0 && f.re.test(path) && (!f.method || f.method.toUpperCase() === method));
     if (fault) {

@@ -4,6 +4,7 @@ import { renderCanaryTable } from '../../src/cli/format/canary-table.js';
 import { renderStatus } from '../../src/cli/format/status-view.js';
 import { newRequestId } from '../../src/cli/commands/request.js';
 import { programName } from '../../src/cli/main.js';
+import { terminalSafe, terminalSafeDeep } from '../../src/cli/terminal.js';
 
 const NOW = Date.parse('2026-11-27T05:40:00Z');
 
@@ -125,5 +126,50 @@ describe('cli misc', () => {
     expect(programName('/usr/local/bin/kubectl-deployer')).to.equal('kubectl deployer');
     expect(programName('/work/main/bin/depctl.js')).to.equal('depctl');
     expect(programName(undefined)).to.equal('depctl');
+  });
+});
+
+describe('cli output of text from the cluster', () => {
+  const ESC = '\x1b';
+  const hostile = `${ESC}]0;pwned${ESC}\\${ESC}[2J${ESC}[31mred${ESC}[0m\u0007 line\nnext\u202egnp.exe\u009b`;
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+  const canaryWithText = (): Canary => {
+    const c = structuredClone(PROGRESSING);
+    c.status!.message = hostile;
+    c.status!.lastResult = hostile;
+    c.status!.checks![0]!.measurements[0]!.message = `monitor 7 "${hostile}" is OK`;
+    c.status!.conditions![0]!.message = hostile;
+    return c;
+  };
+
+  it('status shows messages, monitor names and Events without control characters or escapes', () => {
+    const text = renderStatus(canaryWithText(), { now: NOW, events: [{ type: 'Warning', reason: 'CheckFailed', message: hostile, time: '2026-11-27T05:35:00Z' }] });
+    expect(text).to.not.match(CONTROL);
+    expect(text).to.include('Message:     red line nextgnp.exe');
+  });
+
+  it('get shows the message column without control characters or escapes', () => {
+    const text = renderCanaryTable([canaryWithText()], { now: NOW, allNamespaces: false });
+    expect(text).to.not.match(CONTROL);
+  });
+});
+
+describe('terminalSafe', () => {
+  const cases: Array<[string, string]> = [
+    ['plain text stays', 'plain text stays'],
+    ['\x1b[2Jcleared', 'cleared'],
+    ['\x1b]0;title\x07after', 'after'],
+    ['\x1b]8;;https://evil\x1b\\link\x1b]8;;\x1b\\', 'link'],
+    ['a\rb\nc\td', 'a b c d'],
+    ['bell\u0007 and C1 \u009b6n', 'bell and C1 6n'],
+    ['bidi \u202eoverride\u202c', 'bidi override'],
+    ['unicode stays: ä ü 漢字 ✓', 'unicode stays: ä ü 漢字 ✓'],
+  ];
+  for (const [input, want] of cases) it(JSON.stringify(input), () => expect(terminalSafe(input)).to.equal(want));
+
+  it('cleans keys and values of nested objects without changing the original', () => {
+    const raw = { a: ['x\x1b[1m'], b: { 'k\x07': 1, c: null } };
+    expect(terminalSafeDeep(raw)).to.deep.equal({ a: ['x'], b: { k: 1, c: null } });
+    expect(raw.a[0]).to.equal('x\x1b[1m');
   });
 });

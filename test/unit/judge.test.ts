@@ -191,3 +191,20 @@ describe('formatValue', () => {
   ];
   for (const [v, want] of cases) it(`${v} -> ${want}`, () => expect(formatValue(v)).to.equal(want));
 });
+
+describe('a rate-limited observation', () => {
+  const limited: Observation = { kind: 'rateLimited', takenAt: T, until: T + 30_000, retries: 2, url: 'https://app.datadoghq.com/monitors/1' };
+  it('is Inconclusive for a monitor check, saying until when', () => {
+    expect(judgeMonitors(monitorCheck(), limited)).to.deep.equal({
+      verdict: 'Inconclusive',
+      value: 'rate limited',
+      time: TIME,
+      url: 'https://app.datadoghq.com/monitors/1',
+      message: 'rate limited by Datadog (429) until 2025-03-01T12:00:30.000Z after 2 retries; not counted as an error',
+    });
+  });
+  it('is Inconclusive for a query check too', () => {
+    const check: ResolvedQueryCheck = { kind: 'datadogQuery', name: 'q', query: 'avg:x{*}', max: 1, windowMs: 60_000, noData: 'Pass', intervalMs: 60_000 };
+    expect(judgeSeries(check, limited)).to.deep.include({ verdict: 'Inconclusive', value: 'rate limited' });
+  });
+});

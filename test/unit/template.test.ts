@@ -11,6 +11,7 @@ describe('renderTemplate', () => {
     ['{{  service }}-{{ version  }}', { ok: true, text: 'checkout-1.4.2' }],
     ['no variables', { ok: true, text: 'no variables' }],
     ['avg:errors{service:{{ service }}}', { ok: true, text: 'avg:errors{service:checkout}' }],
+    ['version:{{ version', { ok: false, error: '"{{" without a matching "}}" in "version:{{ version"; write variables as {{ version }}' }],
     ['{{ foo }}', { ok: false, error: 'unknown variable "foo" in "{{ foo }}"; known: namespace, service, version' }],
     ['{{ }}', { ok: false }],
   ];

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { pointerToPath, splitPath, validateCanary, validateCanaryFile } from '../../src/api/validate.js';
+import { canaryWarnings, pointerToPath, splitPath, validateCanary, validateCanaryFile } from '../../src/api/validate.js';
 
 const VALID = `apiVersion: deployer.dev/v1alpha1
 kind: Canary
@@ -76,6 +76,33 @@ const CASES: Case[] = [
   { name: 'bad verdict', text: edit('group: ', 'verdicts: { warn: fail }'), path: 'spec.analysis.checks[1].datadogMonitor.verdicts.warn', line: 27, message: /one of Pass, Fail, Inconclusive, got "fail"/ },
   { name: 'wrong apiVersion', text: edit('apiVersion:', 'apiVersion: deployer.dev/v1'), path: 'apiVersion', line: 1, message: /must be deployer.dev\/v1alpha1/ },
   { name: 'missing name', text: edit('name: checkout', 'labels: {}'), path: 'metadata.name', line: 3, message: /is required/ },
+  { name: 'a name of 64 characters', text: edit('name: checkout', `name: ${'c'.repeat(64)}`), path: 'metadata.name', line: 4, message: /metadata.name must be at most 63 characters/ },
+  { name: 'a target that is not a Deployment name', text: VALID.replace('  targetRef:\n    name: checkout', '  targetRef:\n    name: Check_Out'), path: 'spec.targetRef.name', line: 8, message: /targetRef.name must be a Deployment name/ },
+  { name: 'a unicode target name', text: VALID.replace('  targetRef:\n    name: checkout', '  targetRef:\n    name: kasse-ü'), path: 'spec.targetRef.name', line: 8, message: /targetRef.name must be a Deployment name/ },
+  { name: 'a target name over 253 characters', text: VALID.replace('  targetRef:\n    name: checkout', `  targetRef:\n    name: ${'a'.repeat(254)}`), path: 'spec.targetRef.name', line: 8, message: /at most 253 characters long \(is 254\)/ },
+  { name: 'a Secret name with a slash', text: VALID.replace('      name: datadog', '      name: shop/datadog'), path: 'spec.datadog.secretRef.name', line: 30, message: /secretRef.name must be a Secret name/ },
+  { name: 'a pause over 168h', text: edit('- pause: { duration: 5m }', '- pause: { duration: 169h }'), path: 'spec.steps[1].pause.duration', line: 12, message: /pause.duration must be at most 168h/ },
+  { name: 'a pause at 168h and 1ms', text: edit('- pause: { duration: 5m }', '- pause: { duration: 168h1ms }'), path: 'spec.steps[1].pause.duration', line: 12, message: /pause.duration must be at most 168h/ },
+  { name: 'a duration too long to be a number', text: edit('- pause: { duration: 5m }', '- pause: { duration: 99999999999999999999h }'), path: 'spec.steps[1].pause.duration', line: 12, message: /Go-style duration|at most 16 characters/ },
+  { name: 'a progressDeadline over 24h', text: edit('progressDeadline: 10m', 'progressDeadline: 25h'), path: 'spec.progressDeadline', line: 9, message: /progressDeadline must be at most 24h/ },
+  { name: 'an interval over 1h', text: edit('interval: 30s', 'interval: 61m'), path: 'spec.analysis.interval', line: 16, message: /analysis.interval must be at most 1h/ },
+  { name: 'a query window over 24h', text: edit('window: 5m', 'window: 1441m'), path: 'spec.analysis.checks[0].datadogQuery.window', line: 23, message: /window must be at most 24h/ },
+  { name: 'a monitor id beyond 2^53-1', text: edit('tags: ["service:{{ name }}"]', 'id: 9007199254740993'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /at most 9007199254740991/ },
+  { name: 'a monitor id beyond int64', text: edit('tags: ["service:{{ name }}"]', 'id: 99999999999999999999999'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /at most 9007199254740991/ },
+  { name: 'a monitor id of 0', text: edit('tags: ["service:{{ name }}"]', 'id: 0'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /at least 1/ },
+  { name: 'a fractional monitor id', text: edit('tags: ["service:{{ name }}"]', 'id: 12.5'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /must be an integer/ },
+  { name: 'a failureLimit over 1000', text: edit('failureLimit: 1', 'failureLimit: 1001'), path: 'spec.analysis.failureLimit', line: 17, message: /at most 1000/ },
+  { name: 'a tag over 200 characters', text: edit('tags: ["service:{{ name }}"]', `tags: ["${'t'.repeat(201)}"]`), path: 'spec.analysis.checks[1].datadogMonitor.tags[0]', line: 26, message: /at most 200 characters/ },
+  { name: 'a unicode check name', text: edit('- name: error-rate', '- name: fehlerrate-ä'), path: 'spec.analysis.checks[0].name', line: 19, message: /lowercase name/ },
+  { name: 'a check name of 64 characters', text: edit('- name: error-rate', `- name: ${'e'.repeat(64)}`), path: 'spec.analysis.checks[0].name', line: 19, message: /at most 63 characters long \(is 64\)/ },
+  { name: 'an unclosed template', text: edit('group: ', 'group: "version:{{ version"'), path: 'spec.analysis.checks[1].datadogMonitor.group', line: 27, message: /unclosed|unknown|\{\{/ },
+  {
+    name: 'a step list of 51 steps',
+    text: VALID.replace('    - pause: {}\n', `${'    - setWeight: 10\n'.repeat(47)}    - pause: {}\n`),
+    path: 'spec.steps',
+    line: 10,
+    message: /at most 50 items/,
+  },
 ];
 
 describe('validateCanaryFile', () => {
@@ -122,6 +149,49 @@ describe('validateCanaryFile', () => {
   it('gives 1-based columns pointing at the key', () => {
     const problems = validateCanaryFile(edit('- setWeight: 20', '- setWeight: 100'), 'c.yaml');
     expect(problems[0]).to.include({ line: 11, column: 7 });
+  });
+});
+
+describe('canaryWarnings', () => {
+  const withSteps = (steps: unknown[], checks = true): unknown => ({
+    apiVersion: 'deployer.dev/v1alpha1',
+    kind: 'Canary',
+    metadata: { name: 'web' },
+    spec: {
+      targetRef: { name: 'web' },
+      steps,
+      ...(checks ? { analysis: { checks: [{ name: 'errors', datadogMonitor: { id: 1 } }] }, datadog: { secretRef: { name: 'dd' } } } : {}),
+    },
+  });
+  const cases: Array<{ name: string; steps: unknown[]; checks?: boolean; warn: string | undefined }> = [
+    { name: 'setWeight only, with checks', steps: [{ setWeight: 20 }, { setWeight: 50 }], warn: 'spec.steps[1]' },
+    { name: 'a pause before the last setWeight only', steps: [{ setWeight: 20 }, { pause: { duration: '5m' } }, { setWeight: 50 }], warn: 'spec.steps[2]' },
+    { name: 'a pause after the last setWeight', steps: [{ setWeight: 20 }, { pause: { duration: '5m' } }], warn: undefined },
+    { name: 'an indefinite pause at the end', steps: [{ setWeight: 20 }, { pause: {} }], warn: undefined },
+    { name: 'no checks', steps: [{ setWeight: 20 }], checks: false, warn: undefined },
+    { name: 'no steps', steps: [], warn: undefined },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: ${c.warn ? `warns at ${c.warn}` : 'no warning'}`, () => {
+      const warnings = canaryWarnings(withSteps(c.steps, c.checks ?? true));
+      if (!c.warn) expect(warnings).to.deep.equal([]);
+      else {
+        expect(warnings).to.have.length(1);
+        expect(warnings[0]?.path).to.equal(c.warn);
+        expect(warnings[0]?.message).to.match(/no pause after the last setWeight: .*one passing measurement of every check.*then promoted/);
+      }
+    });
+  }
+
+  it('depctl validate lists the warning with its position, apart from the problems', () => {
+    const text = VALID.replace('    - pause: {}\n', '');
+    const problems = validateCanaryFile(text, 'c.yaml');
+    expect(problems.filter((p) => p.severity !== 'warning')).to.deep.equal([]);
+    expect(problems.filter((p) => p.severity === 'warning').map((p) => [p.path, p.line])).to.deep.equal([['spec.steps[2]', 13]]);
+  });
+
+  it('validateCanary (the controller) does not treat the warning as a problem', () => {
+    expect(validateCanary(withSteps([{ setWeight: 20 }]))).to.deep.equal([]);
   });
 });
 

@@ -35,6 +35,42 @@ export interface CallOptions {
 
 const DEFAULT_SITE = 'datadoghq.com';
 const MAX_CACHED_APIS = 64;
+/** Most bytes read from one answer; a larger one is an error (a monitor list of 100 is far smaller). */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** Statuses whose responses cannot carry a body. */
+const NO_BODY = new Set([204, 205, 304]);
+
+/**
+ * Node's fetch, but redirects are not followed (a redirect would carry the DD-API-KEY and
+ * DD-APPLICATION-KEY headers to wherever it points; Datadog's API does not redirect) and at most
+ * MAX_RESPONSE_BYTES of a body are read.
+ */
+export async function boundedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const response = await globalThis.fetch(input, { ...init, redirect: 'manual' });
+  if (NO_BODY.has(response.status) || !response.body) {
+    await response.body?.cancel().catch(() => undefined);
+    return new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > MAX_RESPONSE_BYTES) {
+    await response.body.cancel().catch(() => undefined);
+    throw new Error(`the answer is larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB`);
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_RESPONSE_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw new Error(`the answer is larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB`);
+    }
+    chunks.push(value);
+  }
+  return new Response(Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers });
+}
 
 let modulesPromise: Promise<DatadogModules> | undefined;
 let importMs: number | undefined;
@@ -131,8 +167,9 @@ export async function datadogApis(credentials: DatadogCredentials): Promise<Data
 function createApis(client: Common, v1: V1, credentials: DatadogCredentials, fingerprint: string): DatadogApis {
   const responses = new WeakMap<object, ResponseInfo>();
   const inner = new client.IsomorphicFetchHttpLibrary();
-  // Node's own fetch (keep-alive, AbortSignal support) rather than the bundled node-fetch.
-  inner.fetch = globalThis.fetch;
+  // Node's own fetch (keep-alive, AbortSignal support) rather than the bundled node-fetch,
+  // without following redirects and with a bounded body.
+  inner.fetch = boundedFetch as typeof globalThis.fetch;
   const httpApi: CommonModule.HttpLibrary = {
     async send(request: CommonModule.RequestContext): Promise<CommonModule.ResponseContext> {
       const response = await inner.send(request);
@@ -144,7 +181,7 @@ function createApis(client: Common, v1: V1, credentials: DatadogCredentials, fin
     // Always pass both keys so DD_API_KEY / DD_APP_KEY in the environment never fill in.
     authMethods: { apiKeyAuth: credentials.apiKey, appKeyAuth: credentials.appKey },
     httpApi,
-    fetch: globalThis.fetch,
+    fetch: boundedFetch as typeof globalThis.fetch,
     // We handle 429 ourselves (shared per credential); the library's retry would sleep inside a call.
     enableRetry: false,
     httpConfig: { compress: false },

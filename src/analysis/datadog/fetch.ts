@@ -20,6 +20,16 @@ export interface FetchOptions {
 export interface FetchResult {
   observation: Observation;
   rateLimitResetMs?: number;
+  /** What went wrong in more detail than status may show (for the operator's log only). */
+  logDetail?: string;
+  /** The organisation's rate limit as the answer stated it (x-ratelimit-remaining and -reset). */
+  quota?: Quota;
+}
+
+/** Calls left in the current rate-limit window, and how long until the window resets. */
+export interface Quota {
+  remaining: number;
+  resetMs: number;
 }
 
 /** Most monitors a search selection looks at (each one costs a getMonitor call). */
@@ -132,8 +142,10 @@ export async function fetchMonitorSearch(credentials: DatadogCredentials, query:
   });
   if (!Array.isArray(found)) return found;
   const monitors: MonitorObservation[] = [];
+  let quota: Quota | undefined;
   for (const id of found) {
     const one = await fetchMonitorById(credentials, id, opts);
+    if (one.quota) quota = one.quota;
     if (one.observation.kind !== 'monitors') {
       // A monitor deleted between the search and the read is simply gone.
       if (one.observation.kind === 'error' && one.observation.status === 404) continue;
@@ -141,7 +153,7 @@ export async function fetchMonitorSearch(credentials: DatadogCredentials, query:
     }
     monitors.push(...one.observation.monitors);
   }
-  return { observation: { kind: 'monitors', takenAt: opts.now(), monitors, url } };
+  return { observation: { kind: 'monitors', takenAt: opts.now(), monitors, url }, ...(quota ? { quota } : {}) };
 }
 
 export async function fetchMetricQuery(credentials: DatadogCredentials, query: string, windowMs: number, opts: FetchOptions): Promise<FetchResult> {
@@ -154,7 +166,7 @@ export async function fetchMetricQuery(credentials: DatadogCredentials, query: s
     const response = await apis.metrics.queryMetrics({ from, to, query }, call.options);
     if (!response || typeof response !== 'object') return malformed(opts, url, 'the query result');
     if (response.status === 'error' || response.error) {
-      return { kind: 'error', takenAt: opts.now(), message: `Datadog could not run the query: ${clip(String(response.error ?? response.message ?? 'error'))}`, url };
+      return { kind: 'error', takenAt: opts.now(), message: `Datadog could not run the query: ${excerpt(String(response.error ?? response.message ?? 'error'), credentials)}`, url };
     }
     const series = response.series ?? [];
     if (!Array.isArray(series)) return malformed(opts, url, 'the query result');
@@ -192,9 +204,10 @@ function toMonitorObservation(monitor: V1Module.Monitor | undefined): MonitorObs
   const groups: Record<string, string> = {};
   const raw = monitor.state?.groups;
   if (raw && typeof raw === 'object') {
-    for (const [name, group] of Object.entries(raw)) groups[name] = stateText(group?.status);
+    for (const [name, group] of Object.entries(raw)) groups[clipText(sanitizeText(name), MAX_EXCERPT)] = stateText(group?.status);
   }
-  return { id: monitor.id, name: typeof monitor.name === 'string' ? monitor.name : '', overallState: stateText(monitor.overallState), groups };
+  const name = typeof monitor.name === 'string' ? clipText(sanitizeText(monitor.name), MAX_NAME) : '';
+  return { id: monitor.id, name, overallState: stateText(monitor.overallState), groups };
 }
 
 type Guarded<T> = T | Observation;
@@ -217,7 +230,8 @@ async function guarded<T = Observation>(
     const apis = await datadogApis(credentials);
     call = apis.callOptions(AbortSignal.timeout(opts.timeoutMs));
     const result = await run(apis, call);
-    if (isObservation(result)) return { observation: result } as R;
+    const quota = quotaOf(call.response()?.headers);
+    if (isObservation(result)) return { observation: result, ...(quota ? { quota } : {}) } as R;
     return result as R;
   } catch (err) {
     return describeFailure(err, credentials, opts, url, ctx, call?.response()) as R;
@@ -259,7 +273,18 @@ export function describeFailure(
     if (status !== undefined) o.status = status;
     return o;
   };
-  if (isTimeout(err)) return { observation: error(`no answer from Datadog within ${formatDuration(opts.timeoutMs)}`) };
+  const unreachable = (detail: string): FetchResult => {
+    // A custom url could point anywhere: one message for every network failure, so status cannot
+    // be used to tell closed, filtered and open ports apart. Datadog's own sites keep the detail.
+    if (credentials.url) {
+      return {
+        observation: error(`no answer from Datadog within ${formatDuration(opts.timeoutMs)} at ${apiHost(credentials)}: the connection failed or timed out`),
+        logDetail: redact(detail, credentials),
+      };
+    }
+    return { observation: error(detail) };
+  };
+  if (isTimeout(err)) return unreachable(`no answer from Datadog within ${formatDuration(opts.timeoutMs)}`);
   const code = apiStatus(err);
   if (code !== undefined) {
     if (code === 429) {
@@ -269,14 +294,14 @@ export function describeFailure(
     if (code === 401) return { observation: error('Datadog rejected the API key (401 Unauthorized)', 401) };
     if (code === 403) return { observation: error('Datadog rejected the API or application key (403 Forbidden)', 403) };
     if (code === 404 && ctx.monitorId !== undefined) return { observation: error(`monitor ${ctx.monitorId} not found (404)`, 404) };
-    const detail = errorDetail(err);
+    const detail = errorDetail(err, credentials);
     const text = `Datadog answered ${code}${STATUS_TEXT[code] ? ` ${STATUS_TEXT[code]}` : ''}`;
     return { observation: error(detail ? `${text}: ${detail}` : text, code) };
   }
   const netCode = networkCode(err);
-  if (netCode) return { observation: error(`cannot reach Datadog at ${apiHost(credentials)}: ${netCode}`) };
+  if (netCode) return unreachable(`cannot reach Datadog at ${apiHost(credentials)}: ${excerpt(netCode, credentials, 80)}`);
   const message = err instanceof Error ? err.message : String(err);
-  return { observation: error(`Datadog sent a response that could not be read: ${clip(message)}`) };
+  return { observation: error(`Datadog sent a response that could not be read: ${excerpt(message, credentials)}`) };
 }
 
 /** The HTTP status of the client's ApiException (a DOMException also has a numeric code: skip it). */
@@ -287,7 +312,7 @@ function apiStatus(err: unknown): number | undefined {
 }
 
 /** The `errors` Datadog sends in an error body; the client wraps bodies of unlisted statuses in text. */
-function errorDetail(err: unknown): string {
+function errorDetail(err: unknown, credentials: DatadogCredentials): string {
   let body = (err as { body?: unknown }).body;
   if (typeof body === 'string') {
     const wrapped = /Body: "([\s\S]*)"\s*$/.exec(body);
@@ -298,7 +323,7 @@ function errorDetail(err: unknown): string {
     }
   }
   const errors = body && typeof body === 'object' ? (body as { errors?: unknown }).errors : undefined;
-  if (Array.isArray(errors)) return clip(errors.map(String).join('; '));
+  if (Array.isArray(errors)) return excerpt(errors.map(String).join('; '), credentials);
   return '';
 }
 
@@ -322,9 +347,18 @@ function networkCode(err: unknown): string | undefined {
   }
   if (err instanceof TypeError && err.message === 'fetch failed') {
     const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && cause.message ? clip(cause.message, 80) : 'connection failed';
+    return cause instanceof Error && cause.message ? cause.message : 'connection failed';
   }
   return undefined;
+}
+
+/** The rate limit an answer states (x-ratelimit-remaining and x-ratelimit-reset), if it states one. */
+export function quotaOf(headers: Record<string, string> | undefined): Quota | undefined {
+  const raw = headers?.['x-ratelimit-remaining'];
+  if (raw === undefined) return undefined;
+  const remaining = Number.parseInt(raw, 10);
+  if (!Number.isFinite(remaining)) return undefined;
+  return { remaining: Math.max(0, remaining), resetMs: rateLimitResetSeconds(headers) * 1000 };
 }
 
 /** x-ratelimit-reset in whole seconds (0 allowed), default 10 s when absent or unreadable. */
@@ -334,9 +368,31 @@ export function rateLimitResetSeconds(headers: Record<string, string> | undefine
   return Number.isFinite(n) && n >= 0 ? n : DEFAULT_RATE_LIMIT_RESET_S;
 }
 
-function clip(s: string, max = 200): string {
-  const one = s.replace(/\s+/g, ' ').trim();
-  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+/** Most characters of a remote text that reach status. */
+export const MAX_EXCERPT = 200;
+
+/**
+ * Makes text from a remote server fit for status: control and format characters (terminal
+ * escapes, bidi overrides) removed, whitespace collapsed, the keys redacted, at most `max` characters.
+ */
+export function excerpt(text: string, credentials: DatadogCredentials, max = MAX_EXCERPT): string {
+  const clean = redact(sanitizeText(text), credentials);
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+}
+
+/** Most characters of a monitor name kept. */
+const MAX_NAME = 120;
+
+function clipText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** Removes control and format characters and collapses whitespace. */
+export function sanitizeText(text: string): string {
+  return text
+    .replace(/\s+/g, ' ')
+    .replace(/[\p{Cc}\p{Cf}\p{Co}\p{Cs}]/gu, '')
+    .trim();
 }
 
 /** Removes the keys from a message should anything have echoed them. */

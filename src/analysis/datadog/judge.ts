@@ -82,6 +82,19 @@ function errorMeasurement(obs: Observation, message: string): Measurement {
   return m;
 }
 
+/** No measurement because Datadog rate-limited the call: Inconclusive, never a pass or an error. */
+function rateLimitedMeasurement(obs: Extract<Observation, { kind: 'rateLimited' }>): Measurement {
+  const retries = `${obs.retries} ${obs.retries === 1 ? 'retry' : 'retries'}`;
+  const m: Measurement = {
+    verdict: 'Inconclusive',
+    value: 'rate limited',
+    time: isoTime(obs.takenAt),
+    message: `rate limited by Datadog (429) until ${isoTime(obs.until)} after ${retries}; not counted as an error`,
+  };
+  if (obs.url) m.url = obs.url;
+  return m;
+}
+
 function isoTime(ms: number): string {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
@@ -94,6 +107,7 @@ function isoTime(ms: number): string {
  */
 export function judgeMonitors(check: ResolvedMonitorCheck, obs: Observation): Measurement {
   if (obs.kind === 'error') return errorMeasurement(obs, obs.message);
+  if (obs.kind === 'rateLimited') return rateLimitedMeasurement(obs);
   if (obs.kind !== 'monitors') return errorMeasurement(obs, `expected monitors for check "${check.name}", got a metric series`);
   if (obs.monitors.length === 0) return errorMeasurement(obs, `no monitor matches ${selectionText(check)}`);
   let decided: MonitorJudgement | undefined;
@@ -165,6 +179,7 @@ export function lastCompletePoint(points: ReadonlyArray<readonly [number, number
 /** Judges a metric series: its newest complete point against min/max (inclusive); none means check.noData. */
 export function judgeSeries(check: ResolvedQueryCheck, obs: Observation): Measurement {
   if (obs.kind === 'error') return errorMeasurement(obs, obs.message);
+  if (obs.kind === 'rateLimited') return rateLimitedMeasurement(obs);
   if (obs.kind !== 'series') return errorMeasurement(obs, `expected a metric series for check "${check.name}", got monitors`);
   const threshold = describeBounds(check.min, check.max);
   const point = lastCompletePoint(obs.points, obs.toMs, obs.bucketMs);

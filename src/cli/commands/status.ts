@@ -127,7 +127,11 @@ async function watchStatus(cluster: Cluster, first: Canary, opts: { output: Outp
 
     const settle = async (): Promise<void> => {
       if (!assessOutcome(canary).done) return;
-      const outcome = assessOutcome(canary, await cluster.targetRevision(canary));
+      // A settled status counts only if it is about the Deployment's current template; a Failed
+      // canary (e.g. its target is missing) is settled whatever the template. When the Deployment
+      // cannot be read, targetRevision throws and the watch ends with exit code 2.
+      const target = canary.status?.phase === 'Failed' ? undefined : await cluster.targetRevision(canary);
+      const outcome = assessOutcome(canary, target);
       if (outcome.done) finish(outcome.exitCode, `canary ${ns}/${name} ${outcome.reason} (phase ${canary.status?.phase ?? 'unknown'})`);
       else if (!recheck) {
         // The controller has not picked up the Deployment's new template yet: look again shortly.

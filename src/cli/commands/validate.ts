@@ -18,6 +18,7 @@ export function validateCommand(setExitCode: (code: ExitCode) => void): Command 
     .addHelpText(
       'after',
       '\nPrints file:line:column: path: message for each problem and exits 1 if there is any.\n' +
+        'Warnings (file:line:column: warning: path: message) do not change the exit code.\n' +
         'Documents of other kinds are skipped.\n\nExample:\n  depctl validate examples/canary-*.yaml',
     )
     .action(async (files: string[]) => {
@@ -33,15 +34,19 @@ export function validateCommand(setExitCode: (code: ExitCode) => void): Command 
           code = EXIT.error;
           continue;
         }
-        const problems = validateCanaryFile(text, label);
-        for (const p of problems) out(`${p.file}:${p.line}:${p.column}: ${p.path ? `${p.path}: ` : ''}${p.message}`);
-        if (problems.length > 0) {
+        const found = validateCanaryFile(text, label);
+        for (const p of found) {
+          out(`${p.file}:${p.line}:${p.column}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.path ? `${p.path}: ` : ''}${p.message}`);
+        }
+        const warnings = found.filter((p) => p.severity === 'warning').length;
+        if (found.length > warnings) {
           if (code === EXIT.ok) code = EXIT.failed;
           continue;
         }
         const canaries = parseAllDocuments(text);
         const count = Array.isArray(canaries) ? canaries.filter((d) => (d.toJS() as { kind?: unknown } | null)?.kind === 'Canary').length : 0;
-        out(count > 0 ? `${label}: ok (${count} ${count === 1 ? 'Canary' : 'Canaries'})` : `${label}: ok (no Canary found)`);
+        const also = warnings > 0 ? `, ${warnings} ${warnings === 1 ? 'warning' : 'warnings'}` : '';
+        out(count > 0 ? `${label}: ok (${count} ${count === 1 ? 'Canary' : 'Canaries'}${also})` : `${label}: ok (no Canary found)`);
       }
       setExitCode(code);
     });

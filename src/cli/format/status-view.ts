@@ -4,6 +4,7 @@ import type { Canary, CheckStatus, Condition, Measurement } from '../../api/type
 import { ageSince } from './age.js';
 import { progressBar, renderSteps } from './progress.js';
 import { renderTable, truncate } from './table.js';
+import { terminalSafeDeep } from '../terminal.js';
 
 export interface StatusEvent {
   type?: string;
@@ -79,7 +80,10 @@ function renderEvents(events: StatusEvent[], opts: StatusViewOptions): string[] 
 }
 
 /** The full status block (no trailing newline). */
-export function renderStatus(canary: Canary, opts: StatusViewOptions): string {
+export function renderStatus(unsafe: Canary, opts: StatusViewOptions): string {
+  // Everything shown came from the cluster (and through it from Datadog): no terminal escapes.
+  const canary = terminalSafeDeep(unsafe);
+  opts = { ...opts, ...(opts.events ? { events: terminalSafeDeep(opts.events) } : {}) };
   const st = canary.status ?? {};
   const spec = canary.spec ?? { targetRef: { name: '' }, steps: [] };
   const steps = Array.isArray(spec.steps) ? spec.steps : [];
