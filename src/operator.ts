@@ -16,36 +16,14 @@ import { LeaderElector } from './runtime/leader-election.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { WorkQueue } from './runtime/workqueue.js';
-import { certificateExpiresSoon, generateCertificates } from './webhook/certs.js';
-import {
-  ensureServingCertificate,
-  ensureWebhookConfiguration,
-  removeWebhookConfiguration,
-  webhookConfigurationName,
-  type ServingCertificate,
-  type WebhookTarget,
-} from './webhook/configuration.js';
-import { WebhookServer } from './webhook/server.js';
+import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
   /** Watch only these namespaces (default: all). */
   namespaces?: string[];
-  webhook: {
-    host?: string;
-    port: number;
-    /** How the apiserver reaches the webhook: a URL (out of cluster) or a Service (in cluster). */
-    target: WebhookTarget | { urlFromPort: string };
-    /** Secret (namespace/name) keeping the serving certificate; without it a certificate is made in memory. */
-    secret?: { namespace: string; name: string };
-    /** DNS names and IPs for the certificate (defaults from the target). */
-    dnsNames?: string[];
-    ipAddresses?: string[];
-    failurePolicy?: 'Fail' | 'Ignore';
-    /** Name of the MutatingWebhookConfiguration to keep (default: see webhookConfigurationName). */
-    configurationName?: string;
-  };
+  webhook: AdmissionWebhookOptions;
   health?: { host?: string; port: number };
   /** A separate port for /metrics (the health port serves it too). */
   metricsPort?: number;
@@ -76,11 +54,6 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const identity = opts.leaderElection?.identity ?? `${hostname()}-${process.pid}`;
   const queue = new WorkQueue({ concurrency: opts.concurrency ?? 4 });
   const resyncMs = opts.resyncMs ?? 5 * 60_000;
-
-  const operatorUser = await whoAmI(client).catch((err: unknown) => {
-    logger.warn('Could not learn the operator user name (SelfSubjectReview)', { error: errorMessage(err) });
-    return undefined;
-  });
 
   const enqueue = (key: string): void => {
     queue.add(key);
@@ -184,62 +157,10 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     }
   };
 
-  // Admission webhook: every replica serves it; it is a pure function of the request.
-  const host = opts.webhook.host ?? '127.0.0.1';
-  const target = opts.webhook.target;
-  const dnsNames = opts.webhook.dnsNames ?? ('service' in target ? serviceDnsNames(target.service) : ['localhost']);
-  const ipAddresses = opts.webhook.ipAddresses ?? ('service' in target ? [] : ['127.0.0.1']);
-  /** The serving certificate: from the shared Secret (renewed there 30 days before expiry) or made in memory. */
-  const loadCertificate = async (current?: ServingCertificate): Promise<ServingCertificate> => {
-    if (opts.webhook.secret) return ensureServingCertificate(client, { ...opts.webhook.secret, dnsNames, ipAddresses });
-    if (current && !certificateExpiresSoon(current.certPem, new Date(), 30)) return current;
-    const c = await generateCertificates({ commonName: dnsNames[0] ?? 'localhost', dnsNames, ipAddresses });
-    return { caPem: c.caCertPem, certPem: c.certPem, keyPem: c.keyPem };
-  };
-  let cert = await loadCertificate();
-  const webhook = new WebhookServer({
-    host,
-    port: opts.webhook.port,
-    certPem: cert.certPem,
-    keyPem: cert.keyPem,
-    logger: logger.child({ component: 'webhook' }),
-    metrics,
-    operatorUser: () => operatorUser,
-  });
-  const webhookPort = await webhook.start();
-  const resolvedTarget: WebhookTarget = 'urlFromPort' in target ? { url: `https://${target.urlFromPort}:${webhookPort}` } : target;
-  const configurationName = opts.webhook.configurationName ?? webhookConfigurationName(resolvedTarget, opts.namespaces);
-  const configuration = (): Parameters<typeof ensureWebhookConfiguration>[1] => ({
-    name: configurationName,
-    target: resolvedTarget,
-    caPem: cert.caPem,
-    failurePolicy: opts.webhook.failurePolicy ?? 'Fail',
-    ...(opts.namespaces?.length ? { namespaces: opts.namespaces } : {}),
-  });
-  const assertWebhook = async (): Promise<void> => {
-    try {
-      await ensureWebhookConfiguration(client, configuration());
-    } catch (err) {
-      logger.error('Could not update the webhook configuration', { error: errorMessage(err) });
-    }
-  };
-  await ensureWebhookConfiguration(client, configuration());
-  // Every replica reloads a renewed certificate; the leader keeps the configuration (URL,
-  // caBundle) current, e.g. after a failover or a renewal.
-  const webhookTimer = setInterval(() => {
-    void loadCertificate(cert)
-      .then((next) => {
-        if (next.certPem !== cert.certPem) {
-          cert = next;
-          webhook.setCertificate(next.certPem, next.keyPem);
-          logger.info('Loaded a renewed webhook certificate');
-        }
-      })
-      .catch((err: unknown) => logger.error('Could not renew the webhook certificate', { error: errorMessage(err) }))
-      .then(() => (isLeader() ? assertWebhook() : undefined));
-  }, 60_000);
-  webhookTimer.unref();
-  logger.info('Serving admission webhook', { port: webhookPort, configuration: configurationName, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
+  // Admission webhooks: every replica serves them; the leader keeps their configurations.
+  const canaryExists = (ns: string, name: string): boolean | undefined => (canaries.hasSynced ? canaries.get(name, ns) !== undefined : undefined);
+  const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, isLeader });
+  const webhookPort = admission.port;
 
   await Promise.all([canaries.start(), deployments.start(), replicaSets.start()]);
   logger.info('Informers synced', { namespaces: opts.namespaces?.join(',') || 'all' });
@@ -250,7 +171,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     health = new HealthServer({
       host: opts.health.host ?? '0.0.0.0',
       port: opts.health.port,
-      ready: () => canaries.hasSynced && deployments.hasSynced && replicaSets.hasSynced,
+      ready: () => canaries.hasSynced && deployments.hasSynced && replicaSets.hasSynced && admission.ready(),
       registry: metrics.registry,
     });
     healthPort = await health.start();
@@ -275,7 +196,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       logger,
       onStartedLeading: () => {
         metrics.leader.set(1);
-        void assertWebhook().then(enqueueAll);
+        void admission.onStartedLeading().then(enqueueAll);
       },
       onStoppedLeading: () => metrics.leader.set(0),
     });
@@ -295,38 +216,19 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
-      clearInterval(webhookTimer);
       logger.info('Stopping: finishing the pass in flight');
       await queue.shutdown();
       await leader?.release();
       metrics.leader.set(0);
       runner.close();
-      if ('url' in resolvedTarget) {
-        // A local run leaves no configuration behind that would refuse updates while it is gone.
-        await removeWebhookConfiguration(client, configurationName, resolvedTarget.url).catch((err: unknown) =>
-          logger.warn('Could not remove the webhook configuration', { error: errorMessage(err) }),
-        );
-      }
-      await Promise.all([canaries.stop(), deployments.stop(), replicaSets.stop(), webhook.stop(), health?.stop(), metricsServer?.stop()]);
+      await Promise.all([admission.stop(), canaries.stop(), deployments.stop(), replicaSets.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },
   };
-}
-
-function serviceDnsNames(s: { namespace: string; name: string }): string[] {
-  return [`${s.name}.${s.namespace}.svc`, `${s.name}.${s.namespace}.svc.cluster.local`, `${s.name}.${s.namespace}`, s.name];
 }
 
 export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;
-}
-
-async function whoAmI(client: RawClient): Promise<string | undefined> {
-  const review = await client.create<{ status?: { userInfo?: { username?: string } } }>('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
-    apiVersion: 'authentication.k8s.io/v1',
-    kind: 'SelfSubjectReview',
-  });
-  return review.status?.userInfo?.username;
 }
