@@ -72,7 +72,7 @@ describe('the deployable operator', function () {
   it('two replicas: one leads, killing it hands over, and the canary completes once', async () => {
     const w = await World.create('leader');
     const lease = `lease-${w.ns}`;
-    const args = ['--leader-elect', '--lease-namespace', 'deployer-system', '--lease-name', lease, '--lease-duration', '3s', '--webhook-secret', `deployer-system/webhook-tls-${w.ns}`];
+    const args = ['--leader-elect', '--lease-namespace', 'deployer-system', '--lease-name', lease, '--lease-duration', '3s', '--webhook-secret', `deployer-system/webhook-tls-${w.ns}`, '--webhook-configuration-name', 'deployer'];
     const admin = new RawClient(w.kc);
     const env = process.env.KUBECONFIG;
     try {
