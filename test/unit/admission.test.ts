@@ -13,7 +13,8 @@ import { OperatorMetrics } from '../../src/runtime/metrics.js';
 import { decideAdmission, type AdmissionRequest, type DeploymentLike } from '../../src/webhook/admission.js';
 import { accessChecksFor, decideCanaryAccess, subjectAccessReview, type CanaryLike } from '../../src/webhook/canary-access.js';
 import { generateCertificates } from '../../src/webhook/certs.js';
-import { serviceAccountUser, serviceAccountUserFromToken } from '../../src/webhook/identity.js';
+import { OperatorIdentity, serviceAccountUser, serviceAccountUserFromToken } from '../../src/webhook/identity.js';
+import type { RawClient } from '../../src/kube/raw-client.js';
 import { MUTATE_PATH, WebhookServer } from '../../src/webhook/server.js';
 
 const template = (image: string) => ({ metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image }] } });
@@ -306,5 +307,35 @@ describe('the operator command in the cluster', () => {
     expect(r.status).to.equal(1);
     expect(r.stdout + r.stderr).to.contain('--webhook-secret');
     expect(r.stdout + r.stderr).to.contain('Operator could not start');
+  });
+});
+
+describe('the operator\'s identity without a ServiceAccount token', () => {
+  it('keeps asking (SelfSubjectReview) in the background until it is known, and says so', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+      users: [{ name: 'person', token: 'opaque-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'person' }],
+      currentContext: 'x',
+    });
+    let calls = 0;
+    const apiserver = {
+      create: async (): Promise<unknown> => {
+        calls++;
+        if (calls < 3) throw new Error('connection reset');
+        return { status: { userInfo: { username: 'alice' } } };
+      },
+    } as unknown as RawClient;
+    const known: string[] = [];
+    const identity = new OperatorIdentity({ kc, client: apiserver, logger: createLogger({ silent: true }), onKnown: (u) => known.push(u), retryMs: { min: 20, max: 40 } });
+    await identity.start();
+    expect(identity.current, 'not known after a failed first attempt').to.equal(undefined);
+    const deadline = Date.now() + 2_000;
+    while (identity.current === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(identity.current).to.equal('alice');
+    expect(known).to.deep.equal(['alice']);
+    expect(calls).to.equal(3);
+    identity.stop();
   });
 });
