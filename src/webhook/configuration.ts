@@ -102,6 +102,21 @@ export function webhookConfiguration(o: WebhookConfigurationOptions): Record<str
   };
 }
 
+/**
+ * CEL for the Canary check: only a create, or an update of the spec or the annotations, of a
+ * Canary that is not being deleted is sent, so removing a finalizer by hand (an uninstall) never
+ * needs the operator to be running.
+ */
+export const CANARY_CHANGES_WHAT_IT_GUARDS = [
+  { name: 'not-being-deleted', expression: '!has(object.metadata.deletionTimestamp)' },
+  {
+    name: 'creates-or-changes-spec-or-annotations',
+    expression:
+      'request.operation == "CREATE" || object.spec != oldObject.spec || ' +
+      '(has(object.metadata.annotations) ? object.metadata.annotations : {}) != (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})',
+  },
+] as const;
+
 /** A Canary may only guard a Deployment its author could update (SubjectAccessReview). */
 export function canaryWebhookConfiguration(o: WebhookConfigurationOptions): Record<string, unknown> {
   return {
@@ -114,6 +129,7 @@ export function canaryWebhookConfiguration(o: WebhookConfigurationOptions): Reco
         clientConfig: clientConfig(o.target, VALIDATE_CANARIES_PATH, o.caPem),
         rules: [{ apiGroups: ['deployer.dev'], apiVersions: ['*'], resources: ['canaries'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
         ...common(o),
+        matchConditions: [...(o.operatorUser ? [{ name: 'not-the-operator', expression: notTheOperator(o.operatorUser) }] : []), ...CANARY_CHANGES_WHAT_IT_GUARDS],
       },
     ],
   };

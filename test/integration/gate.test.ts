@@ -4,7 +4,8 @@ import { expect } from 'chai';
 import { ANNOTATIONS, LABELS } from '../../src/api/constants.js';
 import type { Canary } from '../../src/api/types.js';
 import { revisionOf, type PodTemplate } from '../../src/canary/revision.js';
-import { kubectl } from '../support/cluster.js';
+import { webhookConfigurationName } from '../../src/webhook/configuration.js';
+import { eventually, kubectl } from '../support/cluster.js';
 import { World, versionMonitor } from '../support/world.js';
 
 const STEPS = [{ setWeight: 34 }, { pause: { duration: '3s' } }];
@@ -163,6 +164,38 @@ describe('the admission gate as users meet it', function () {
       const accepted = await kubectl(['apply', '--as=bob', '-n', w.ns, '-f', '-'], { input: canary });
       expect(accepted.code, accepted.stderr).to.equal(0);
       expect((await w.canaries()).map((c) => c.metadata.name)).to.deep.equal(['web']);
+    });
+  });
+
+  describe('with the operator gone (killed, its configurations left behind)', () => {
+    let w: World;
+    before(async () => {
+      w = await World.create('gone');
+    });
+    after(async () => {
+      for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
+        await kubectl(['delete', kind, webhookConfigurationName({ url: 'https://127.0.0.1:1' }, [w.ns]), '--ignore-not-found']);
+      }
+      await w.teardown();
+    });
+
+    it('a finalizer can still be removed by hand (an uninstall), while a change to what a Canary guards is refused', async () => {
+      await w.deployment('web', 'example.com/web:1.0.0');
+      const proc = w.startOperatorProcess();
+      await eventually(async () => {
+        const r = await kubectl(['get', 'validatingwebhookconfiguration', webhookConfigurationName({ url: 'https://127.0.0.1:1' }, [w.ns])]);
+        if (r.code !== 0) throw new Error('no configuration yet');
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      await w.canary('web', { steps: STEPS });
+      await w.waitFor('web', (c) => (c.metadata.finalizers ?? []).length > 0, 'finalized');
+      await w.killOperatorProcess(proc, 'SIGKILL');
+
+      const edit = await kubectl(['patch', 'canary', 'web', '-n', w.ns, '--type=merge', '-p', '{"spec":{"steps":[{"setWeight":50}]}}', ...ALICE]);
+      expect(edit.code, 'fail-closed while the webhook is gone').to.not.equal(0);
+      const unfinalized = await kubectl(['patch', 'canary', 'web', '-n', w.ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}', ...ALICE]);
+      expect(unfinalized.code, unfinalized.stderr).to.equal(0);
+      const deleted = await kubectl(['delete', 'canary', 'web', '-n', w.ns, '--wait=true', '--timeout=20s', ...ALICE]);
+      expect(deleted.code, deleted.stderr).to.equal(0);
     });
   });
 });

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { notTheOperator, VALIDATE_CANARIES_PATH } from '../../src/webhook/configuration.js';
+import { CANARY_CHANGES_WHAT_IT_GUARDS, notTheOperator, VALIDATE_CANARIES_PATH } from '../../src/webhook/configuration.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (rel: string): string => readFileSync(`${ROOT}${rel}`, 'utf8');
@@ -174,7 +174,7 @@ describe('deploy/ manifests', () => {
   it('exempts only the operator\'s own writes (its ServiceAccount and field manager) from both webhooks', () => {
     for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
       const w = find(kind, 'deployer').webhooks[0];
-      expect(w.matchConditions, kind).to.deep.equal([{ name: 'not-the-operator', expression: notTheOperator('system:serviceaccount:deployer-system:deployer') }]);
+      expect(w.matchConditions[0], kind).to.deep.equal({ name: 'not-the-operator', expression: notTheOperator('system:serviceaccount:deployer-system:deployer') });
     }
     const sa = find('ServiceAccount', 'deployer');
     expect(`system:serviceaccount:${kustomization.namespace}:${sa.metadata.name}`).to.equal('system:serviceaccount:deployer-system:deployer');
@@ -185,6 +185,7 @@ describe('deploy/ manifests', () => {
     expect(w).to.deep.include({ name: 'canaries.deployer.dev', failurePolicy: 'Fail', sideEffects: 'None', timeoutSeconds: 5 });
     expect(w.clientConfig.service).to.deep.include({ namespace: 'deployer-system', name: 'deployer-webhook', path: VALIDATE_CANARIES_PATH });
     expect(w.rules).to.deep.equal([{ apiGroups: ['deployer.dev'], apiVersions: ['*'], resources: ['canaries'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }]);
+    expect(w.matchConditions.slice(1), 'the same conditions the operator applies').to.deep.equal([...CANARY_CHANGES_WHAT_IT_GUARDS]);
     const args = find('Deployment', 'deployer').spec.template.spec.containers[0].args as string[];
     expect(args.some((a) => a.startsWith('--webhook-secret=')), 'replicas share one certificate').to.equal(true);
   });
