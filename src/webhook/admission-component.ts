@@ -103,7 +103,10 @@ export class AdmissionComponent {
         ? (ca: string): Promise<void> =>
             ensureWebhookConfiguration(client, configurationOptions(o, target, o.webhook.configurationName ?? webhookConfigurationName(target, o.namespaces), identity.current, ca))
         : async (): Promise<void> => undefined;
-    const cert = await ensureServingCertificate(store, { ...subject, publish: publishFirst });
+    const cert = await ensureServingCertificate(store, { ...subject, publish: publishFirst }).catch((err: unknown) => {
+      identity.stop();
+      throw err;
+    });
     const server = new WebhookServer({
       host: o.webhook.host ?? '127.0.0.1',
       port: o.webhook.port,
@@ -122,7 +125,13 @@ export class AdmissionComponent {
     const resolved: WebhookTarget = 'urlFromPort' in target ? { url: `https://${target.urlFromPort}:${port}` } : target;
     const name = o.webhook.configurationName ?? webhookConfigurationName(resolved, o.namespaces);
     component = new AdmissionComponent(o, server, store, identity, cert, port, resolved, name, subject);
-    await ensureWebhookConfiguration(client, component.configuration(cert.caPem));
+    try {
+      await ensureWebhookConfiguration(client, component.configuration(cert.caPem));
+    } catch (err) {
+      identity.stop();
+      await server.stop();
+      throw err;
+    }
     component.startTimer();
     logger.info('Serving admission webhook', {
       port,
