@@ -89,6 +89,55 @@ describe('deploy/ kustomize base', function () {
   });
 });
 
+describe('examples/namespaced-install: the operator bound to some namespaces only', function () {
+  const created: string[] = [];
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+  type Obj = { kind: string; metadata: { name: string; namespace?: string }; rules?: Rule[]; roleRef?: { name: string }; spec?: any; webhooks?: any[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  before(async function () {
+    await ensureCluster();
+    const crds = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', `${ROOT}crds`]);
+    expect(crds.code, crds.stderr).to.equal(0);
+    // A server-side dry run creates no namespace: the install's and the watched one must exist.
+    for (const ns of ['deployer-system', 'shop']) {
+      if ((await kubectl(['get', 'namespace', ns])).code === 0) continue;
+      const r = await kubectl(['create', 'namespace', ns]);
+      expect(r.code, r.stderr).to.equal(0);
+      created.push(ns);
+    }
+  });
+  after(async () => {
+    for (const ns of created) await kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=120s']);
+  });
+
+  it('grants the deployer ClusterRole per namespace, keeps only cluster-scoped rights cluster-wide, and is accepted by the API server', async () => {
+    const rendered = await kubectl(['kustomize', `${ROOT}examples/namespaced-install`]);
+    expect(rendered.code, rendered.stderr).to.equal(0);
+    const docs = parseAllDocuments(rendered.stdout);
+    const objects = (Array.isArray(docs) ? docs : []).map((d) => d.toJS() as Obj);
+    const get = (kind: string, name: string, namespace?: string): Obj | undefined =>
+      objects.find((o) => o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace));
+    expect(get('ClusterRoleBinding', 'deployer'), 'no cluster-wide binding of the deployer ClusterRole').to.equal(undefined);
+    expect(get('RoleBinding', 'deployer', 'shop')?.roleRef?.name).to.equal('deployer');
+    const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => o.roleRef?.name);
+    expect(bindings).to.deep.equal(['deployer-cluster']);
+    const wide = get('ClusterRole', 'deployer')!.rules!;
+    for (const r of get('ClusterRole', 'deployer-cluster')!.rules!) {
+      expect(r.apiGroups.every((g) => ['admissionregistration.k8s.io', 'authorization.k8s.io'].includes(g)), JSON.stringify(r)).to.equal(true);
+      expect(wide, 'a subset of deploy/rbac.yaml').to.deep.include(r);
+    }
+    const args = get('Deployment', 'deployer')!.spec.template.spec.containers[0].args as string[];
+    expect(args).to.include('--namespaces=shop');
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      expect(get(kind, 'deployer')!.webhooks![0].namespaceSelector, kind).to.deep.equal({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['shop'] }] });
+    }
+    await dropServiceAccountScenarioLeftovers();
+    const r = await kubectl(['apply', '-k', `${ROOT}examples/namespaced-install`, '--dry-run=server']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/rolebinding.rbac.authorization.k8s.io\/deployer (created|configured|unchanged) \(server dry run\)/);
+  });
+});
+
 /** resourceVersions of both configurations with this name ('' when absent). */
 async function configurations(name: string): Promise<string[]> {
   const out: string[] = [];
