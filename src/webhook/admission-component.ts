@@ -147,6 +147,11 @@ export class AdmissionComponent {
     return this.identity.current !== undefined;
   }
 
+  /** Why it is not ready, for /readyz; undefined when it is. */
+  notReadyReason(): string | undefined {
+    return this.identity.unknownBecause;
+  }
+
   /** The new leader makes sure the configurations point at the webhook with the current CAs. */
   async onStartedLeading(): Promise<void> {
     await this.assertConfiguration();

@@ -50,6 +50,7 @@ export class OperatorIdentity {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private attempts = 0;
+  private lastError: string | undefined;
 
   constructor(
     private readonly o: { kc: KubeConfig; client: RawClient; logger: Logger; onKnown?: (username: string) => void; retryMs?: { min: number; max: number } },
@@ -57,6 +58,12 @@ export class OperatorIdentity {
 
   get current(): string | undefined {
     return this.username;
+  }
+
+  /** Why the name is not known yet (for /readyz); undefined once it is. */
+  get unknownBecause(): string | undefined {
+    if (this.username) return undefined;
+    return `the operator's user name is not known yet (SelfSubjectReview${this.lastError ? ` failed: ${this.lastError}` : ' pending'}); its own writes cannot be told apart from others'`;
   }
 
   /** Resolves once the first attempt is over (known or not); later attempts run in the background. */
@@ -85,6 +92,7 @@ export class OperatorIdentity {
       throw new Error('SelfSubjectReview returned no user name');
     } catch (err) {
       this.attempts++;
+      this.lastError = errorMessage(err);
       const { min, max } = this.o.retryMs ?? { min: 1_000, max: 30_000 };
       const delay = Math.min(max, min * 2 ** Math.min(this.attempts - 1, 10));
       this.o.logger.warn('Could not learn the operator user name yet (SelfSubjectReview); not ready until it is known', { error: errorMessage(err), retryInMs: delay });

@@ -331,10 +331,12 @@ describe('the operator\'s identity without a ServiceAccount token', () => {
     const identity = new OperatorIdentity({ kc, client: apiserver, logger: createLogger({ silent: true }), onKnown: (u) => known.push(u), retryMs: { min: 20, max: 40 } });
     await identity.start();
     expect(identity.current, 'not known after a failed first attempt').to.equal(undefined);
+    expect(identity.unknownBecause).to.contain('SelfSubjectReview failed: connection reset');
     const deadline = Date.now() + 2_000;
     while (identity.current === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(identity.current).to.equal('alice');
     expect(known).to.deep.equal(['alice']);
+    expect(identity.unknownBecause).to.equal(undefined);
     expect(calls).to.equal(3);
     identity.stop();
   });
