@@ -4,9 +4,8 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { MeasurementRunner } from './analysis/runner.js';
-import { canaryController } from './canary/controller.js';
+import { CANARIES, canaryController } from './canary/controller.js';
 import { KubeEventRecorder } from './kube/events.js';
-import { errorMessage } from './kube/errors.js';
 import { RawClient } from './kube/raw-client.js';
 import type { Controller } from './runtime/controller.js';
 import { HealthServer, type Readiness } from './runtime/health-server.js';
@@ -17,36 +16,14 @@ import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
-import { certificateExpiresSoon, generateCertificates } from './webhook/certs.js';
-import {
-  ensureServingCertificate,
-  ensureWebhookConfiguration,
-  removeWebhookConfiguration,
-  webhookConfigurationName,
-  type ServingCertificate,
-  type WebhookTarget,
-} from './webhook/configuration.js';
-import { WebhookServer } from './webhook/server.js';
+import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
   /** Watch only these namespaces (default: all). */
   namespaces?: string[];
-  webhook: {
-    host?: string;
-    port: number;
-    /** How the apiserver reaches the webhook: a URL (out of cluster) or a Service (in cluster). */
-    target: WebhookTarget | { urlFromPort: string };
-    /** Secret (namespace/name) keeping the serving certificate; without it a certificate is made in memory. */
-    secret?: { namespace: string; name: string };
-    /** DNS names and IPs for the certificate (defaults from the target). */
-    dnsNames?: string[];
-    ipAddresses?: string[];
-    failurePolicy?: 'Fail' | 'Ignore';
-    /** Name of the MutatingWebhookConfiguration to keep (default: see webhookConfigurationName). */
-    configurationName?: string;
-  };
+  webhook: AdmissionWebhookOptions;
   health?: { host?: string; port: number };
   /** A separate port for /metrics (the health port serves it too). */
   metricsPort?: number;
@@ -83,11 +60,6 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const metrics = new OperatorMetrics({ defaultMetrics: true });
   const identity = opts.leaderElection?.identity ?? `${hostname()}-${process.pid}`;
 
-  const operatorUser = await whoAmI(client).catch((err: unknown) => {
-    logger.warn('Could not learn the operator user name (SelfSubjectReview)', { error: errorMessage(err) });
-    return undefined;
-  });
-
   // Shared parts: informers, leadership.
   const informers = new SharedInformers({ kc, client, logger, metrics, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}) });
   metrics.observeInformers(() => informers.sizes());
@@ -118,65 +90,18 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const controllers: Controller[] = [canary.controller];
   const runner = canary.runner;
 
-  // Admission webhook: every replica serves it; it is a pure function of the request.
-  const host = opts.webhook.host ?? '127.0.0.1';
-  const target = opts.webhook.target;
-  const dnsNames = opts.webhook.dnsNames ?? ('service' in target ? serviceDnsNames(target.service) : ['localhost']);
-  const ipAddresses = opts.webhook.ipAddresses ?? ('service' in target ? [] : ['127.0.0.1']);
-  /** The serving certificate: from the shared Secret (renewed there 30 days before expiry) or made in memory. */
-  const loadCertificate = async (current?: ServingCertificate): Promise<ServingCertificate> => {
-    if (opts.webhook.secret) return ensureServingCertificate(client, { ...opts.webhook.secret, dnsNames, ipAddresses });
-    if (current && !certificateExpiresSoon(current.certPem, new Date(), 30)) return current;
-    const c = await generateCertificates({ commonName: dnsNames[0] ?? 'localhost', dnsNames, ipAddresses });
-    return { caPem: c.caCertPem, certPem: c.certPem, keyPem: c.keyPem };
-  };
-  let cert = await loadCertificate();
-  const webhook = new WebhookServer({
-    host,
-    port: opts.webhook.port,
-    certPem: cert.certPem,
-    keyPem: cert.keyPem,
-    logger: logger.child({ component: 'webhook' }),
-    metrics,
-    operatorUser: () => operatorUser,
-  });
-  const webhookPort = await webhook.start();
-  const resolvedTarget: WebhookTarget = 'urlFromPort' in target ? { url: `https://${target.urlFromPort}:${webhookPort}` } : target;
-  const configurationName = opts.webhook.configurationName ?? webhookConfigurationName(resolvedTarget, opts.namespaces);
-  const configuration = (): Parameters<typeof ensureWebhookConfiguration>[1] => ({
-    name: configurationName,
-    target: resolvedTarget,
-    caPem: cert.caPem,
-    failurePolicy: opts.webhook.failurePolicy ?? 'Fail',
-    ...(opts.namespaces?.length ? { namespaces: opts.namespaces } : {}),
-  });
-  const assertWebhook = async (): Promise<void> => {
-    try {
-      await ensureWebhookConfiguration(client, configuration());
-    } catch (err) {
-      logger.error('Could not update the webhook configuration', { error: errorMessage(err) });
-    }
-  };
-  await ensureWebhookConfiguration(client, configuration());
-  // Every replica reloads a renewed certificate; the leader keeps the configuration (URL,
-  // caBundle) current, e.g. after a failover or a renewal.
-  const webhookTimer = setInterval(() => {
-    void loadCertificate(cert)
-      .then((next) => {
-        if (next.certPem !== cert.certPem) {
-          cert = next;
-          webhook.setCertificate(next.certPem, next.keyPem);
-          logger.info('Loaded a renewed webhook certificate');
-        }
-      })
-      .catch((err: unknown) => logger.error('Could not renew the webhook certificate', { error: errorMessage(err) }))
-      .then(() => (isLeader() ? assertWebhook() : undefined));
-  }, 60_000);
-  webhookTimer.unref();
-  logger.info('Serving admission webhook', { port: webhookPort, configuration: configurationName, target: 'url' in resolvedTarget ? resolvedTarget.url : `${resolvedTarget.service.namespace}/${resolvedTarget.service.name}` });
+  // Admission webhooks: every replica serves them; the leader keeps their configurations.
+  const canaries = informers.for(CANARIES);
+  const canaryExists = (ns: string, name: string): boolean | undefined => (canaries.hasSynced ? canaries.get(name, ns) !== undefined : undefined);
+  const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, isLeader });
+  const webhookPort = admission.port;
+
   let health: HealthServer | undefined;
   let healthPort: number | undefined;
-  const readiness = (): Readiness => decideReadiness(informers.unsynced(), leadership.describe());
+  const readiness = (): Readiness => {
+    const notReady = admission.notReadyReason();
+    return notReady ? { ready: false, message: `not ready: ${notReady}` } : decideReadiness(informers.unsynced(), leadership.describe());
+  };
   if (opts.health) {
     health = new HealthServer({ host: opts.health.host ?? '0.0.0.0', port: opts.health.port, ready: readiness, registry: metrics.registry });
     healthPort = await health.start();
@@ -194,7 +119,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   metrics.leader.set(leadership.isLeader() ? 1 : 0);
   leadership.subscribe((leading) => {
     metrics.leader.set(leading ? 1 : 0);
-    if (leading) void assertWebhook();
+    if (leading) void admission.onStartedLeading();
   });
   elector?.start();
   await Promise.all(controllers.map((c) => c.start()));
@@ -209,19 +134,12 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
-      clearInterval(webhookTimer);
       logger.info('Stopping: finishing the passes in flight');
       await Promise.all(controllers.map((c) => c.stop()));
       await elector?.release();
       metrics.leader.set(0);
       runner.close();
-      if ('url' in resolvedTarget) {
-        // A local run leaves no configuration behind that would refuse updates while it is gone.
-        await removeWebhookConfiguration(client, configurationName, resolvedTarget.url).catch((err: unknown) =>
-          logger.warn('Could not remove the webhook configuration', { error: errorMessage(err) }),
-        );
-      }
-      await Promise.all([informers.stop(), webhook.stop(), health?.stop(), metricsServer?.stop()]);
+      await Promise.all([admission.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },
   };
@@ -250,20 +168,8 @@ async function electorFor(
   });
 }
 
-function serviceDnsNames(s: { namespace: string; name: string }): string[] {
-  return [`${s.name}.${s.namespace}.svc`, `${s.name}.${s.namespace}.svc.cluster.local`, `${s.name}.${s.namespace}`, s.name];
-}
-
 export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;
-}
-
-async function whoAmI(client: RawClient): Promise<string | undefined> {
-  const review = await client.create<{ status?: { userInfo?: { username?: string } } }>('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
-    apiVersion: 'authentication.k8s.io/v1',
-    kind: 'SelfSubjectReview',
-  });
-  return review.status?.userInfo?.username;
 }

@@ -3,7 +3,12 @@
 // spec.paused=true, so the Deployment controller starts no rollout; the operator then runs the
 // canary. Whatever the client (kubectl set image, client-side apply, server-side apply that omits
 // `paused`, a full replace), the same rule applies.
-import { ANNOTATIONS, LABELS } from '../api/constants.js';
+//
+// The gate's metadata belongs to the operator: the stable-revision annotation records what the
+// operator verified, so nobody else may add, change or remove it (it is put back to the stored
+// value; on a new Deployment it is dropped: a copied manifest cannot declare itself verified),
+// and the gate label is put back while the Canary it names exists.
+import { ANNOTATIONS, FIELD_MANAGER, LABELS } from '../api/constants.js';
 import { revisionOf, type PodTemplate } from '../canary/revision.js';
 
 export interface DeploymentLike {
@@ -11,13 +16,25 @@ export interface DeploymentLike {
   spec?: { paused?: boolean; template?: PodTemplate };
 }
 
-export interface AdmissionRequest {
+export interface AdmissionUserInfo {
+  username?: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+export interface AdmissionRequest<T = DeploymentLike> {
   uid: string;
   kind?: { group?: string; kind?: string };
   operation?: string;
-  userInfo?: { username?: string };
-  object?: DeploymentLike;
-  oldObject?: DeploymentLike | null;
+  namespace?: string;
+  name?: string;
+  userInfo?: AdmissionUserInfo;
+  /** The write's options (CreateOptions, UpdateOptions, PatchOptions): who manages the fields. */
+  options?: { fieldManager?: string } | null;
+  dryRun?: boolean;
+  object?: T;
+  oldObject?: T | null;
 }
 
 export interface JsonPatchOp {
@@ -29,53 +46,110 @@ export interface JsonPatchOp {
 export interface AdmissionDecision {
   /** Patch to apply (empty: admit unchanged). */
   patch: JsonPatchOp[];
-  /** held: a new revision was paused; restored: the gate's metadata was put back; allowed: unchanged. */
-  outcome: 'held' | 'restored' | 'allowed';
+  /**
+   * held: a new revision was paused; restored: the gate's metadata was put back; allowed:
+   * unchanged; denied: refused (see message).
+   */
+  outcome: 'held' | 'restored' | 'allowed' | 'denied';
   revision?: string;
   warnings: string[];
+  /** Why a request was refused. */
+  message?: string;
+}
+
+export interface AdmissionOptions {
+  /**
+   * The operator's own user name. Its requests (with the operator's field manager) may change the
+   * gate; undefined while it is not known, and then a request that changes the gate is refused.
+   */
+  operatorUser?: string;
+  /** Whether the Canary exists, from the operator's cache; undefined when the cache cannot tell. */
+  canaryExists?: (namespace: string, name: string) => boolean | undefined;
 }
 
 const esc = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
+/** True: the operator's own write; false: anyone else's; undefined: the operator's identity is not known. */
+export function isOperatorRequest(req: Pick<AdmissionRequest<unknown>, 'userInfo' | 'options'>, operatorUser: string | undefined): boolean | undefined {
+  if (req.options?.fieldManager !== FIELD_MANAGER) return false;
+  if (operatorUser === undefined) return undefined;
+  return req.userInfo?.username === operatorUser;
+}
+
 /**
- * @param operatorUser the operator's own username: only the operator may remove the gate label
- *   (when its Canary is deleted); anyone else's request that drops it gets it back.
+ * @param options the operator's identity and a view of its Canary cache (a string: the operator's
+ *   user name, as before).
  */
-export function decideAdmission(req: AdmissionRequest, operatorUser?: string): AdmissionDecision {
+export function decideAdmission(req: AdmissionRequest, options: AdmissionOptions | string = {}): AdmissionDecision {
+  const opts: AdmissionOptions = typeof options === 'string' ? { operatorUser: options } : options;
   const allowed: AdmissionDecision = { patch: [], outcome: 'allowed', warnings: [] };
   if (req.kind?.kind !== 'Deployment' || !req.object) return allowed;
+  const byOperator = isOperatorRequest(req, opts.operatorUser);
+  if (byOperator === true) return allowed;
+
   const obj = req.object;
   const old = req.oldObject ?? undefined;
   const patch: JsonPatchOp[] = [];
+  const warnings: string[] = [];
   const labels = obj.metadata?.labels ?? {};
   const annotations = obj.metadata?.annotations ?? {};
-  let guard = labels[LABELS.canary];
-  let stable = annotations[ANNOTATIONS.stableRevision];
+  let guard: string | undefined = labels[LABELS.canary];
+  let stable: string | undefined = annotations[ANNOTATIONS.stableRevision];
   let outcome: AdmissionDecision['outcome'] = 'allowed';
+  let annotationsAdded = obj.metadata?.annotations !== undefined;
+  const ensureAnnotations = (): void => {
+    if (annotationsAdded) return;
+    patch.push({ op: 'add', path: '/metadata/annotations', value: {} });
+    annotationsAdded = true;
+  };
+  const unknownOperator = (what: string): AdmissionDecision => ({
+    patch: [],
+    outcome: 'denied',
+    warnings: [],
+    message: `deployer: the operator's identity is not known yet, so this request, which ${what}, cannot be told apart from the operator's own; retry in a few seconds`,
+  });
 
-  const oldGuard = old?.metadata?.labels?.[LABELS.canary];
-  const oldStable = old?.metadata?.annotations?.[ANNOTATIONS.stableRevision];
-  const byOperator = operatorUser !== undefined && req.userInfo?.username === operatorUser;
-  if (!byOperator && oldGuard) {
-    // A full replace (or an apply that owns these fields) dropped the gate: put it back.
-    if (!guard) {
-      if (!obj.metadata?.labels) patch.push({ op: 'add', path: '/metadata/labels', value: {} });
-      patch.push({ op: 'add', path: `/metadata/labels/${esc(LABELS.canary)}`, value: oldGuard });
-      guard = oldGuard;
+  if (!old) {
+    // A new Deployment: nothing about it has been verified, whatever its manifest says.
+    if (stable !== undefined) {
+      patch.push({ op: 'remove', path: `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}` });
+      warnings.push(`deployer: ignored ${ANNOTATIONS.stableRevision} on new Deployment ${obj.metadata?.name ?? ''}: only the operator records a verified revision`);
+      stable = undefined;
       outcome = 'restored';
     }
-    if (!stable && oldStable) {
-      if (!obj.metadata?.annotations) patch.push({ op: 'add', path: '/metadata/annotations', value: {} });
-      patch.push({ op: 'add', path: `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}`, value: oldStable });
-      stable = oldStable;
-      outcome = 'restored';
-    }
+    return { patch, outcome, warnings };
   }
-  if (!guard || !stable) return { patch, outcome, warnings: [] };
+
+  const oldGuard = old.metadata?.labels?.[LABELS.canary];
+  const oldStable = old.metadata?.annotations?.[ANNOTATIONS.stableRevision];
+  if (oldGuard && guard !== oldGuard) {
+    // Removing the gate of a Canary that no longer exists is how an orphaned gate is cleared.
+    if (guard === undefined && opts.canaryExists?.(req.namespace ?? '', oldGuard) === false) return allowed;
+    if (byOperator === undefined) return unknownOperator(`changes the ${LABELS.canary} label`);
+    // A full replace (or an apply that owns these fields) dropped or changed the gate: put it back.
+    if (!obj.metadata?.labels) patch.push({ op: 'add', path: '/metadata/labels', value: {} });
+    patch.push({ op: 'add', path: `/metadata/labels/${esc(LABELS.canary)}`, value: oldGuard });
+    guard = oldGuard;
+    outcome = 'restored';
+  }
+  if (stable !== oldStable) {
+    if (byOperator === undefined) return unknownOperator(`changes the ${ANNOTATIONS.stableRevision} annotation`);
+    const path = `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}`;
+    if (oldStable === undefined) {
+      patch.push({ op: 'remove', path });
+    } else {
+      ensureAnnotations();
+      patch.push({ op: 'add', path, value: oldStable });
+    }
+    // Dropped by a full replace: silently put back; added or changed: say so.
+    if (stable !== undefined) warnings.push(`deployer: ${ANNOTATIONS.stableRevision} is kept by the operator (the revision it verified); the change was ignored`);
+    stable = oldStable;
+    outcome = 'restored';
+  }
+  if (!guard || !stable) return { patch, outcome, warnings };
 
   const revision = revisionOf(obj.spec?.template);
-  if (revision === stable) return { patch, outcome, revision, warnings: [] };
-  const warnings: string[] = [];
+  if (revision === stable) return { patch, outcome, revision, warnings };
   if (obj.spec?.paused !== true) {
     patch.push({ op: obj.spec && 'paused' in obj.spec ? 'replace' : 'add', path: '/spec/paused', value: true });
     warnings.push(
@@ -85,9 +159,7 @@ export function decideAdmission(req: AdmissionRequest, operatorUser?: string): A
   }
   const heldValue = `revision ${revision} awaits canary analysis`;
   if (annotations[ANNOTATIONS.heldReason] !== heldValue) {
-    if (!obj.metadata?.annotations && !patch.some((p) => p.path === '/metadata/annotations')) {
-      patch.push({ op: 'add', path: '/metadata/annotations', value: {} });
-    }
+    ensureAnnotations();
     patch.push({ op: 'add', path: `/metadata/annotations/${esc(ANNOTATIONS.heldReason)}`, value: heldValue });
   }
   return { patch, outcome, revision, warnings };

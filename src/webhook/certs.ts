@@ -1,9 +1,8 @@
-// Certificates for the operator's admission webhook: a private CA and a serving
-// certificate signed by it (ECDSA P-256), made in-process with WebCrypto.
-// The CA goes into the webhook configuration's caBundle; the serving pair into the
-// HTTPS server.
+// Certificates for the operator's admission webhook: a private CA and serving certificates
+// signed by it (ECDSA P-256), made in-process with WebCrypto. The CA (its key kept) goes into the
+// webhook configuration's caBundle; the serving pair into the HTTPS server.
 import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect metadata API
-import { webcrypto } from 'node:crypto';
+import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 
@@ -46,31 +45,48 @@ export class CertificateError extends Error {
   }
 }
 
+export interface CertificateAuthority {
+  /** PEM of the CA certificate. */
+  certPem: string;
+  /** PEM (PKCS#8) of the CA's private key. */
+  keyPem: string;
+}
+
+export interface ServingCertificatePair {
+  certPem: string;
+  keyPem: string;
+  notAfter: Date;
+}
+
 /** Creates a CA and a serving certificate (serverAuth) signed by it. */
 export async function generateCertificates(request: CertificateRequest): Promise<GeneratedCertificates> {
-  const { commonName } = request;
-  const dnsNames = request.dnsNames ?? [];
-  const ipAddresses = request.ipAddresses ?? [];
+  const ca = await generateCertificateAuthority(request);
+  const leaf = await issueServingCertificate(ca, request);
+  return { caCertPem: ca.certPem, certPem: leaf.certPem, keyPem: leaf.keyPem, notAfter: leaf.notAfter };
+}
+
+function validity(request: { validityDays?: number; now?: Date }): { notBefore: Date; notAfter: Date } {
   const validityDays = request.validityDays ?? 365;
-  if (commonName.trim() === '') throw new CertificateError('commonName must not be empty');
   if (!Number.isFinite(validityDays) || validityDays <= 0) {
     throw new CertificateError(`validityDays must be a positive number, got ${validityDays}`);
   }
-  const badIp = ipAddresses.find((ip) => isIP(ip) === 0);
-  if (badIp !== undefined) throw new CertificateError(`not an IP address: ${badIp}`);
-
   const now = request.now ?? new Date();
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
   const notAfter = new Date(now.getTime() + validityDays * DAY_MS);
   // ASN.1 times have a resolution of one second; keep the reported date identical to the certificate's.
   notAfter.setUTCMilliseconds(0);
   notBefore.setUTCMilliseconds(0);
+  return { notBefore, notAfter };
+}
 
+/** A self-signed CA whose key is kept, so serving certificates can be re-signed by it. */
+export async function generateCertificateAuthority(request: Pick<CertificateRequest, 'commonName' | 'validityDays' | 'now'>): Promise<CertificateAuthority> {
+  if (request.commonName.trim() === '') throw new CertificateError('commonName must not be empty');
+  const { notBefore, notAfter } = validity(request);
   const caKeys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
-  const caName = `CN=${escapeDnValue(`${commonName} CA`)}`;
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
-    name: caName,
+    name: `CN=${escapeDnValue(`${request.commonName} CA`)}`,
     notBefore,
     notAfter,
     signingAlgorithm: SIGNING_ALGORITHM,
@@ -81,6 +97,31 @@ export async function generateCertificates(request: CertificateRequest): Promise
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', caKeys.privateKey);
+  return { certPem: caCert.toString('pem') + '\n', keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n' };
+}
+
+/** A serving certificate (serverAuth) for the requested names, signed by the CA. */
+export async function issueServingCertificate(ca: CertificateAuthority, request: CertificateRequest): Promise<ServingCertificatePair> {
+  const { commonName } = request;
+  const dnsNames = request.dnsNames ?? [];
+  const ipAddresses = request.ipAddresses ?? [];
+  if (commonName.trim() === '') throw new CertificateError('commonName must not be empty');
+  const badIp = ipAddresses.find((ip) => isIP(ip) === 0);
+  if (badIp !== undefined) throw new CertificateError(`not an IP address: ${badIp}`);
+  let { notBefore, notAfter } = validity(request);
+
+  let caCert: x509.X509Certificate;
+  let caKey: webcrypto.CryptoKey;
+  try {
+    caCert = new x509.X509Certificate(ca.certPem);
+    caKey = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(ca.keyPem), KEY_ALGORITHM, false, ['sign']);
+  } catch (cause) {
+    throw new CertificateError('cannot read the CA certificate or key', { cause });
+  }
+  // A certificate never outlives the CA that signed it.
+  if (notAfter.getTime() > caCert.notAfter.getTime()) notAfter = new Date(caCert.notAfter);
+  if (notBefore.getTime() < caCert.notBefore.getTime()) notBefore = new Date(caCert.notBefore);
 
   const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
   const names: x509.JsonGeneralName[] = [
@@ -103,17 +144,41 @@ export async function generateCertificates(request: CertificateRequest): Promise
     notAfter,
     signingAlgorithm: SIGNING_ALGORITHM,
     publicKey: keys.publicKey,
-    signingKey: caKeys.privateKey,
+    signingKey: caKey,
     extensions,
   });
 
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return {
-    caCertPem: caCert.toString('pem') + '\n',
     certPem: cert.toString('pem') + '\n',
     keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n',
     notAfter: cert.notAfter,
   };
+}
+
+/** The certificates of a PEM bundle, one PEM each (unparseable blocks are left out). */
+export function splitPemBundle(bundle: string): string[] {
+  return (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => `${p}\n`);
+}
+
+/** True when `certPem` was signed by the CA `caPem`. */
+export function isSignedBy(certPem: string, caPem: string): boolean {
+  try {
+    const cert = new NodeX509(certPem);
+    const ca = new NodeX509(caPem);
+    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** End of validity of a certificate. */
+export function certificateNotAfter(certPem: string): Date {
+  try {
+    return new Date(new NodeX509(certPem).validTo);
+  } catch (cause) {
+    throw new CertificateError('cannot parse the certificate PEM', { cause });
+  }
 }
 
 /** True when the certificate is already expired, or expires within `withinDays` days of `now`. */

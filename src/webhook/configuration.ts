@@ -1,16 +1,26 @@
-// Keeps the webhook's serving certificate (in a Secret shared by all replicas) and the
-// MutatingWebhookConfiguration (with its caBundle) current.
-import { LABELS } from '../api/constants.js';
-import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
-import { PATCH, paths, type RawClient } from '../kube/raw-client.js';
-import { certificateExpiresSoon, generateCertificates } from './certs.js';
-import { MUTATE_PATH } from './server.js';
+// The webhook configurations an operator keeps: the mutating gate on guarded Deployments and the
+// validating check on Canaries, each with the caBundle of the serving certificate's CAs.
+import { createHash, X509Certificate } from 'node:crypto';
+import { FIELD_MANAGER, LABELS } from '../api/constants.js';
+import { isConflict, isNotFound } from '../kube/errors.js';
+import { PATCH, type RawClient } from '../kube/raw-client.js';
+import { splitPemBundle } from './certs.js';
 
-import { createHash } from 'node:crypto';
+export type { ServingCertificate } from './certificate-rotation.js';
 
-/** The in-cluster install's configuration (deploy/webhook.yaml). */
+/** The in-cluster install's configurations (deploy/webhook.yaml). */
 export const WEBHOOK_CONFIGURATION_NAME = 'deployer';
 export const WEBHOOK_NAME = 'deployments.deployer.dev';
+export const CANARY_WEBHOOK_NAME = 'canaries.deployer.dev';
+export const MUTATE_PATH = '/mutate-deployments';
+export const VALIDATE_CANARIES_PATH = '/validate-canaries';
+/** At most this many CAs stay in a caBundle (the newest; the ones being published always stay). */
+const MAX_BUNDLE = 4;
+
+export const configurationPaths = {
+  mutating: (name: string): string => `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`,
+  validating: (name: string): string => `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${name}`,
+};
 
 /**
  * The configuration an operator owns. In the cluster (a Service target) it is the install's
@@ -29,71 +39,52 @@ export function webhookConfigurationName(target: WebhookTarget, namespaces?: rea
 export interface WebhookConfigurationOptions {
   name: string;
   target: WebhookTarget;
+  /** PEM bundle of the CAs to trust (added to those already published and still valid). */
   caPem: string;
   failurePolicy?: 'Fail' | 'Ignore';
-  /** Only Deployments in these namespaces are sent to the webhook (default: all). */
+  /** Only objects in these namespaces are sent to the webhook (default: all). */
   namespaces?: readonly string[];
-}
-
-export interface ServingCertificate {
-  caPem: string;
-  certPem: string;
-  keyPem: string;
+  /** The operator's user name: its own writes (with its field manager) skip the webhooks. */
+  operatorUser?: string;
 }
 
 export type WebhookTarget = { url: string } | { service: { namespace: string; name: string; port?: number } };
 
-interface SecretObject {
-  metadata: { name: string; namespace: string; resourceVersion?: string };
-  data?: Record<string, string>;
-}
-
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
-const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
 
-/** Reads the certificate from the Secret, or makes a new one when missing or expiring within 30 days. */
-export async function ensureServingCertificate(
-  client: RawClient,
-  opts: { namespace: string; name: string; dnsNames: string[]; ipAddresses: string[]; now?: Date },
-): Promise<ServingCertificate> {
-  const now = opts.now ?? new Date();
-  let existing: SecretObject | undefined;
-  try {
-    existing = await client.get<SecretObject>(paths.secret(opts.namespace, opts.name));
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  const current = existing?.data
-    ? { caPem: unb64(existing.data['ca.crt']), certPem: unb64(existing.data['tls.crt']), keyPem: unb64(existing.data['tls.key']) }
-    : undefined;
-  if (current?.certPem && current.keyPem && current.caPem && !certificateExpiresSoon(current.certPem, now, 30)) return current;
-
-  const made = await generateCertificates({ commonName: opts.dnsNames[0] ?? 'deployer-webhook', dnsNames: opts.dnsNames, ipAddresses: opts.ipAddresses, validityDays: 365 });
-  const cert = { caPem: made.caCertPem, certPem: made.certPem, keyPem: made.keyPem };
-  const body = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    type: 'kubernetes.io/tls',
-    metadata: { name: opts.name, namespace: opts.namespace, labels: { 'app.kubernetes.io/name': 'deployer' }, ...(existing ? { resourceVersion: existing.metadata.resourceVersion } : {}) },
-    data: { 'ca.crt': b64(cert.caPem), 'tls.crt': b64(cert.certPem), 'tls.key': b64(cert.keyPem) },
-  };
-  try {
-    if (existing) await client.update(paths.secret(opts.namespace, opts.name), body);
-    else await client.create(paths.secrets(opts.namespace), body);
-    return cert;
-  } catch (err) {
-    // Another replica wrote it first: use theirs.
-    if (isAlreadyExists(err) || isConflict(err)) return ensureServingCertificate(client, opts);
-    throw err;
-  }
+/**
+ * CEL for matchConditions: true for every request except the operator's own writes, so the
+ * operator's releases and rollbacks never depend on its webhook (nor on its certificate).
+ */
+export function notTheOperator(operatorUser: string): string {
+  return (
+    `!(request.userInfo.username == ${JSON.stringify(operatorUser)} && has(request.options) && ` +
+    `has(request.options.fieldManager) && request.options.fieldManager == ${JSON.stringify(FIELD_MANAGER)})`
+  );
 }
 
+function clientConfig(target: WebhookTarget, path: string, caPem: string): Record<string, unknown> {
+  return 'url' in target
+    ? { url: target.url.replace(/\/$/, '') + path, caBundle: b64(caPem) }
+    : { service: { namespace: target.service.namespace, name: target.service.name, port: target.service.port ?? 443, path }, caBundle: b64(caPem) };
+}
+
+function common(o: WebhookConfigurationOptions): Record<string, unknown> {
+  return {
+    ...(o.namespaces?.length
+      ? { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...o.namespaces].sort() }] } }
+      : {}),
+    ...(o.operatorUser ? { matchConditions: [{ name: 'not-the-operator', expression: notTheOperator(o.operatorUser) }] } : {}),
+    failurePolicy: o.failurePolicy ?? 'Fail',
+    matchPolicy: 'Equivalent',
+    sideEffects: 'None',
+    admissionReviewVersions: ['v1'],
+    timeoutSeconds: 5,
+  };
+}
+
+/** The gate: guarded Deployments (labelled deployer.dev/canary, before or after the write). */
 export function webhookConfiguration(o: WebhookConfigurationOptions): Record<string, unknown> {
-  const { target, caPem } = o;
-  const clientConfig =
-    'url' in target
-      ? { url: target.url.replace(/\/$/, '') + MUTATE_PATH, caBundle: b64(caPem) }
-      : { service: { namespace: target.service.namespace, name: target.service.name, port: target.service.port ?? 443, path: MUTATE_PATH }, caBundle: b64(caPem) };
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
@@ -101,35 +92,115 @@ export function webhookConfiguration(o: WebhookConfigurationOptions): Record<str
     webhooks: [
       {
         name: WEBHOOK_NAME,
-        clientConfig,
+        clientConfig: clientConfig(o.target, MUTATE_PATH, o.caPem),
         rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
         objectSelector: { matchExpressions: [{ key: LABELS.canary, operator: 'Exists' }] },
-        ...(o.namespaces?.length
-          ? { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...o.namespaces].sort() }] } }
-          : {}),
-        failurePolicy: o.failurePolicy ?? 'Fail',
-        matchPolicy: 'Equivalent',
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        timeoutSeconds: 5,
+        ...common(o),
         reinvocationPolicy: 'IfNeeded',
       },
     ],
   };
 }
 
-/** Server-side apply of the whole configuration (the operator owns it). */
-export async function ensureWebhookConfiguration(client: RawClient, o: WebhookConfigurationOptions): Promise<void> {
-  await client.patch(paths.mutatingWebhook(o.name), webhookConfiguration(o), PATCH.apply, { force: true });
+/**
+ * CEL for the Canary check: only a create, or an update of the spec or the annotations, of a
+ * Canary that is not being deleted is sent, so removing a finalizer by hand (an uninstall) never
+ * needs the operator to be running.
+ */
+export const CANARY_CHANGES_WHAT_IT_GUARDS = [
+  { name: 'not-being-deleted', expression: '!has(object.metadata.deletionTimestamp)' },
+  {
+    name: 'creates-or-changes-spec-or-annotations',
+    expression:
+      'request.operation == "CREATE" || object.spec != oldObject.spec || ' +
+      '(has(object.metadata.annotations) ? object.metadata.annotations : {}) != (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})',
+  },
+] as const;
+
+/** A Canary may only guard a Deployment its author could update (SubjectAccessReview). */
+export function canaryWebhookConfiguration(o: WebhookConfigurationOptions): Record<string, unknown> {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: o.name, labels: { 'app.kubernetes.io/name': 'deployer' } },
+    webhooks: [
+      {
+        name: CANARY_WEBHOOK_NAME,
+        clientConfig: clientConfig(o.target, VALIDATE_CANARIES_PATH, o.caPem),
+        rules: [{ apiGroups: ['deployer.dev'], apiVersions: ['*'], resources: ['canaries'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
+        ...common(o),
+        matchConditions: [...(o.operatorUser ? [{ name: 'not-the-operator', expression: notTheOperator(o.operatorUser) }] : []), ...CANARY_CHANGES_WHAT_IT_GUARDS],
+      },
+    ],
+  };
 }
 
-/** Removes a configuration this operator made for itself (out of the cluster), if it still points at it. */
+interface PublishedConfiguration {
+  metadata: { uid?: string; resourceVersion?: string };
+  webhooks?: Array<{ clientConfig?: { url?: string; caBundle?: string } }>;
+}
+
+/**
+ * The CAs to publish: the wanted ones, plus those already published that are still valid (a
+ * replica may still serve a certificate of an older CA), newest kept first when there are many.
+ */
+export function mergeCaBundles(publishedPem: string, wantedPem: string, now: Date = new Date()): string {
+  const valid = (pem: string): boolean => {
+    try {
+      return new Date(new X509Certificate(pem).validTo).getTime() > now.getTime();
+    } catch {
+      return false;
+    }
+  };
+  const norm = (pem: string): string => pem.replace(/\s+/g, '');
+  const wanted = splitPemBundle(wantedPem);
+  const wantedKeys = new Set(wanted.map(norm));
+  const older = splitPemBundle(publishedPem).filter((p) => valid(p) && !wantedKeys.has(norm(p)));
+  const seen = new Set<string>();
+  const unique = [...older, ...wanted].filter((p) => (seen.has(norm(p)) ? false : (seen.add(norm(p)), true)));
+  const room = Math.max(0, MAX_BUNDLE - wanted.length);
+  const keptOlder = unique.filter((p) => !wantedKeys.has(norm(p))).slice(-room);
+  return [...keptOlder, ...wanted].join('');
+}
+
+const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
+
+async function applyKeepingTrust(client: RawClient, path: string, build: (caPem: string) => Record<string, unknown>, caPem: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    let current: PublishedConfiguration | undefined;
+    try {
+      current = await client.get<PublishedConfiguration>(path);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const published = (current?.webhooks ?? []).map((w) => unb64(w.clientConfig?.caBundle)).join('');
+    const body = build(mergeCaBundles(published, caPem));
+    // The resourceVersion read is a precondition: a CA published meanwhile by another replica is never dropped.
+    if (current?.metadata.resourceVersion) (body.metadata as Record<string, unknown>).resourceVersion = current.metadata.resourceVersion;
+    try {
+      await client.patch(path, body, PATCH.apply, { force: true });
+      return;
+    } catch (err) {
+      if (!isConflict(err) || attempt >= 4) throw err;
+    }
+  }
+}
+
+/** Server-side apply of both configurations (the operator owns them); the caBundle keeps every CA still valid. */
+export async function ensureWebhookConfiguration(client: RawClient, o: WebhookConfigurationOptions): Promise<void> {
+  await applyKeepingTrust(client, configurationPaths.mutating(o.name), (caPem) => webhookConfiguration({ ...o, caPem }), o.caPem);
+  await applyKeepingTrust(client, configurationPaths.validating(o.name), (caPem) => canaryWebhookConfiguration({ ...o, caPem }), o.caPem);
+}
+
+/** Removes the configurations this operator made for itself (out of the cluster), if they still point at it. */
 export async function removeWebhookConfiguration(client: RawClient, name: string, url: string): Promise<void> {
-  try {
-    const current = await client.get<{ metadata: { uid?: string }; webhooks?: Array<{ clientConfig?: { url?: string } }> }>(paths.mutatingWebhook(name));
-    if (!current.webhooks?.some((w) => w.clientConfig?.url?.startsWith(url.replace(/\/$/, '')))) return;
-    await client.delete(paths.mutatingWebhook(name), { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: current.metadata.uid } });
-  } catch (err) {
-    if (!isNotFound(err) && !isConflict(err)) throw err;
+  for (const path of [configurationPaths.mutating(name), configurationPaths.validating(name)]) {
+    try {
+      const current = await client.get<PublishedConfiguration>(path);
+      if (!current.webhooks?.some((w) => w.clientConfig?.url?.startsWith(url.replace(/\/$/, '')))) continue;
+      await client.delete(path, { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: current.metadata.uid } });
+    } catch (err) {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
   }
 }

@@ -58,7 +58,7 @@ describe('Canary controller on the real control plane', function () {
       const rollout = await kubectl(['rollout', 'status', 'deployment/web', '-n', w.ns, '--timeout=30s']);
       expect(rollout.code, rollout.stderr).to.equal(0);
       expect((await w.deploymentObject('web')).spec.paused ?? false).to.equal(false);
-      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitNoCanaryPods('web');
       const wait = await kubectl(['wait', '--for=condition=Ready', 'canary/web', '-n', w.ns, '--timeout=10s']);
       expect(wait.code, wait.stderr).to.equal(0);
       const get = await kubectl(['get', 'canaries', '-n', w.ns]);
@@ -102,7 +102,7 @@ describe('Canary controller on the real control plane', function () {
       const c = await w.waitPhase('web', 'RolledBack');
       expect(c.status?.message).to.match(/check errors failed 1 time\(s\) \(limit 0\): Fail Alert/);
       expect(c.status?.conditions?.find((x) => x.type === 'Ready')).to.include({ status: 'False', reason: 'RolledBack' });
-      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitNoCanaryPods('web');
       expect(await w.stablePodNames('web')).to.deep.equal(stable);
       const d = await w.deploymentObject('web');
       expect(d.spec.paused).to.equal(true);
@@ -113,7 +113,7 @@ describe('Canary controller on the real control plane', function () {
     it('does not try the same revision again unless retried', async () => {
       await sleep(2_000);
       expect((await w.get('web')).status?.phase).to.equal('RolledBack');
-      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitNoCanaryPods('web');
       await w.annotate('web', 'deployer.dev/retry', 'retry-1');
       const c = await w.waitFor('web', (x) => x.status?.requests?.retry?.id === 'retry-1', 'retry handled');
       expect(c.status?.requests?.retry?.handledAt).to.be.a('string');

@@ -73,7 +73,7 @@ describe('Verdicts on the real control plane', function () {
       expect(c.status?.message).to.contain('check errors failed');
       const fail = c.status?.checks?.[0]?.measurements.find((m) => m.verdict === 'Fail');
       expect(fail?.message).to.contain(`group version:${canaryVersion} is Alert`);
-      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitNoCanaryPods('web');
       expect(await w.stablePodNames('web'), 'stable pods untouched').to.deep.equal(stable);
       const d = await w.deploymentObject('web');
       expect(d.spec.paused, 'the failed template stays held').to.equal(true);
@@ -97,7 +97,7 @@ describe('Verdicts on the real control plane', function () {
       expect(passes.every((m) => (m.message ?? '').includes(`group version:${canaryVersion} is OK`))).to.equal(true);
       const rollout = await kubectl(['rollout', 'status', 'deployment/web', '-n', w.ns, '--timeout=30s']);
       expect(rollout.code, rollout.stderr).to.equal(0);
-      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitNoCanaryPods('web');
     });
   });
 
@@ -144,7 +144,7 @@ describe('Verdicts on the real control plane', function () {
       seen.stop();
       expect([...seen.phases]).to.not.include('Promoting');
       expect(c.status?.message).to.match(/check errors failed 1 time\(s\) \(limit 0\): Fail Alert/);
-      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitNoCanaryPods('web');
       expect(await w.stablePodNames('web')).to.deep.equal(stable);
       expect((await w.deploymentObject('web')).spec.template.spec.containers[0]?.image).to.equal('example.com/web:2.0.0');
     });
@@ -199,7 +199,7 @@ describe('Verdicts on the real control plane', function () {
       expect(d.spec.template.spec.containers[0]?.image).to.equal('example.com/web:1.0.0');
       const rollout = await kubectl(['rollout', 'status', 'deployment/web', '-n', w.ns, '--timeout=30s']);
       expect(rollout.code, rollout.stderr).to.equal(0);
-      expect(await w.canaryPods('web')).to.have.length(0);
+      await w.waitNoCanaryPods('web');
       await w.waitForEvents('web', ['AbortRequested']);
     });
   });

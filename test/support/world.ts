@@ -170,6 +170,20 @@ export class World {
     return this.pods(`deployer.dev/canary-of=${canary}`);
   }
 
+  /**
+   * Canary pods gone. The status is written first and the canary ReplicaSet deleted in the same
+   * pass, and its pods go with the garbage collector, so they may outlive the status by moments.
+   */
+  async waitNoCanaryPods(canary: string, timeoutMs = 10_000): Promise<void> {
+    await eventually(
+      async () => {
+        const pods = await this.canaryPods(canary);
+        if (pods.length) throw new Error(`${pods.length} canary pod(s) of ${canary} still running: ${pods.map((p) => p.metadata.name).join(', ')}`);
+      },
+      { timeoutMs },
+    );
+  }
+
   async stablePodNames(app: string): Promise<string[]> {
     return (await this.pods(`app=${app},!deployer.dev/role`)).map((p) => p.metadata.name).sort();
   }

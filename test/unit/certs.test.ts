@@ -2,7 +2,18 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { CertificateError, certificateExpiresSoon, generateCertificates } from '../../src/webhook/certs.js';
+import { ensureServingCertificate, MemoryCertificateStore, planCertificate, type CertificateState } from '../../src/webhook/certificate-rotation.js';
+import {
+  CertificateError,
+  certificateExpiresSoon,
+  generateCertificateAuthority,
+  generateCertificates,
+  isSignedBy,
+  issueServingCertificate,
+  splitPemBundle,
+  type CertificateAuthority,
+} from '../../src/webhook/certs.js';
+import { mergeCaBundles } from '../../src/webhook/configuration.js';
 
 describe('webhook certificates', () => {
   const now = new Date('2026-03-01T12:00:00Z');
@@ -115,5 +126,99 @@ describe('webhook certificates', () => {
     it('throws a CertificateError on something that is not a certificate', () => {
       expect(() => certificateExpiresSoon('not a pem', now, 1)).to.throw(CertificateError);
     });
+  });
+});
+
+describe('serving certificates re-signed by a kept CA', () => {
+  const now = new Date('2026-03-01T12:00:00Z');
+  const DAY = 24 * 60 * 60 * 1000;
+  const subject = { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
+
+  it('signs a renewed certificate with the same CA, never past the CA\'s own end', async () => {
+    const ca = await generateCertificateAuthority({ commonName: 'deployer', validityDays: 100, now });
+    const a = await issueServingCertificate(ca, { ...subject, validityDays: 365, now });
+    const b = await issueServingCertificate(ca, { ...subject, validityDays: 365, now: new Date(now.getTime() + DAY) });
+    expect(isSignedBy(a.certPem, ca.certPem) && isSignedBy(b.certPem, ca.certPem)).to.equal(true);
+    expect(a.certPem).to.not.equal(b.certPem);
+    expect(a.notAfter.getTime()).to.equal(new Date(new X509Certificate(ca.certPem).validTo).getTime());
+  });
+
+  describe('planCertificate()', () => {
+    let ca: CertificateAuthority;
+    let leaf: { certPem: string; keyPem: string };
+    let other: CertificateAuthority;
+    before(async () => {
+      ca = await generateCertificateAuthority({ commonName: 'deployer', validityDays: 3650, now });
+      other = await generateCertificateAuthority({ commonName: 'deployer', validityDays: 3650, now });
+      leaf = await issueServingCertificate(ca, { ...subject, validityDays: 365, now });
+    });
+    const at = (days: number): Date => new Date(now.getTime() + days * DAY);
+    const cases: Array<{ name: string; state: () => CertificateState | undefined; now: Date; action: string; reason?: string }> = [
+      { name: 'nothing yet: a CA first', state: () => undefined, now, action: 'newCa' },
+      { name: 'a CA without its key (written before keys were kept): a new CA', state: () => ({ caBundlePem: ca.certPem, ...leaf }), now, action: 'newCa' },
+      { name: 'a key that is not the CA\'s: a new CA', state: () => ({ caBundlePem: ca.certPem, caKeyPem: other.keyPem, ...leaf }), now, action: 'newCa' },
+      { name: 'CA without a serving certificate: issue one', state: () => ({ caBundlePem: ca.certPem, caKeyPem: ca.keyPem }), now, action: 'newServingCertificate', reason: 'none yet' },
+      { name: 'current', state: () => ({ caBundlePem: ca.certPem, caKeyPem: ca.keyPem, ...leaf }), now, action: 'current' },
+      { name: 'serving certificate within 30 days of its end: renew', state: () => ({ caBundlePem: ca.certPem, caKeyPem: ca.keyPem, ...leaf }), now: at(340), action: 'newServingCertificate', reason: 'expires soon' },
+      { name: 'CA within a year of its end: a new CA', state: () => ({ caBundlePem: ca.certPem, caKeyPem: ca.keyPem, ...leaf }), now: at(3300), action: 'newCa' },
+      {
+        name: 'a new CA signs, the certificate is the old CA\'s: issue one (after publishing)',
+        state: () => ({ caBundlePem: ca.certPem + other.certPem, caKeyPem: other.keyPem, ...leaf }),
+        now,
+        action: 'newServingCertificate',
+        reason: 'signed by an older CA',
+      },
+    ];
+    for (const c of cases) {
+      it(c.name, () => {
+        const plan = planCertificate(c.state(), subject, c.now);
+        expect(plan.action).to.equal(c.action);
+        if (c.reason) expect(plan).to.deep.include({ reason: c.reason });
+      });
+    }
+
+    it('a new certificate is needed when the names change', () => {
+      expect(planCertificate({ caBundlePem: ca.certPem, caKeyPem: ca.keyPem, ...leaf }, { ...subject, dnsNames: ['deployer-webhook.deployer-system.svc'] }, now)).to.deep.equal({
+        action: 'newServingCertificate',
+        reason: 'names changed',
+      });
+    });
+  });
+
+  it('ensureServingCertificate publishes a new CA before it stores a certificate signed by it, and keeps the old CA', async () => {
+    const store = new MemoryCertificateStore();
+    const events: string[] = [];
+    const published: string[] = [];
+    const writes = store.write.bind(store);
+    store.write = async (state, version) => {
+      const cas = splitPemBundle(state.caBundlePem);
+      events.push(state.certPem && isSignedBy(state.certPem, cas.at(-1)!) ? `store certificate of CA #${cas.length}` : 'store CA');
+      return writes(state, version);
+    };
+    const publish = async (bundle: string): Promise<void> => {
+      published.push(bundle);
+      events.push(`publish ${splitPemBundle(bundle).length} CA(s)`);
+    };
+    const first = await ensureServingCertificate(store, { ...subject, publish, now });
+    const caEnd = new Date(new X509Certificate(splitPemBundle(first.caPem)[0]!).validTo).getTime();
+    events.length = 0;
+    const rotated = await ensureServingCertificate(store, { ...subject, publish, now: new Date(caEnd - 200 * DAY) });
+    expect(events).to.deep.equal(['store CA', 'publish 2 CA(s)', 'store certificate of CA #2']);
+    expect(published.at(-1)).to.equal(rotated.caPem);
+    expect(isSignedBy(rotated.certPem, splitPemBundle(rotated.caPem)[1]!)).to.equal(true);
+    expect(splitPemBundle(rotated.caPem)[0]).to.equal(splitPemBundle(first.caPem)[0]);
+  });
+
+  it('mergeCaBundles keeps the CAs already published that are still valid, drops expired ones, and bounds the bundle', async () => {
+    const old = await generateCertificateAuthority({ commonName: 'a', validityDays: 10, now });
+    const expired = await generateCertificateAuthority({ commonName: 'b', validityDays: 1, now: new Date(now.getTime() - 5 * DAY) });
+    const wanted = await generateCertificateAuthority({ commonName: 'c', validityDays: 10, now });
+    const merged = splitPemBundle(mergeCaBundles(old.certPem + expired.certPem, wanted.certPem, now));
+    expect(merged).to.deep.equal([old.certPem, wanted.certPem]);
+    expect(splitPemBundle(mergeCaBundles(wanted.certPem, wanted.certPem, now))).to.have.length(1);
+    const many = await Promise.all([1, 2, 3, 4, 5].map((i) => generateCertificateAuthority({ commonName: `m${i}`, validityDays: 10, now })));
+    const bounded = splitPemBundle(mergeCaBundles(many.map((c) => c.certPem).join(''), wanted.certPem, now));
+    expect(bounded).to.have.length(4);
+    expect(bounded.at(-1)).to.equal(wanted.certPem);
   });
 });

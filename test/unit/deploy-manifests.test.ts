@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { CANARY_CHANGES_WHAT_IT_GUARDS, notTheOperator, VALIDATE_CANARIES_PATH } from '../../src/webhook/configuration.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (rel: string): string => readFileSync(`${ROOT}${rel}`, 'utf8');
@@ -19,6 +20,77 @@ function loadAll(rel: string): Obj[] {
 }
 
 const kustomization = loadAll('deploy/kustomization.yaml')[0] as Obj;
+
+/** The operator's source (depctl, which runs as its user, left out): what the RBAC grants must be used here. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(`${ROOT}${dir}`, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? (e.name === 'cli' ? [] : sourceFiles(`${dir}/${e.name}`)) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : [],
+  );
+}
+const SOURCE = sourceFiles('src').map(read).join('\n');
+
+interface Permission {
+  scope: 'cluster' | 'install-namespace';
+  group: string;
+  resource: string;
+  verb: string;
+  names?: string[];
+  why: string;
+  /** Each must match somewhere in src/: the call that needs the permission. */
+  evidence: RegExp[];
+}
+const call = (method: string, path: string): RegExp => new RegExp(`client\\.${method}(<[^(]*>)?\\(\\s*${path}`);
+const request = (method: string, path: string): RegExp => new RegExp(`client\\.request(<[^(]*>)?\\(\\s*'${method}',\\s*${path}`);
+const permissionKey = (p: Pick<Permission, 'scope' | 'group' | 'resource' | 'verb' | 'names'>): string =>
+  `${p.scope} ${p.group || 'core'}/${p.resource} ${p.verb}${p.names?.length ? ` [${[...p.names].sort().join(',')}]` : ''}`;
+const informer = (pathFn: string): RegExp => new RegExp(`path:\\s*paths\\.${pathFn}\\b`);
+const cluster = (group: string, resource: string, verb: string, why: string, evidence: RegExp[], names?: string[]): Permission => ({
+  scope: 'cluster',
+  group,
+  resource,
+  verb,
+  why,
+  evidence,
+  ...(names ? { names } : {}),
+});
+const installNs = (group: string, resource: string, verb: string, why: string, evidence: RegExp[]): Permission => ({ scope: 'install-namespace', group, resource, verb, why, evidence });
+
+/** Every (group, resource, verb) the operator needs, with the code that needs it. */
+const PERMISSIONS: Permission[] = [
+  cluster('deployer.dev', 'canaries', 'get', 'webhook confirms a Canary is gone', [call('get', 'paths\\.canary\\(')]),
+  cluster('deployer.dev', 'canaries', 'list', 'Canary informer', [informer('canaries')]),
+  cluster('deployer.dev', 'canaries', 'watch', 'Canary informer', [informer('canaries')]),
+  cluster('deployer.dev', 'canaries', 'patch', 'finalizer', [call('patch', 'paths\\.canary\\(')]),
+  cluster('deployer.dev', 'canaries/status', 'update', 'status write', [/client\.update(<[^(]*>)?\(\s*paths\.canary\([^)]*\)\s*\+\s*'\/status'/]),
+  cluster('deployer.dev', 'canaries/finalizers', 'update', 'blockOwnerDeletion on canary ReplicaSets', [/blockOwnerDeletion:\s*true/]),
+  cluster('apps', 'deployments', 'get', 'live read of a target the cache lacks (not guarded yet, or confirming it is gone)', [call('get', 'paths\\.deployment\\(')]),
+  cluster('apps', 'deployments', 'list', 'Deployment informer', [informer('deployments')]),
+  cluster('apps', 'deployments', 'watch', 'Deployment informer', [informer('deployments')]),
+  cluster('apps', 'deployments', 'patch', 'hold, release, promote, restore', [call('patch', 'paths\\.deployment\\(')]),
+  cluster('apps', 'replicasets', 'list', 'ReplicaSet informer and stable template lookup', [informer('replicaSets'), call('list', 'paths\\.replicaSets\\(')]),
+  cluster('apps', 'replicasets', 'watch', 'ReplicaSet informer', [informer('replicaSets')]),
+  cluster('apps', 'replicasets', 'create', 'canary ReplicaSet', [call('create', 'paths\\.replicaSets\\(')]),
+  cluster('apps', 'replicasets', 'patch', 'scale the canary ReplicaSet', [call('patch', 'paths\\.replicaSet\\(')]),
+  cluster('apps', 'replicasets', 'delete', 'remove canary ReplicaSets', [call('delete', 'paths\\.replicaSet\\(')]),
+  cluster('', 'secrets', 'get', 'Datadog credentials', [call('get', 'paths\\.secret\\(')]),
+  cluster('', 'events', 'create', 'Events', [call('create', 'paths\\.events\\(')]),
+  ...(['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'] as const).flatMap((resource) => {
+    const helper = resource.startsWith('mutating') ? 'mutating' : 'validating';
+    const evidence = [new RegExp(`configurationPaths\\.${helper}\\(`), call('get', 'path\\b'), call('patch', 'path, body, PATCH\\.apply')];
+    return [
+      cluster('admissionregistration.k8s.io', resource, 'get', 'read the CAs already published', evidence, ['deployer']),
+      cluster('admissionregistration.k8s.io', resource, 'create', 'server-side apply of a missing configuration', evidence, ['deployer']),
+      cluster('admissionregistration.k8s.io', resource, 'patch', 'server-side apply of the configuration', evidence, ['deployer']),
+    ];
+  }),
+  cluster('authorization.k8s.io', 'subjectaccessreviews', 'create', 'Canary author check', [call('create', "'/apis/authorization\\.k8s\\.io/v1/subjectaccessreviews'")]),
+  installNs('coordination.k8s.io', 'leases', 'get', 'leader election', [request('GET', 'paths\\.lease\\(')]),
+  installNs('coordination.k8s.io', 'leases', 'create', 'leader election', [request('POST', 'paths\\.leases\\(')]),
+  installNs('coordination.k8s.io', 'leases', 'update', 'leader election', [request('PUT', 'paths\\.lease\\(')]),
+  installNs('', 'secrets', 'get', 'webhook certificate', [call('get', 'paths\\.secret\\(')]),
+  installNs('', 'secrets', 'create', 'webhook certificate', [call('create', 'paths\\.secrets\\(')]),
+  installNs('', 'secrets', 'update', 'webhook certificate', [call('update', 'paths\\.secret\\(')]),
+];
 const resources = (kustomization.resources as string[]).flatMap((r) => loadAll(`deploy/${r}`));
 const find = (kind: string, name: string): Obj => {
   const obj = resources.find((o) => o.kind === kind && o.metadata?.name === name);
@@ -40,24 +112,25 @@ describe('deploy/ manifests', () => {
     for (const r of kustomization.resources as string[]) expect(existsSync(`${ROOT}deploy/${r}`), r).to.equal(true);
   });
 
-  it('grants the ClusterRole only what the operator uses', () => {
-    const rules = find('ClusterRole', 'deployer').rules as Obj[];
-    const verbs = (group: string, resource: string, names?: string[]): string[] =>
-      rules
-        .filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && JSON.stringify(r.resourceNames) === JSON.stringify(names))
-        .flatMap((r) => r.verbs as string[])
-        .sort();
-    expect(verbs('deployer.dev', 'canaries')).to.deep.equal(['get', 'list', 'patch', 'update', 'watch']);
-    expect(verbs('deployer.dev', 'canaries/status')).to.deep.equal(['get', 'patch', 'update']);
-    expect(verbs('deployer.dev', 'canaries/finalizers')).to.deep.equal(['update']);
-    expect(verbs('apps', 'deployments')).to.deep.equal(['get', 'list', 'patch', 'update', 'watch']);
-    expect(verbs('apps', 'replicasets')).to.deep.equal(['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']);
-    expect(verbs('', 'secrets')).to.deep.equal(['get']);
-    expect(verbs('', 'events')).to.deep.equal(['create', 'patch']);
-    expect(verbs('events.k8s.io', 'events')).to.deep.equal(['create', 'patch']);
-    expect(verbs('admissionregistration.k8s.io', 'mutatingwebhookconfigurations')).to.deep.equal(['create', 'get', 'list', 'watch']);
-    expect(verbs('admissionregistration.k8s.io', 'mutatingwebhookconfigurations', ['deployer'])).to.deep.equal(['patch', 'update']);
-    for (const r of rules) expect(r.verbs).to.not.include('*');
+  it('grants the ClusterRole and the Role exactly what the code uses (each grant has evidence in src/)', () => {
+    const granted: string[] = [];
+    for (const [kind, scope] of [['ClusterRole', 'cluster'], ['Role', 'install-namespace']] as const) {
+      for (const r of find(kind, 'deployer').rules as Obj[]) {
+        expect(r.verbs, `${kind} rule ${JSON.stringify(r)}`).to.not.include('*');
+        for (const group of r.apiGroups as string[]) {
+          for (const resource of r.resources as string[]) {
+            for (const verb of r.verbs as string[]) granted.push(permissionKey({ scope, group, resource, verb, names: r.resourceNames }));
+          }
+        }
+      }
+    }
+    const needed = PERMISSIONS.map(permissionKey);
+    const unused = granted.filter((g) => !needed.includes(g));
+    expect(unused, 'granted in deploy/rbac.yaml, but no code in src/ needs it: drop it').to.deep.equal([]);
+    const missing = needed.filter((n) => !granted.includes(n));
+    expect(missing, 'needed by src/ but not granted in deploy/rbac.yaml').to.deep.equal([]);
+    const noEvidence = PERMISSIONS.filter((p) => !p.evidence.every((re) => re.test(SOURCE))).map((p) => `${permissionKey(p)} (${p.why})`);
+    expect(noEvidence, 'the code no longer does this: drop the permission from the table and from deploy/rbac.yaml').to.deep.equal([]);
   });
 
   it('explains every RBAC rule with a comment', () => {
@@ -67,12 +140,7 @@ describe('deploy/ manifests', () => {
     });
   });
 
-  it('grants the namespaced Role leases and secrets only', () => {
-    const rules = find('Role', 'deployer').rules as Obj[];
-    expect(rules.map((r) => [r.apiGroups[0], r.resources[0], [...r.verbs].sort()])).to.deep.equal([
-      ['coordination.k8s.io', 'leases', ['create', 'get', 'update']],
-      ['', 'secrets', ['create', 'get', 'patch', 'update']],
-    ]);
+  it('binds the roles to the operator\'s ServiceAccount only', () => {
     for (const b of ['ClusterRoleBinding', 'RoleBinding']) {
       expect(find(b, 'deployer').subjects).to.deep.equal([{ kind: 'ServiceAccount', name: 'deployer', namespace: 'deployer-system' }]);
     }
@@ -103,6 +171,25 @@ describe('deploy/ manifests', () => {
       for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) expect(labels[k], `${name} selector ${k}`).to.equal(v);
       expect(svc.spec.ports[0]).to.include({ port, targetPort: target });
     }
+  });
+
+  it('exempts only the operator\'s own writes (its ServiceAccount and field manager) from both webhooks', () => {
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      const w = find(kind, 'deployer').webhooks[0];
+      expect(w.matchConditions[0], kind).to.deep.equal({ name: 'not-the-operator', expression: notTheOperator('system:serviceaccount:deployer-system:deployer') });
+    }
+    const sa = find('ServiceAccount', 'deployer');
+    expect(`system:serviceaccount:${kustomization.namespace}:${sa.metadata.name}`).to.equal('system:serviceaccount:deployer-system:deployer');
+  });
+
+  it('checks Canary authors with a fail-closed validating webhook on the same Service', () => {
+    const w = find('ValidatingWebhookConfiguration', 'deployer').webhooks[0];
+    expect(w).to.deep.include({ name: 'canaries.deployer.dev', failurePolicy: 'Fail', sideEffects: 'None', timeoutSeconds: 5 });
+    expect(w.clientConfig.service).to.deep.include({ namespace: 'deployer-system', name: 'deployer-webhook', path: VALIDATE_CANARIES_PATH });
+    expect(w.rules).to.deep.equal([{ apiGroups: ['deployer.dev'], apiVersions: ['*'], resources: ['canaries'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }]);
+    expect(w.matchConditions.slice(1), 'the same conditions the operator applies').to.deep.equal([...CANARY_CHANGES_WHAT_IT_GUARDS]);
+    const args = find('Deployment', 'deployer').spec.template.spec.containers[0].args as string[];
+    expect(args.some((a) => a.startsWith('--webhook-secret=')), 'replicas share one certificate').to.equal(true);
   });
 
   it('gates guarded Deployments with a fail-closed mutating webhook', () => {

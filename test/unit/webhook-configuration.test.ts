@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { webhookConfiguration, webhookConfigurationName, WEBHOOK_CONFIGURATION_NAME } from '../../src/webhook/configuration.js';
+import {
+  canaryWebhookConfiguration,
+  notTheOperator,
+  VALIDATE_CANARIES_PATH,
+  webhookConfiguration,
+  webhookConfigurationName,
+  WEBHOOK_CONFIGURATION_NAME,
+} from '../../src/webhook/configuration.js';
 
 type Webhook = { clientConfig: Record<string, unknown>; namespaceSelector?: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> } };
 
@@ -29,5 +36,32 @@ describe('webhook configuration naming', () => {
     const all = webhookConfiguration({ name: 'deployer', target: { service: { namespace: 'deployer-system', name: 'deployer-webhook' } }, caPem: 'ca' }) as { webhooks: Webhook[] };
     expect(all.webhooks[0]!.namespaceSelector).to.equal(undefined);
     expect(all.webhooks[0]!.clientConfig).to.not.have.property('url');
+  });
+});
+
+describe('webhook configurations: the operator\'s own writes skip them; Canaries are checked', () => {
+  const target = { service: { namespace: 'deployer-system', name: 'deployer-webhook' } };
+  type Hook = { name: string; matchConditions?: Array<{ name: string; expression: string }>; rules: Array<{ resources: string[] }>; clientConfig: { service: { path: string } }; failurePolicy: string; sideEffects: string };
+
+  it('exempts the operator (its user name and its field manager together) with matchConditions on both configurations', () => {
+    const o = { name: 'deployer', target, caPem: 'ca', operatorUser: 'system:serviceaccount:deployer-system:deployer' };
+    for (const cfg of [webhookConfiguration(o), canaryWebhookConfiguration(o)] as Array<{ webhooks: Hook[] }>) {
+      expect(cfg.webhooks[0]!.matchConditions![0]).to.deep.equal({ name: 'not-the-operator', expression: notTheOperator(o.operatorUser) });
+    }
+    expect(notTheOperator('u"x')).to.equal('!(request.userInfo.username == "u\\"x" && has(request.options) && has(request.options.fieldManager) && request.options.fieldManager == "deployer")');
+  });
+
+  it('leaves matchConditions out while the operator does not know its user name', () => {
+    const cfg = webhookConfiguration({ name: 'deployer', target, caPem: 'ca' }) as { webhooks: Hook[] };
+    expect(cfg.webhooks[0]!.matchConditions).to.equal(undefined);
+  });
+
+  it('validates Canary creates and updates, fail-closed, without side effects', () => {
+    const cfg = canaryWebhookConfiguration({ name: 'deployer', target, caPem: 'ca' }) as { kind: string; webhooks: Hook[] };
+    expect(cfg.kind).to.equal('ValidatingWebhookConfiguration');
+    const w = cfg.webhooks[0]!;
+    expect(w).to.deep.include({ name: 'canaries.deployer.dev', failurePolicy: 'Fail', sideEffects: 'None' });
+    expect(w.rules[0]!.resources).to.deep.equal(['canaries']);
+    expect(w.clientConfig.service.path).to.equal(VALIDATE_CANARIES_PATH);
   });
 });
