@@ -104,3 +104,6 @@ export const DEFAULTS = {
   /** Measurements kept per check in status. */
   measurementHistory: 10,
 } as const;
+
+/** The value of an Inconclusive measurement that Datadog's rate limit prevented (never an error, never a pass). */
+export const RATE_LIMITED_VALUE = 'rate limited';

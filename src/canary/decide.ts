@@ -1,6 +1,6 @@
 // The Canary state machine: a pure function of the spec, the last status and a snapshot of
 // the world. No I/O, no clock, never throws. Everything it wants done comes back as actions.
-import { ANNOTATIONS, CONDITIONS, DEFAULTS, FINALIZER, REASONS, type Reason } from '../api/constants.js';
+import { ANNOTATIONS, CONDITIONS, DEFAULTS, FINALIZER, RATE_LIMITED_VALUE, REASONS, type Reason } from '../api/constants.js';
 import type { Canary, CanaryStatus, CheckStatus, ConditionStatus, Measurement, Phase, Step } from '../api/types.js';
 import { PHASES } from '../api/types.js';
 import type { ResolvedCheck } from '../analysis/provider.js';
@@ -151,7 +151,8 @@ export function recordMeasurement(check: CheckStatus, m: Measurement, history: n
       break;
     case 'Inconclusive':
       c.inconclusive++;
-      c.consecutiveErrors = 0;
+      // A rate-limited call measured nothing: it neither counts as an error nor clears earlier ones.
+      if (m.value !== RATE_LIMITED_VALUE) c.consecutiveErrors = 0;
       break;
     case 'Error':
       c.errors++;

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { ANNOTATIONS, CONDITIONS, FINALIZER, REASONS } from '../../src/api/constants.js';
+import { ANNOTATIONS, CONDITIONS, FINALIZER, RATE_LIMITED_VALUE, REASONS } from '../../src/api/constants.js';
 import type { Canary, CanaryStatus, Measurement } from '../../src/api/types.js';
 import type { ResolvedCheck } from '../../src/analysis/provider.js';
-import { decide, type Action, type Decision, type Observed, type ObservedDeployment } from '../../src/canary/decide.js';
+import { decide, emptyCheckStatus, recordMeasurement, type Action, type Decision, type Observed, type ObservedDeployment } from '../../src/canary/decide.js';
 
 const T0 = Date.parse('2026-11-27T10:00:00.000Z');
 const at = (s: number): number => T0 + s * 1000;
@@ -1016,5 +1016,28 @@ describe('decide(): a canary ReplicaSet missing from a snapshot', () => {
     expect(d.status.phase).to.equal('Progressing');
     expect(types(d)).to.deep.equal(['EnsureCanaryReplicaSet']);
     expect(d.status.canaryPodsWaitingSince).to.equal(iso(0));
+  });
+});
+
+describe('recordMeasurement: a rate-limited call', () => {
+  const at = (verdict: Measurement['verdict'], value?: string): Measurement => ({ verdict, time: '2026-11-27T10:00:00.000Z', ...(value !== undefined ? { value } : {}) });
+
+  it('neither counts as an error nor clears the errors before it', () => {
+    let c = emptyCheckStatus('errors');
+    c = recordMeasurement(c, at('Error'));
+    c = recordMeasurement(c, at('Error'));
+    c = recordMeasurement(c, at('Inconclusive', RATE_LIMITED_VALUE));
+    expect(c.consecutiveErrors).to.equal(2);
+    expect(c.errors).to.equal(2);
+    expect(c.inconclusive).to.equal(1);
+    c = recordMeasurement(c, at('Error'));
+    expect(c.consecutiveErrors, 'the third error in a row still reaches a limit of 3').to.equal(3);
+  });
+
+  it('any other Inconclusive measurement ends a run of errors', () => {
+    let c = emptyCheckStatus('errors');
+    c = recordMeasurement(c, at('Error'));
+    c = recordMeasurement(c, at('Inconclusive', 'No Data'));
+    expect(c.consecutiveErrors).to.equal(0);
   });
 });

@@ -1,4 +1,5 @@
 // Pure judgement of observations against checks: no I/O, no clock, never throws.
+import { RATE_LIMITED_VALUE } from '../../api/constants.js';
 import type { AssignableVerdict, Measurement, MonitorState, Verdict } from '../../api/types.js';
 import { MONITOR_STATES } from '../../api/types.js';
 import type { MonitorObservation, Observation, ResolvedMonitorCheck, ResolvedQueryCheck } from '../provider.js';
@@ -87,7 +88,7 @@ function rateLimitedMeasurement(obs: Extract<Observation, { kind: 'rateLimited' 
   const retries = `${obs.retries} ${obs.retries === 1 ? 'retry' : 'retries'}`;
   const m: Measurement = {
     verdict: 'Inconclusive',
-    value: 'rate limited',
+    value: RATE_LIMITED_VALUE,
     time: isoTime(obs.takenAt),
     message: `rate limited by Datadog (429) until ${isoTime(obs.until)} after ${retries}; not counted as an error`,
   };
