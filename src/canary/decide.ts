@@ -309,7 +309,10 @@ class Pass {
         }
       }
       this.fail(REASONS.TargetNotFound, msg);
-      this.requeueAt(this.now + 60_000);
+      // Only guarded Deployments are watched, so look again: soon for a Canary applied just before its
+      // Deployment (kubectl apply -f dir/ in file order), then less often, at least once a minute.
+      const missingFor = this.now - Date.parse(this.st.targetMissingSince);
+      this.requeueAt(this.now + Math.min(60_000, Math.max(2_000, Math.round(missingFor / 2))));
       return;
     }
     this.st.targetMissingSince = undefined;

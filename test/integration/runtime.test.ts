@@ -99,4 +99,21 @@ describe('the operator runtime on a real control plane', function () {
       await w.teardown();
     }
   });
+
+  it('a Canary applied before its Deployment (kubectl apply -f dir/ in file order) guards it within seconds of its creation', async () => {
+    const w = await World.create('order');
+    try {
+      await w.startOperator();
+      await w.canary('web', { steps: [{ setWeight: 50 }, { pause: {} }] });
+      await w.waitFor('web', (c) => c.status?.conditions?.some((x) => x.reason === 'TargetNotFound') === true, 'TargetNotFound', 15_000);
+      const created = Date.now();
+      await w.deployment('web', 'example.com/web:1.0.0', { replicas: 2 });
+      await w.waitPhase('web', 'Waiting', 20_000);
+      const tookMs = Date.now() - created;
+      expect(tookMs, 'adopted without waiting for a minute-long recheck').to.be.below(15_000);
+      expect((await w.deploymentObject('web')).metadata.labels?.['deployer.dev/canary']).to.equal('web');
+    } finally {
+      await w.teardown();
+    }
+  });
 });

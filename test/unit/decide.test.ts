@@ -979,6 +979,16 @@ describe('decide(): a Deployment missing from a snapshot', () => {
     });
   }
 
+  it('a Canary applied just before its Deployment looks again within seconds, a long-missing one once a minute', () => {
+    const fresh = decide(canary(), observed({ deployment: undefined }), at(0));
+    expect(fresh.status.phase).to.equal('Failed');
+    expect(fresh.requeueAfterMs).to.equal(2_000);
+    const later = decide(canary({ status: { ...fresh.status } }), observed({ deployment: undefined }), at(30));
+    expect(later.requeueAfterMs).to.equal(15_000);
+    const old = decide(canary({ status: { ...fresh.status } }), observed({ deployment: undefined }), at(600));
+    expect(old.requeueAfterMs).to.equal(60_000);
+  });
+
   it('back again, the canary goes on where it was', () => {
     const gone = decide(canary({ status: running(1, { stepStartedAt: iso(-60) }) }), observed({ deployment: undefined, canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
     const back = decide(canary({ status: gone.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(2));
