@@ -5,7 +5,6 @@
 //   2. the controller: the Canary's phase, condition, message and Event, and the stable pods untouched;
 //   3. `depctl validate` (the real bin/depctl.js): file:line:column and the message.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Canary, CheckSpec } from '../../src/api/types.js';
 import { validateCanaryFile } from '../../src/api/validate.js';
-import { kubectl } from '../support/cluster.js';
+import { kubectl, run, type RunResult } from '../support/cluster.js';
 import { closedPort } from '../datadog/harness.js';
 import { API_KEY, APP_KEY, World, versionMonitor } from '../support/world.js';
 
@@ -91,16 +90,8 @@ const APPLY_CASES: ApplyCase[] = [
   { name: 'steps as a string', spec: { steps: 'setWeight 10' }, message: /spec.steps: Invalid value: "string": spec.steps in body must be of type array/, path: 'spec.steps' },
 ];
 
-function depctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/depctl.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function depctl(args: string[]): Promise<RunResult> {
+  return run(process.execPath, [join(ROOT, 'bin/depctl.js'), ...args], { cwd: ROOT });
 }
 
 describe('Bad input on the real control plane', function () {

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
 import { paths, RawClient } from '../../src/kube/raw-client.js';
-import { eventually, kubectl } from '../support/cluster.js';
+import { eventually, kubectl, serviceAccountKubeConfig } from '../support/cluster.js';
 import { World, versionMonitor } from '../support/world.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -21,18 +21,9 @@ async function serviceAccountKubeconfig(): Promise<{ file: string; kc: KubeConfi
   expect(rbac.map((d) => d.kind)).to.include.members(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
   const applied = await kubectl(['apply', '-f', '-'], { input: rbac.map((d) => stringify(d, { version: '1.1' })).join('---\n') });
   expect(applied.code, applied.stderr).to.equal(0);
-  const token = await kubectl(['create', 'token', 'deployer', '-n', 'deployer-system', '--duration=2h']);
-  expect(token.code, token.stderr).to.equal(0);
   const admin = new KubeConfig();
   admin.loadFromFile(process.env.KUBECONFIG!);
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-    users: [{ name: 'deployer', token: token.stdout.trim() }],
-    contexts: [{ name: 'deployer', cluster: 'local', user: 'deployer' }],
-    currentContext: 'deployer',
-  });
+  const kc = await serviceAccountKubeConfig(admin, 'deployer-system', 'deployer');
   const file = `${ROOT}.cluster/deployer-sa.kubeconfig`;
   writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
   return { file, kc };

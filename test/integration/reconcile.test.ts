@@ -16,7 +16,7 @@ import { paths, type KubeObject, type RawClient } from '../../src/kube/raw-clien
 import type { ObjectStore } from '../../src/runtime/informer.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { OperatorMetrics } from '../../src/runtime/metrics.js';
-import { eventually, kubectl } from '../support/cluster.js';
+import { eventually, kubectl, serviceAccountKubeConfig } from '../support/cluster.js';
 import { World } from '../support/world.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -101,16 +101,7 @@ async function operatorWithoutSecretAccess(w: World): Promise<{ kc: KubeConfig; 
     const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(d) });
     if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
   }
-  const token = await kubectl(['create', 'token', 'operator', '-n', w.ns, '--duration=1h']);
-  if (token.code !== 0) throw new Error(token.stderr);
-  const cluster = w.kc.getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-    users: [{ name: 'operator', token: token.stdout.trim() }],
-    contexts: [{ name: 'operator', cluster: 'local', user: 'operator' }],
-    currentContext: 'operator',
-  });
+  const kc = await serviceAccountKubeConfig(w.kc, w.ns, 'operator', '1h');
   return {
     kc,
     remove: async () => {

@@ -219,3 +219,22 @@ export function loadKubeConfig(path: string = kubeconfigPath): KubeConfig {
 export function clusterCaPem(): string {
   return readFileSync(join(clusterDir, 'pki', 'ca.crt'), 'utf8');
 }
+
+/**
+ * A kubeconfig for a ServiceAccount's token on the same apiserver as `admin`, for scenarios that
+ * run the operator with exactly the permissions a Role or ClusterRole grants.
+ */
+export async function serviceAccountKubeConfig(admin: KubeConfig, namespace: string, serviceAccount: string, duration = '2h'): Promise<KubeConfig> {
+  const token = await kubectl(['create', 'token', serviceAccount, '-n', namespace, `--duration=${duration}`]);
+  if (token.code !== 0) throw new Error(`kubectl create token failed: ${token.stderr}`);
+  const cluster = admin.getCurrentCluster();
+  if (!cluster) throw new Error('the admin kubeconfig has no current cluster');
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
+    users: [{ name: serviceAccount, token: token.stdout.trim() }],
+    contexts: [{ name: serviceAccount, cluster: 'local', user: serviceAccount }],
+    currentContext: serviceAccount,
+  });
+  return kc;
+}
