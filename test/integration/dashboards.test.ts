@@ -177,7 +177,7 @@ describe('Grafana dashboard against a real Prometheus', function () {
     await new Promise((r) => setTimeout(r, 2_500));
   });
 
-  it('every PromQL expression of the dashboard parses and returns series', async () => {
+  it('every PromQL expression of the dashboard parses and returns series, now and over a range', async () => {
     const all = expressions(dashboard);
     expect(all.length, 'expressions in the dashboard').to.be.greaterThan(15);
     const failures: string[] = [];
@@ -190,6 +190,10 @@ describe('Grafana dashboard against a real Prometheus', function () {
       const r = await prom.query(q);
       if (!r.ok) failures.push(`${where}: ${q}\n        error: ${r.error}`);
       else if (r.data.result.length === 0) failures.push(`${where}: ${q}\n        returned no series`);
+      // Graph panels ask for a range: the same expression over the last 30 s.
+      const range = await prom.queryRange(q, 30, 5);
+      if (!range.ok) failures.push(`${where} (range): ${q}\n        error: ${range.error}`);
+      else if (range.data.result.length === 0) failures.push(`${where} (range): ${q}\n        returned no series`);
     }
     expect(failures, `${failures.length} of ${all.length} expressions failed:\n  ${failures.join('\n  ')}`).to.deep.equal([]);
   });

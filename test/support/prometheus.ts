@@ -18,7 +18,7 @@ export interface ScrapeTarget {
 
 export interface QueryResult {
   resultType: string;
-  result: Array<{ metric: Record<string, string>; value?: [number, string] }>;
+  result: Array<{ metric: Record<string, string>; value?: [number, string]; values?: Array<[number, string]> }>;
 }
 
 /** The answer of /api/v1/*: data on success, the error Prometheus gave otherwise. */
@@ -105,6 +105,12 @@ export class Prometheus {
   /** An instant query through /api/v1/query, evaluated now. */
   query(expr: string): Promise<ApiAnswer<QueryResult>> {
     return this.api<QueryResult>('/api/v1/query', { query: expr, time: String(Date.now() / 1000) });
+  }
+
+  /** A range query through /api/v1/query_range over the last `seconds`, as a Grafana graph asks. */
+  queryRange(expr: string, seconds: number, stepSec: number): Promise<ApiAnswer<QueryResult>> {
+    const end = Date.now() / 1000;
+    return this.api<QueryResult>('/api/v1/query_range', { query: expr, start: String(end - seconds), end: String(end), step: String(stepSec) });
   }
 
   /** The values of a label on the series matching a selector (what Grafana's label_values() asks). */

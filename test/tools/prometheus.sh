@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes Debian's `prometheus` package available for the dashboard tests and prints the path of
 # its binary on the last line of stdout. Idempotent: when the binary is already installed it
-# returns at once. The package's service is never started (there is no init system in CI, and
-# invoke-rc.d blocks it without one); the tests run the binary themselves on 127.0.0.1.
+# returns at once. The package's service is not started: during the install a policy-rc.d
+# (unless one exists already) tells invoke-rc.d and deb-systemd-invoke to start nothing; the
+# tests run the binary themselves on 127.0.0.1.
 #
 # The expected version is pinned in versions.env (PROMETHEUS_VERSION); another version is
 # reported on stderr but still used, since the distribution may ship a security update.
@@ -25,6 +26,11 @@ if [ -z "$bin" ]; then
   if ! command -v prometheus >/dev/null 2>&1; then
     log "installing Debian's prometheus package (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\n# deployer test/tools/prometheus.sh: start no service while installing\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt_opts=(-o DPkg::Lock::Timeout=300 -q)
     if ! apt-cache show prometheus >/dev/null 2>&1; then
       apt-get "${apt_opts[@]}" update >&2
