@@ -1,6 +1,7 @@
 // Prometheus metrics of the operator (prom-client). One registry per operator instance so
 // tests can run several in one process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REASONS } from '../api/constants.js';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -16,7 +17,7 @@ export class OperatorMetrics {
   readonly watchRestarts = new Counter({ name: 'deployer_watch_restarts_total', help: 'Informer restarts after watch errors.', labelNames: ['resource'] as const, registers: [this.registry] });
   readonly datadogCalls = new Counter({ name: 'deployer_datadog_calls_total', help: 'Calls to the Datadog API by result (ok, error, rate_limited).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly leader = new Gauge({ name: 'deployer_leader', help: '1 while this instance holds the leader lease.', registers: [this.registry] });
-  readonly transitions = new Counter({ name: 'deployer_canary_transitions_total', help: 'Canary events by reason (Promoted, RolledBack, …).', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly transitions = new Counter({ name: 'deployer_canary_transitions_total', help: 'Canary events by reason (NewRevision, Promoted, CheckFailed, …); a rollback counts under its cause (CheckFailed, CheckErrors, ProgressDeadlineExceeded, AbortRequested).', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly webhookRequests = new Counter({ name: 'deployer_webhook_requests_total', help: 'Admission requests by outcome (held, allowed, error).', labelNames: ['outcome'] as const, registers: [this.registry] });
 
   readonly informerObjects = new Gauge({
@@ -37,5 +38,8 @@ export class OperatorMetrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'deployer_' });
+    // Every reason starts at 0, so increase() and rate() count a reason's first event too (a
+    // series that first appears at 1 reads as no increase). A rollback is counted under its cause.
+    for (const reason of Object.values(REASONS)) this.transitions.inc({ reason }, 0);
   }
 }

@@ -48,6 +48,7 @@ export class SharedInformers {
       }),
     );
     this.groups.set(id, { descriptor: d, group });
+    metrics.watchRestarts.inc({ resource: d.resource }, 0); // from 0, so the first restart shows in increase()
     if (this.started) void group.start();
     return group;
   }
