@@ -1018,3 +1018,47 @@ describe('decide(): a canary ReplicaSet missing from a snapshot', () => {
     expect(d.status.canaryPodsWaitingSince).to.equal(iso(0));
   });
 });
+
+describe('decide(): the Reconciling condition kstatus reads follows Progressing', () => {
+  const reconciling = (d: Decision) => cond(d, 'Reconciling');
+  const same = (d: Decision) => {
+    const p = cond(d, CONDITIONS.Progressing)!;
+    const r = reconciling(d)!;
+    expect({ status: r.status, reason: r.reason, message: r.message, observedGeneration: r.observedGeneration }).to.deep.equal({
+      status: p.status,
+      reason: p.reason,
+      message: p.message,
+      observedGeneration: 1,
+    });
+  };
+
+  it('False on adoption (nothing to verify)', () => {
+    const d = decide(canary(), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    expect(reconciling(d)?.status).to.equal('False');
+    same(d);
+  });
+
+  it('True when a new revision is held and its canary starts', () => {
+    const idle = decide(canary(), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    const d = decide(canary({ status: idle.status }), observed({ deployment: testing() }), at(1));
+    expect(reconciling(d)?.status).to.equal('True');
+    expect(reconciling(d)?.reason).to.equal(REASONS.WaitingForCanaryPods);
+    same(d);
+  });
+
+  it('added to a status written without it (a canary in analysis), and kept on later passes', () => {
+    const d = decide(canary({ status: running(1, { stepStartedAt: iso(-30) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(reconciling(d)?.status).to.equal('True');
+    same(d);
+    const again = decide(canary({ status: d.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(1));
+    expect(again.status.conditions).to.deep.equal(d.status.conditions);
+  });
+
+  it('False after a rollback, with the rollback as its reason', () => {
+    const c = canary({ status: running(1, { stepStartedAt: iso(-60) }) });
+    const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], measurements: { errors: { verdict: 'Fail', time: iso(0), value: 'Alert' } } }), at(10));
+    expect(d.status.phase).to.equal('RolledBack');
+    expect(reconciling(d)?.status).to.equal('False');
+    same(d);
+  });
+});
