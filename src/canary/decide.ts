@@ -223,9 +223,16 @@ class Pass {
 
   /**
    * Reconciling follows Progressing (same status, reason and message): the condition kstatus, and
-   * so Flux's health checks, read as "in progress" (Reconciling True) while a canary runs.
+   * so Flux's health checks, read as "in progress" (Reconciling True) while a canary runs. While
+   * Stalled is True (the controller's actions keep failing) it is False, as kstatus expects: it
+   * reads the first of the two that is True.
    */
   private mirrorReconciling(): void {
+    const stalled = getCondition(this.st.conditions, CONDITIONS.Stalled);
+    if (stalled?.status === 'True') {
+      this.st.conditions = setCondition(this.st.conditions, { type: RECONCILING, status: 'False', reason: stalled.reason, message: stalled.message ?? '' }, this.nowIso, this.gen);
+      return;
+    }
     const p = getCondition(this.st.conditions, CONDITIONS.Progressing);
     if (!p) return;
     this.st.conditions = setCondition(this.st.conditions, { type: RECONCILING, status: p.status, reason: p.reason ?? '', message: p.message ?? '' }, this.nowIso, this.gen);

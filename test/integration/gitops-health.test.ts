@@ -12,12 +12,61 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { LABELS } from '../../src/api/constants.js';
 import type { CheckSpec } from '../../src/api/types.js';
-import { kubectl, kubectlJson } from '../support/cluster.js';
+import { eventually, kubectl, kubectlJson } from '../support/cluster.js';
 import { ARGOCD_CANARY_DIR, argoHealth, healthTool, kstatus, luaTest, type Health } from '../support/health.js';
 import { World, versionMonitor } from '../support/world.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A ValidatingAdmissionPolicy in NS that refuses canary ReplicaSets; returns its removal. */
+async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise<void>> {
+  const name = `no-canary-rs-${ns}`;
+  const objects = [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['replicasets'] }] },
+        validations: [{ expression: `!has(object.metadata.labels) || !('${LABELS.role}' in object.metadata.labels)`, message: 'no bare ReplicaSets' }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+    },
+  ];
+  const remove = async () => {
+    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
+  };
+  for (const o of objects) {
+    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+    if (r.code !== 0) {
+      await remove();
+      throw new Error(`kubectl apply failed: ${r.stderr}`);
+    }
+  }
+  // In force once a dry-run canary ReplicaSet is refused.
+  const probe = {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: { name: 'probe', labels: { [LABELS.role]: 'canary' } },
+    spec: { replicas: 0, selector: { matchLabels: { probe: 'x' } }, template: { metadata: { labels: { probe: 'x' } }, spec: { containers: [{ name: 'a', image: 'a' }] } } },
+  };
+  await eventually(
+    async () => {
+      const r = await kubectl(['create', '--dry-run=server', '-n', ns, '-f', '-'], { input: JSON.stringify(probe) });
+      if (r.code === 0) throw new Error('policy not in force yet');
+    },
+    { timeoutMs: 20_000, intervalMs: 300 },
+  );
+  return remove;
+}
 
 describe('Argo CD health.lua for deployer.dev/Canary, run by gopher-lua', function () {
   this.timeout(20 * 60_000); // a cold machine builds the helper first
@@ -100,9 +149,9 @@ describe('GitOps health of a Canary and its Deployment through a release, on the
   const get = (kind: string, name: string) => kubectlJson<Obj>(['get', kind, name, '-n', w.ns, '-o', 'json']);
 
   /** Captures the Canary (and its Deployment) now, computes every health, checks the fixture. */
-  async function capture(state: string, file: string, canaryName = 'web', withDeployment = true): Promise<Row> {
+  async function capture(state: string, file: string, canaryName = 'web', deployment: string | null = 'web'): Promise<Row> {
     const canary = await get('canary', canaryName);
-    const dep = withDeployment ? await get('deployment', 'web') : undefined;
+    const dep = deployment ? await get('deployment', deployment) : undefined;
     const [argo] = await argoHealth([canary], true);
     const [argoCm] = await argoHealth([canary], false);
     const [kc, kd] = await kstatus(dep ? [canary, dep] : [canary]);
@@ -120,7 +169,7 @@ describe('GitOps health of a Canary and its Deployment through a release, on the
     return row;
   }
 
-  it('Argo CD and kstatus in every phase: new, adopted, analysing, gate, spec change, paused, promoting, promoted, paused between releases, rolled back, misconfigured', async () => {
+  it('Argo CD and kstatus in every phase: new, adopted, analysing, gate, spec change, paused, promoting, promoted, paused between releases, rolled back, misconfigured, stalled', async () => {
     const check: CheckSpec = { name: 'errors', datadogMonitor: { id: 101 } };
     w.dd.upsertMonitor(versionMonitor(101, 'web'));
     w.dd.setVersions(['1.0.0', '1.1.0', '2.0.0']);
@@ -209,9 +258,28 @@ describe('GitOps health of a Canary and its Deployment through a release, on the
 
     await w.canary('orphan', { steps: [{ setWeight: 10 }], targetRef: { name: 'missing' } });
     c = await w.waitPhase('orphan', 'Failed');
-    r = await capture('misconfigured (Failed, TargetNotFound)', 'degraded_targetNotFound.yaml', 'orphan', false);
+    r = await capture('misconfigured (Failed, TargetNotFound)', 'degraded_targetNotFound.yaml', 'orphan', null);
     expect(r.argo).to.deep.equal({ status: 'Degraded', message: c.status?.message });
     expect(r.canary.status).to.equal('InProgress');
+
+    // The controller's actions keep failing (an admission policy refuses canary ReplicaSets).
+    await w.deployment('stall', 'example.com/stall:1.0.0');
+    await w.canary('stall', { steps: [{ setWeight: 34 }], progressDeadline: '60s' });
+    await w.waitPhase('stall', 'Waiting');
+    const unbind = await refuseCanaryReplicaSets(w.ns);
+    try {
+      await w.setImage('stall', 'example.com/stall:1.1.0');
+      const is = (x: { status?: { conditions?: Array<{ type: string; status: string }> } }, type: string, status: string) => x.status?.conditions?.some((k) => k.type === type && k.status === status) === true;
+      // Reconciling turns False on the pass after Stalled appears.
+      c = await w.waitFor('stall', (x) => is(x, 'Stalled', 'True') && is(x, 'Reconciling', 'False'), 'Stalled', 30_000);
+      r = await capture('actions failing (Stalled)', 'degraded_stalled.yaml', 'stall', 'stall');
+      const stalled = c.status!.conditions!.find((k) => k.type === 'Stalled')!;
+      expect(r.argo).to.deep.equal({ status: 'Degraded', message: stalled.message });
+      expect(r.canary).to.deep.equal({ status: 'Failed', message: stalled.message });
+      expect(r.deployment.status).to.equal('InProgress');
+    } finally {
+      await unbind();
+    }
   });
 
   after(() => {

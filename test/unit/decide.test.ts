@@ -1061,4 +1061,15 @@ describe('decide(): the Reconciling condition kstatus reads follows Progressing'
     expect(reconciling(d)?.status).to.equal('False');
     same(d);
   });
+
+  it('False while Stalled is True (kstatus reads the first True of the two), and back to Progressing once Stalled is gone', () => {
+    const stalled = { type: CONDITIONS.Stalled, status: 'True' as const, reason: REASONS.ActionFailed, message: 'EnsureCanaryReplicaSet failed (HTTP 422)', lastTransitionTime: iso(-5) };
+    const base = running(1, { stepStartedAt: iso(-30) });
+    const d = decide(canary({ status: { ...base, conditions: [...base.conditions!, stalled] } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(cond(d, CONDITIONS.Progressing)?.status).to.equal('True');
+    expect(reconciling(d)).to.include({ status: 'False', reason: REASONS.ActionFailed, message: 'EnsureCanaryReplicaSet failed (HTTP 422)' });
+    const cleared = decide(canary({ status: { ...d.status, conditions: d.status.conditions!.filter((c) => c.type !== CONDITIONS.Stalled) } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(1));
+    expect(reconciling(cleared)?.status).to.equal('True');
+    same(cleared);
+  });
 });
