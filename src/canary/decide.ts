@@ -106,6 +106,9 @@ export interface Settings {
 const REQUEST_KINDS = ['promote', 'abort', 'retry'] as const;
 /** How long canary pods outlive a missing target Deployment. */
 const TARGET_MISSING_GRACE_MS = 60_000;
+
+/** The kstatus condition (sigs.k8s.io/cli-utils): True while the controller works towards the spec. */
+export const RECONCILING = 'Reconciling';
 type RequestKind = (typeof REQUEST_KINDS)[number];
 
 export function settingsOf(canary: Canary): Settings {
@@ -215,7 +218,25 @@ class Pass {
     this.st.observedGeneration = this.gen;
     this.step();
     this.acknowledgeRemainingRequests();
+    this.mirrorReconciling();
     return this.result();
+  }
+
+  /**
+   * Reconciling follows Progressing (same status, reason and message): the condition kstatus, and
+   * so Flux's health checks, read as "in progress" (Reconciling True) while a canary runs. While
+   * Stalled is True (the controller's actions keep failing) it is False, as kstatus expects: it
+   * reads the first of the two that is True.
+   */
+  private mirrorReconciling(): void {
+    const stalled = getCondition(this.st.conditions, CONDITIONS.Stalled);
+    if (stalled?.status === 'True') {
+      this.st.conditions = setCondition(this.st.conditions, { type: RECONCILING, status: 'False', reason: stalled.reason, message: stalled.message ?? '' }, this.nowIso, this.gen);
+      return;
+    }
+    const p = getCondition(this.st.conditions, CONDITIONS.Progressing);
+    if (!p) return;
+    this.st.conditions = setCondition(this.st.conditions, { type: RECONCILING, status: p.status, reason: p.reason ?? '', message: p.message ?? '' }, this.nowIso, this.gen);
   }
 
   private result(): Decision {

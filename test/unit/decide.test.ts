@@ -1051,3 +1051,58 @@ describe('recordMeasurement: a rate-limited call', () => {
     expect(c.consecutiveErrors).to.equal(0);
   });
 });
+
+describe('decide(): the Reconciling condition kstatus reads follows Progressing', () => {
+  const reconciling = (d: Decision) => cond(d, 'Reconciling');
+  const same = (d: Decision) => {
+    const p = cond(d, CONDITIONS.Progressing)!;
+    const r = reconciling(d)!;
+    expect({ status: r.status, reason: r.reason, message: r.message, observedGeneration: r.observedGeneration }).to.deep.equal({
+      status: p.status,
+      reason: p.reason,
+      message: p.message,
+      observedGeneration: 1,
+    });
+  };
+
+  it('False on adoption (nothing to verify)', () => {
+    const d = decide(canary(), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    expect(reconciling(d)?.status).to.equal('False');
+    same(d);
+  });
+
+  it('True when a new revision is held and its canary starts', () => {
+    const idle = decide(canary(), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+    const d = decide(canary({ status: idle.status }), observed({ deployment: testing() }), at(1));
+    expect(reconciling(d)?.status).to.equal('True');
+    expect(reconciling(d)?.reason).to.equal(REASONS.WaitingForCanaryPods);
+    same(d);
+  });
+
+  it('added to a status written without it (a canary in analysis), and kept on later passes', () => {
+    const d = decide(canary({ status: running(1, { stepStartedAt: iso(-30) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(reconciling(d)?.status).to.equal('True');
+    same(d);
+    const again = decide(canary({ status: d.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(1));
+    expect(again.status.conditions).to.deep.equal(d.status.conditions);
+  });
+
+  it('False after a rollback, with the rollback as its reason', () => {
+    const c = canary({ status: running(1, { stepStartedAt: iso(-60) }) });
+    const d = decide(c, observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], measurements: { errors: { verdict: 'Fail', time: iso(0), value: 'Alert' } } }), at(10));
+    expect(d.status.phase).to.equal('RolledBack');
+    expect(reconciling(d)?.status).to.equal('False');
+    same(d);
+  });
+
+  it('False while Stalled is True (kstatus reads the first True of the two), and back to Progressing once Stalled is gone', () => {
+    const stalled = { type: CONDITIONS.Stalled, status: 'True' as const, reason: REASONS.ActionFailed, message: 'EnsureCanaryReplicaSet failed (HTTP 422)', lastTransitionTime: iso(-5) };
+    const base = running(1, { stepStartedAt: iso(-30) });
+    const d = decide(canary({ status: { ...base, conditions: [...base.conditions!, stalled] } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+    expect(cond(d, CONDITIONS.Progressing)?.status).to.equal('True');
+    expect(reconciling(d)).to.include({ status: 'False', reason: REASONS.ActionFailed, message: 'EnsureCanaryReplicaSet failed (HTTP 422)' });
+    const cleared = decide(canary({ status: { ...d.status, conditions: d.status.conditions!.filter((c) => c.type !== CONDITIONS.Stalled) } }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(1));
+    expect(reconciling(cleared)?.status).to.equal('True');
+    same(cleared);
+  });
+});
