@@ -107,6 +107,19 @@ describe('the CRD rules run by the CEL engine', () => {
     expect(found[1]?.detail).to.match(/^Invalid value: "string": .+ evaluating rule: at most 1Gi$/);
   });
 
+  it('matches() follows RE2, with each pattern compiled once and reused across values', () => {
+    const compiled = compileRules(
+      schema({
+        names: { type: 'array', items: { type: 'string', 'x-kubernetes-validations': [{ rule: "self.matches('^[a-z]+$')", message: 'lowercase' }] } },
+        look: { type: 'string', 'x-kubernetes-validations': [{ rule: "self.matches('a(?=b)')", message: 'lookahead' }] },
+      }),
+    );
+    const found = evaluateRules(compiled, { metadata: { name: 'a' }, names: ['abc', 'ABC', 'def', 'dé'], look: 'ab' });
+    expect(found.map((f) => f.path)).to.deep.equal(['names[1]', 'names[3]', 'look']);
+    // RE2 has no lookahead: the rule cannot be evaluated, as on the apiserver.
+    expect(found[2]?.evalError).to.be.a('string');
+  });
+
   it('refuses a CRD whose rule does not parse, naming the rule', () => {
     expect(() => compileRules(schema({ a: { type: 'string', 'x-kubernetes-validations': [{ rule: 'self ==' }] } }))).to.throw(/the CEL rule at a does not parse: self ==/);
   });
