@@ -222,8 +222,9 @@ function controllerProblems(obj: JsonObject): Problem[] {
     if (typeof check.name === 'string') {
       const first = seen.get(check.name);
       if (first !== undefined) {
+        // The apiserver's path for a duplicate key of a map-type list is the item.
         problems.push({
-          path: `${path}.name`,
+          path,
           message: `duplicate check name "${check.name}" (also used by spec.analysis.checks[${first}]); names must be unique`,
         });
       } else {

@@ -65,7 +65,7 @@ const CASES: Case[] = [
   { name: 'unknown field', text: edit('failureLimit: 1', 'failurelimit: 1'), path: 'spec.analysis.failurelimit', line: 17, message: /unknown field "failurelimit"/ },
   { name: 'missing targetRef', text: edit('targetRef:', 'targetRefs:'), path: 'spec.targetRef', line: 6, message: /is required/ },
   { name: 'bad check name', text: edit('- name: error-rate', '- name: Error_Rate'), path: 'spec.analysis.checks[0].name', line: 19, message: /lowercase name/ },
-  { name: 'duplicate check name', text: edit('- name: monitors', '- name: error-rate'), path: 'spec.analysis.checks[1].name', line: 24, message: /duplicate check name "error-rate"/ },
+  { name: 'duplicate check name', text: edit('- name: monitors', '- name: error-rate'), path: 'spec.analysis.checks[1]', line: 24, message: /duplicate check name "error-rate"/ },
   { name: 'check with two kinds', text: edit('datadogMonitor:', 'datadogQuery: { query: x, max: 1 }\ndatadogMonitor:'), path: 'spec.analysis.checks[1]', line: 24, message: /^Invalid value: a check must have exactly one of datadogMonitor or datadogQuery$/ },
   { name: 'monitor with two selectors', text: edit('tags: ["service:{{ name }}"]', 'tags: [a]\nid: 12'), path: 'spec.analysis.checks[1].datadogMonitor', line: 25, message: /^Invalid value: datadogMonitor needs exactly one of id, tags or query$/ },
   { name: 'query without bounds', text: edit('max: 0.5', 'window: 5m').replace('          window: 5m\n          window: 5m', '          window: 5m'), path: 'spec.analysis.checks[0].datadogQuery', line: 20, message: /needs min, max or both/ },
