@@ -5,8 +5,9 @@
 // What the apiserver does, and this module with it:
 //   - a rule at a schema node runs on every value at that node: each item of a list, each value of
 //     a map (additionalProperties), and not at all when the (optional) field is absent or null;
-//   - `self` is the value, typed by the schema: integer -> int, number -> double, objects -> maps;
-//     at the root, `self.metadata` holds only name and generateName;
+//   - `self` is the value, typed by the schema: integer -> int, number -> double, objects -> maps,
+//     strings of format date-time -> timestamp and duration -> duration; at the root,
+//     `self.metadata` holds only name and generateName;
 //   - a failing rule reports `<path>: Invalid value: <value>: <message>` (the value shown for
 //     scalars only), with `fieldPath` appended to the path and `messageExpression` (when it gives a
 //     non-empty one-line string) replacing `message`; without either, "failed rule: <rule>";
@@ -58,6 +59,7 @@ interface CompiledRule extends CelRule {
 
 interface Node {
   type?: string;
+  format?: string;
   rules: CompiledRule[];
   properties: Map<string, Node>;
   additionalProperties?: Node;
@@ -115,7 +117,12 @@ export function compileRules(schema: unknown): CompiledRules {
   const transitionRules: CelRule[] = [];
   const walk = (s: unknown, path: string): Node => {
     const src = isObject(s) ? s : {};
-    const node: Node = { ...(typeof src.type === 'string' ? { type: src.type } : {}), rules: [], properties: new Map() };
+    const node: Node = {
+      ...(typeof src.type === 'string' ? { type: src.type } : {}),
+      ...(typeof src.format === 'string' ? { format: src.format } : {}),
+      rules: [],
+      properties: new Map(),
+    };
     const declared = src['x-kubernetes-validations'];
     for (const raw of Array.isArray(declared) ? declared : []) {
       if (!isObject(raw) || typeof raw.rule !== 'string') continue;
@@ -147,9 +154,21 @@ export function compileRules(schema: unknown): CompiledRules {
   return { root, rules, transitionRules };
 }
 
-/** A JSON value as CEL sees it under the schema: integers as int, objects as maps. */
+/** The engine's own conversions, for strings the schema declares as date-time or duration. */
+const asTimestamp = plan(env, parse('timestamp(self)')) as Program;
+const asDuration = plan(env, parse('duration(self)')) as Program;
+
+/**
+ * A JSON value as CEL sees it under the schema: integers as int, objects as maps, strings with
+ * format date-time as timestamps and with format duration as durations (left as strings when
+ * they do not convert: the schema's format check reports them).
+ */
 function toCel(value: unknown, node: Node | undefined): unknown {
   if (value === null || value === undefined) return null;
+  if (typeof value === 'string' && (node?.format === 'date-time' || node?.format === 'duration')) {
+    const converted = (node.format === 'date-time' ? asTimestamp : asDuration)({ self: value });
+    return isCelError(converted) ? value : converted;
+  }
   if (Array.isArray(value)) return value.map((v) => toCel(v, node?.items));
   if (typeof value === 'number') return node?.type === 'integer' && Number.isInteger(value) ? BigInt(value) : value;
   if (isObject(value)) {

@@ -76,6 +76,20 @@ describe('the CRD rules run by the CEL engine', () => {
     expect(evaluateRules(compiled, { metadata: { name: 'a' }, i: 4, n: 1 }).map((f) => f.message)).to.deep.equal(['int', 'double']);
   });
 
+  it('types strings of format date-time as timestamps and of format duration as durations', () => {
+    const compiled = compileRules(
+      schema({
+        at: { type: 'string', format: 'date-time', 'x-kubernetes-validations': [{ rule: "self > timestamp('2026-01-01T00:00:00Z')", message: 'after 2026' }] },
+        for: { type: 'string', format: 'duration', 'x-kubernetes-validations': [{ rule: "self <= duration('1h')", message: 'at most 1h' }] },
+      }),
+    );
+    expect(evaluateRules(compiled, { metadata: { name: 'a' }, at: '2026-12-02T08:00:00Z', for: '30m' })).to.deep.equal([]);
+    expect(evaluateRules(compiled, { metadata: { name: 'a' }, at: '2025-12-02T08:00:00Z', for: '2h' }).map((f) => f.detail)).to.deep.equal([
+      'Invalid value: "2025-12-02T08:00:00Z": after 2026',
+      'Invalid value: "2h": at most 1h',
+    ]);
+  });
+
   it('uses messageExpression, fieldPath and reason, and "failed rule" without a message', () => {
     const compiled = compileRules(
       schema(
