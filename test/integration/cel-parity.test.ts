@@ -160,8 +160,9 @@ describe('The CRD rules: kubectl apply --dry-run=server and depctl validate agre
     for (const { findings } of api.values()) for (const f of findings) for (const m of ruleMessages) if (f.detail.endsWith(m)) seen.add(m);
     expect(ruleMessages.filter((m) => !seen.has(m))).to.deep.equal([]);
     const refused = [...api.values()].filter((a) => a.code !== 0).length;
+    const ruleFailures = [...api.values()].reduce((n, a) => n + a.findings.filter(isRuleFailure).length, 0);
     // Counts for the record (printed, not asserted beyond the coverage above).
-    console.log(`      ${ROWS.length} rows: ${refused} refused by the apiserver, ${ROWS.length - refused} accepted; ${ruleMessages.length} CEL rules covered (plus ${compiled.transitionRules.length} transition rule, checked on update in bad-input.test.ts)`);
+    console.log(`      ${ROWS.length} rows: ${refused} refused by the apiserver, ${ROWS.length - refused} accepted; ${ruleFailures} CEL rule failures compared; ${ruleMessages.length} CEL rules covered (plus ${compiled.transitionRules.length} transition rule, checked on update in bad-input.test.ts)`);
   });
 
 });
