@@ -71,7 +71,7 @@ export function readCanaryCrd(): JsonObject {
 
 /**
  * Turns a structural Kubernetes schema into a JSON schema ajv accepts: drops `x-kubernetes-*` and
- * `format` (int64 and date-time are not checked), and rejects unknown fields the way the apiserver's
+ * `format` except int64 (a number beyond 64 bits is not an integer to the apiserver; date-time is not checked), and rejects unknown fields the way the apiserver's
  * strict field validation does, except where the schema preserves unknown fields.
  */
 export function toJsonSchema(schema: unknown): unknown {
@@ -80,7 +80,7 @@ export function toJsonSchema(schema: unknown): unknown {
   const src = schema as JsonObject;
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(src)) {
-    if (key.startsWith('x-kubernetes-') || key === 'format') continue;
+    if (key.startsWith('x-kubernetes-') || (key === 'format' && value !== 'int64')) continue;
     if (key === 'properties' && value && typeof value === 'object') {
       out[key] = Object.fromEntries(Object.entries(value as JsonObject).map(([k, v]) => [k, toJsonSchema(v)]));
     } else if (key === 'items' || key === 'additionalProperties') {
@@ -110,6 +110,7 @@ export function compileCanaryValidator(crd: unknown): CanaryValidator {
   const schema = version?.schema?.openAPIV3Schema;
   if (!schema) throw new Error(`the Canary CRD has no openAPIV3Schema for ${API_VERSION}`);
   const ajv = new Ajv({ allErrors: true, strict: false });
+  ajv.addFormat('int64', { type: 'number', validate: (x: number) => Number.isInteger(x) && x >= -(2 ** 63) && x < 2 ** 63 });
   return { schema: ajv.compile(toJsonSchema(schema) as object), rules: compileRules(schema) };
 }
 
@@ -161,6 +162,8 @@ function schemaProblem(err: ErrorObject, root: unknown): Problem {
       return at('is required', joinPath(path, String(p.missingProperty)));
     case 'additionalProperties':
       return at(`unknown field "${String(p.additionalProperty)}"`, joinPath(path, String(p.additionalProperty)));
+    case 'format':
+      return at(p.format === 'int64' ? `must be an integer that fits in 64 bits, got ${String(value)}` : `must be of format ${String(p.format)}`);
     case 'type': {
       const t = String(p.type);
       const article = t === 'integer' || t === 'object' ? 'an' : 'a';
@@ -247,10 +250,13 @@ function controllerProblems(obj: JsonObject): Problem[] {
 
 /**
  * Schema errors after which the apiserver does not run the CEL rules ("some validation rules were
- * not checked because the object was invalid"): wrong type, required, too long, too many, not in
+ * not checked because the object was invalid"): wrong type (an int64 beyond 64 bits too), required, too long, too many, not in
  * the enum; and unknown fields, which strict field validation refuses before any validation.
  */
-const BLOCKING_KEYWORDS = new Set(['type', 'required', 'maxLength', 'maxItems', 'maxProperties', 'enum', 'additionalProperties']);
+/** The apiserver's words when a blocking schema error kept it from running the CEL rules. */
+export const RULES_NOT_CHECKED = 'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation';
+
+const BLOCKING_KEYWORDS = new Set(['type', 'format', 'required', 'maxLength', 'maxItems', 'maxProperties', 'enum', 'additionalProperties']);
 
 // ---------------------------------------------------------------- warnings
 
@@ -304,6 +310,8 @@ export function validateCanary(obj: unknown, validator: CanaryValidator = canary
   }
   if (!blocked) {
     for (const v of evaluateRules(rules, obj)) problems.push({ path: v.path, message: v.detail, rule: v.rule });
+  } else if (rules.rules.length > 0) {
+    problems.push({ path: '', message: RULES_NOT_CHECKED });
   }
   problems.push(...controllerProblems(obj));
   const seen = new Set<string>();
@@ -393,7 +401,9 @@ export function validateCanaryFile(text: string, fileName: string): FileProblem[
       const pos = lineCounter.linePos(offsetOf(doc.contents, splitPath(p.path)) ?? 0);
       located.push({ file: fileName, line: pos.line, column: pos.col, path: p.path, message: p.message, ...(p.severity ? { severity: p.severity } : {}) });
     }
-    out.push(...located.sort((a, b) => a.line - b.line || a.column - b.column));
+    // In document order; the note that the CEL rules were not run comes after the errors that stopped them.
+    const last = (p: FileProblem): number => (p.message === RULES_NOT_CHECKED ? 1 : 0);
+    out.push(...located.sort((a, b) => last(a) - last(b) || a.line - b.line || a.column - b.column));
   });
   return out;
 }

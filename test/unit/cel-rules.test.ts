@@ -147,7 +147,10 @@ describe('the CRD rules run by the CEL engine', () => {
 
   it('does not run the rules after a blocking schema error, as the apiserver does not', () => {
     const problems = validateCanary(canary({ steps: [{ setWeight: '20', pause: {} }] }));
-    expect(problems.map((p) => p.path)).to.deep.equal(['spec.steps[0].setWeight']);
+    expect(problems.map((p) => `${p.path}: ${p.message}`)).to.deep.equal([
+      'spec.steps[0].setWeight: must be an integer, got "20"',
+      ': some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+    ]);
     const nonBlocking = validateCanary(canary({ steps: [{ setWeight: 0, pause: {} }] }));
     expect(nonBlocking.map((p) => `${p.path}: ${p.message}`)).to.deep.equal([
       'spec.steps[0].setWeight: must be at least 1, got 0',

@@ -89,6 +89,7 @@ const CASES: Case[] = [
   { name: 'a query window over 24h', text: edit('window: 5m', 'window: 1441m'), path: 'spec.analysis.checks[0].datadogQuery.window', line: 23, message: /window must be at most 24h/ },
   { name: 'a monitor id beyond 2^53-1', text: edit('tags: ["service:{{ name }}"]', 'id: 9007199254740993'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /at most 9007199254740991/ },
   { name: 'a monitor id beyond int64', text: edit('tags: ["service:{{ name }}"]', 'id: 99999999999999999999999'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /at most 9007199254740991/ },
+  { name: 'a monitor id beyond 64 bits', text: edit('tags: ["service:{{ name }}"]', 'id: 99999999999999999999999'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /^must be an integer that fits in 64 bits, got 1e\+23$/ },
   { name: 'a monitor id of 0', text: edit('tags: ["service:{{ name }}"]', 'id: 0'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /at least 1/ },
   { name: 'a fractional monitor id', text: edit('tags: ["service:{{ name }}"]', 'id: 12.5'), path: 'spec.analysis.checks[1].datadogMonitor.id', line: 26, message: /must be an integer/ },
   { name: 'a failureLimit over 1000', text: edit('failureLimit: 1', 'failureLimit: 1001'), path: 'spec.analysis.failureLimit', line: 17, message: /at most 1000/ },
@@ -204,6 +205,7 @@ describe('validateCanary', () => {
   it('requires spec', () => {
     expect(validateCanary({ apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', metadata: { name: 'x' } })).to.deep.equal([
       { path: 'spec', message: 'is required' },
+      { path: '', message: 'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation' },
     ]);
   });
 
