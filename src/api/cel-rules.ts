@@ -3,8 +3,9 @@
 // CRD declares, with the apiserver's paths and messages, and no second copy of any rule.
 //
 // What the apiserver does, and this module with it:
-//   - a rule at a schema node runs on every value at that node: each item of a list, each value of
-//     a map (additionalProperties), and not at all when the (optional) field is absent or null;
+//   - a rule at a schema node runs on every value at that node: each item of a list (path[i]), each
+//     value of a map (additionalProperties, path[key]), and not at all when the (optional) field is
+//     absent or null;
 //   - `self` is the value, typed by the schema: integer -> int, number -> double, objects -> maps,
 //     strings of format date-time -> timestamp and duration -> duration; at the root,
 //     `self.metadata` holds only name and generateName;
@@ -263,8 +264,10 @@ export function evaluateRules(compiled: CompiledRules, obj: unknown): CelViolati
       if (node.items) value.forEach((item, i) => descend(node.items as Node, item, `${path}[${i}]`));
     } else if (isObject(value)) {
       for (const [key, child] of Object.entries(value)) {
-        const childNode = node.properties.get(key) ?? node.additionalProperties;
-        if (childNode) descend(childNode, child, path === '' ? key : `${path}.${key}`);
+        const declared = node.properties.get(key);
+        // A declared property is ".key"; a map value (additionalProperties) is "[key]", as the apiserver writes them.
+        if (declared) descend(declared, child, path === '' ? key : `${path}.${key}`);
+        else if (node.additionalProperties) descend(node.additionalProperties, child, `${path}[${key}]`);
       }
     }
   };

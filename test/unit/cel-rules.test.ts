@@ -60,8 +60,8 @@ describe('the CRD rules run by the CEL engine', () => {
     expect(found.map((f) => `${f.path}: ${f.detail}`)).to.deep.equal([
       'list[1]: Invalid value: 0: positive',
       'list[2]: Invalid value: -2: positive',
-      'map.a: Invalid value: "x": not x',
-      'map.c: Invalid value: "x": not x',
+      'map[a]: Invalid value: "x": not x',
+      'map[c]: Invalid value: "x": not x',
     ]);
   });
 
