@@ -11,7 +11,9 @@
 //     `self.metadata` holds only name and generateName;
 //   - a failing rule reports `<path>: Invalid value: <value>: <message>` (the value shown for
 //     scalars only), with `fieldPath` appended to the path and `messageExpression` (when it gives a
-//     non-empty one-line string) replacing `message`; without either, "failed rule: <rule>";
+//     non-empty one-line string) replacing `message`; without either, "failed rule: <rule>"; with
+//     `reason` "Required value: <message>", "Forbidden: <message>" or "Duplicate value[: <value>]"
+//     (no message: the apiserver prints none);
 //   - a rule that cannot be evaluated reports `<error> evaluating rule: <message>`;
 //   - transition rules (those that use `oldSelf`) run only on update. There is no old object here
 //     (depctl validate reads files; the controller checks the stored object, which the apiserver
@@ -223,8 +225,11 @@ function detailFor(reason: string | undefined, value: unknown, message: string):
       return `Required value: ${message}`;
     case 'FieldValueForbidden':
       return `Forbidden: ${message}`;
-    case 'FieldValueDuplicate':
-      return `Duplicate value: ${message}`;
+    case 'FieldValueDuplicate': {
+      // The apiserver prints no message for this reason, only the value when it is a scalar.
+      const v = shown(value);
+      return v === undefined ? 'Duplicate value' : `Duplicate value: ${v}`;
+    }
     default: {
       const v = shown(value);
       return v === undefined ? `Invalid value: ${message}` : `Invalid value: ${v}: ${message}`;

@@ -47,7 +47,10 @@ const SCHEMA = {
           type: 'array',
           maxItems: 10,
           items: { type: 'string', maxLength: 20 },
-          'x-kubernetes-validations': [{ rule: 'self.all(n, n.size() <= 5) && self.exists(n, n == "main")', message: 'names of at most 5 characters, one of them main' }],
+          'x-kubernetes-validations': [
+            { rule: 'self.all(n, n.size() <= 5) && self.exists(n, n == "main")', message: 'names of at most 5 characters, one of them main' },
+            { rule: 'self.all(n, self.exists_one(m, m == n))', message: 'names must be unique', reason: 'FieldValueDuplicate' },
+          ],
         },
       },
     },
@@ -65,6 +68,7 @@ const OBJECTS: Array<{ name: string; spec: Record<string, unknown> }> = [
   { name: 'a rule that cannot be evaluated', spec: { window: { from: 1 } } },
   { name: 'a duration that does not parse', spec: { timeout: 'soon' } },
   { name: 'macros on a list', spec: { names: ['main', 'toolong'] } },
+  { name: 'a duplicate', spec: { names: ['main', 'main'] } },
   { name: 'absent fields run no rule', spec: {} },
 ];
 
