@@ -3,8 +3,12 @@
 // Three layers, reported together:
 //   1. the CRD's openAPIV3Schema (types, enums, bounds, patterns, required fields, unknown fields),
 //      checked with ajv against the schema read from crds/deployer.dev_canaries.yaml;
-//   2. the CRD's CEL rules (x-kubernetes-validations), re-expressed here because ajv cannot run CEL;
-//   3. the controller's own rules (template variables in queries and groups).
+//   2. the CRD's CEL rules (x-kubernetes-validations), run by a CEL engine (cel-rules.ts) with the
+//      apiserver's paths and messages. As the apiserver does, they are not run when the schema
+//      already failed with a blocking error (wrong type, missing field, too long, too many, not
+//      one of the enum, unknown field), which would leave the rules looking at ill-typed values;
+//   3. what the schema and CEL cannot say: unique check names (the list's map keys) and the
+//      template variables in queries and groups (the controller's own rules).
 //
 // The schema is read at run time, not copied into the code, so the CRD stays the one source of truth.
 // The file is looked up relative to this module: `../../crds/` from src/api/ (run with tsx) and
@@ -15,8 +19,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parse, parseAllDocuments, type Node as YamlNode } from 'yaml';
-import { parseDuration } from '../analysis/duration.js';
 import { renderTemplate } from '../analysis/template.js';
+import { compileRules, evaluateRules, type CompiledRules } from './cel-rules.js';
 import { API_VERSION, CANARY_KIND, GROUP } from './types.js';
 
 export interface Problem {
@@ -25,6 +29,8 @@ export interface Problem {
   message: string;
   /** Set for a warning: the Canary is valid but probably not what its author meant. */
   severity?: 'warning';
+  /** The CRD's CEL rule that failed, when one did; the message is then the apiserver's ("Invalid value: …"). */
+  rule?: string;
 }
 
 export interface FileProblem extends Problem {
@@ -40,20 +46,11 @@ export const TEMPLATE_VARIABLES = ['version', 'stableVersion', 'revision', 'name
 
 const CRD_FILE = 'deployer.dev_canaries.yaml';
 const CRD_LOCATIONS = [`../../crds/${CRD_FILE}`, `../../../crds/${CRD_FILE}`];
-const MIN_DURATION_MS = 1000;
-const HOUR_MS = 3_600_000;
-/** Upper bounds of durations, as the CRD's CEL rules state them. */
-const MAX_DURATIONS = { pause: 168 * HOUR_MS, progressDeadline: 24 * HOUR_MS, interval: HOUR_MS, window: 24 * HOUR_MS } as const;
-const MAX_NAME_LENGTH = 63;
-/** A DNS-1123 subdomain, as Deployment and Secret names are (the CRD's CEL rule uses the same pattern). */
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DURATION_HINT = 'a Go-style duration such as 30s, 2m or 1h30m';
 
 // ---------------------------------------------------------------- schema
 
 type JsonObject = Record<string, unknown>;
-
-let compiled: ValidateFunction | undefined;
 
 /** Reads the Canary CRD shipped with the operator. Throws with the places it looked when it is missing. */
 export function readCanaryCrd(): JsonObject {
@@ -74,7 +71,7 @@ export function readCanaryCrd(): JsonObject {
 
 /**
  * Turns a structural Kubernetes schema into a JSON schema ajv accepts: drops `x-kubernetes-*` and
- * `format` (int64 and date-time are not checked), and rejects unknown fields the way the apiserver's
+ * `format` except int64 (a number beyond 64 bits is not an integer to the apiserver; date-time is not checked), and rejects unknown fields the way the apiserver's
  * strict field validation does, except where the schema preserves unknown fields.
  */
 export function toJsonSchema(schema: unknown): unknown {
@@ -83,7 +80,7 @@ export function toJsonSchema(schema: unknown): unknown {
   const src = schema as JsonObject;
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(src)) {
-    if (key.startsWith('x-kubernetes-') || key === 'format') continue;
+    if (key.startsWith('x-kubernetes-') || (key === 'format' && value !== 'int64')) continue;
     if (key === 'properties' && value && typeof value === 'object') {
       out[key] = Object.fromEntries(Object.entries(value as JsonObject).map(([k, v]) => [k, toJsonSchema(v)]));
     } else if (key === 'items' || key === 'additionalProperties') {
@@ -98,15 +95,29 @@ export function toJsonSchema(schema: unknown): unknown {
   return out;
 }
 
-function schemaValidator(): ValidateFunction {
-  if (compiled) return compiled;
-  const crd = readCanaryCrd() as { spec?: { versions?: Array<{ name?: string; schema?: { openAPIV3Schema?: unknown } }> } };
-  const version = crd.spec?.versions?.find((v) => `${GROUP}/${v.name}` === API_VERSION);
+/** The CRD's checks, compiled once: the schema for ajv and the CEL rules for the engine. */
+export interface CanaryValidator {
+  schema: ValidateFunction;
+  rules: CompiledRules;
+}
+
+let shipped: CanaryValidator | undefined;
+
+/** Compiles the checks of a Canary CRD object (the shipped one by default: see canaryValidator()). */
+export function compileCanaryValidator(crd: unknown): CanaryValidator {
+  const spec = (crd as { spec?: { versions?: Array<{ name?: string; schema?: { openAPIV3Schema?: unknown } }> } } | null)?.spec;
+  const version = spec?.versions?.find((v) => `${GROUP}/${v.name}` === API_VERSION);
   const schema = version?.schema?.openAPIV3Schema;
   if (!schema) throw new Error(`the Canary CRD has no openAPIV3Schema for ${API_VERSION}`);
   const ajv = new Ajv({ allErrors: true, strict: false });
-  compiled = ajv.compile(toJsonSchema(schema) as object);
-  return compiled;
+  ajv.addFormat('int64', { type: 'number', validate: (x: number) => Number.isInteger(x) && x >= -(2 ** 63) && x < 2 ** 63 });
+  return { schema: ajv.compile(toJsonSchema(schema) as object), rules: compileRules(schema) };
+}
+
+/** The shipped CRD's checks, compiled on first use and kept: the controller validates on every pass. */
+export function canaryValidator(): CanaryValidator {
+  shipped ??= compileCanaryValidator(readCanaryCrd());
+  return shipped;
 }
 
 /** "/spec/steps/2/setWeight" -> "spec.steps[2].setWeight" */
@@ -151,6 +162,8 @@ function schemaProblem(err: ErrorObject, root: unknown): Problem {
       return at('is required', joinPath(path, String(p.missingProperty)));
     case 'additionalProperties':
       return at(`unknown field "${String(p.additionalProperty)}"`, joinPath(path, String(p.additionalProperty)));
+    case 'format':
+      return at(p.format === 'int64' ? `must be an integer that fits in 64 bits, got ${String(value)}` : `must be of format ${String(p.format)}`);
     case 'type': {
       const t = String(p.type);
       const article = t === 'integer' || t === 'object' ? 'an' : 'a';
@@ -183,28 +196,10 @@ function schemaProblem(err: ErrorObject, root: unknown): Problem {
   }
 }
 
-// ---------------------------------------------------------------- CEL rules and controller rules
+// ---------------------------------------------------------------- what the schema and CEL cannot say
 
 const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
 const has = (o: JsonObject, key: string): boolean => o[key] !== undefined && o[key] !== null;
-
-function checkDuration(value: unknown, path: string, label: string, problems: Problem[], max?: { ms: number; text: string; hint?: string }): void {
-  if (typeof value !== 'string') return;
-  const ms = parseDuration(value);
-  // Malformed durations are reported by the schema's pattern; only the bounds are left here.
-  if (ms !== undefined && ms < MIN_DURATION_MS) {
-    problems.push({ path, message: `${label} must be at least 1s, got ${JSON.stringify(value)}` });
-  }
-  if (ms !== undefined && max && ms > max.ms) {
-    problems.push({ path, message: `${label} must be at most ${max.text}${max.hint ?? ''}, got ${JSON.stringify(value)}` });
-  }
-}
-
-function checkName(value: unknown, path: string, message: string, problems: Problem[]): void {
-  if (typeof value === 'string' && value !== '' && !DNS1123_SUBDOMAIN.test(value)) {
-    problems.push({ path, message: `${message}, got ${describe(value)}` });
-  }
-}
 
 const PLACEHOLDERS: Record<string, string> = Object.fromEntries(TEMPLATE_VARIABLES.map((v) => [v, `x-${v}`]));
 
@@ -216,63 +211,13 @@ function checkTemplate(value: unknown, path: string, problems: Problem[]): void 
   }
 }
 
-function ruleProblems(obj: JsonObject): Problem[] {
+/** Unique check names (the list's map key, which the apiserver checks outside the schema) and template variables. */
+function controllerProblems(obj: JsonObject): Problem[] {
   const problems: Problem[] = [];
-  const meta = obj.metadata;
-  if (isObject(meta) && typeof meta.name === 'string' && meta.name.length > MAX_NAME_LENGTH) {
-    problems.push({
-      path: 'metadata.name',
-      message: `metadata.name must be at most 63 characters: the Canary's name becomes a label value on its Deployment and canary pods (is ${meta.name.length})`,
-    });
-  }
   const spec = obj.spec;
   if (!isObject(spec)) return problems;
-
-  if (isObject(spec.targetRef)) {
-    checkName(
-      spec.targetRef.name,
-      'spec.targetRef.name',
-      "targetRef.name must be a Deployment name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
-      problems,
-    );
-  }
-  if (isObject(spec.datadog) && isObject(spec.datadog.secretRef)) {
-    checkName(
-      spec.datadog.secretRef.name,
-      'spec.datadog.secretRef.name',
-      "datadog.secretRef.name must be a Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
-      problems,
-    );
-  }
-
-  if (Array.isArray(spec.steps)) {
-    spec.steps.forEach((step, i) => {
-      const path = `spec.steps[${i}]`;
-      if (!isObject(step)) return;
-      if (has(step, 'setWeight') === has(step, 'pause')) {
-        problems.push({
-          path,
-          message: has(step, 'setWeight')
-            ? 'a step must have exactly one of setWeight or pause, not both: split it into two steps'
-            : 'a step must have exactly one of setWeight or pause (e.g. "- setWeight: 20" or "- pause: {duration: 5m}")',
-        });
-      }
-      if (isObject(step.pause)) {
-        checkDuration(step.pause.duration, `${path}.pause.duration`, 'pause.duration', problems, {
-          ms: MAX_DURATIONS.pause,
-          text: '168h (7 days)',
-          hint: '; for longer, use a pause without a duration and promote by hand',
-        });
-      }
-    });
-  }
-
-  checkDuration(spec.progressDeadline, 'spec.progressDeadline', 'progressDeadline', problems, { ms: MAX_DURATIONS.progressDeadline, text: '24h' });
-
   const analysis = spec.analysis;
   const checks = isObject(analysis) && Array.isArray(analysis.checks) ? analysis.checks : [];
-  if (isObject(analysis)) checkDuration(analysis.interval, 'spec.analysis.interval', 'analysis.interval', problems, { ms: MAX_DURATIONS.interval, text: '1h' });
-
   const seen = new Map<string, number>();
   checks.forEach((check, i) => {
     const path = `spec.analysis.checks[${i}]`;
@@ -280,36 +225,17 @@ function ruleProblems(obj: JsonObject): Problem[] {
     if (typeof check.name === 'string') {
       const first = seen.get(check.name);
       if (first !== undefined) {
+        // The apiserver's path for a duplicate key of a map-type list is the item.
         problems.push({
-          path: `${path}.name`,
+          path,
           message: `duplicate check name "${check.name}" (also used by spec.analysis.checks[${first}]); names must be unique`,
         });
       } else {
         seen.set(check.name, i);
       }
     }
-    const kinds = ['datadogMonitor', 'datadogQuery'].filter((k) => has(check, k));
-    if (kinds.length !== 1) {
-      problems.push({
-        path,
-        message:
-          kinds.length === 0
-            ? 'a check must have exactly one of datadogMonitor or datadogQuery'
-            : 'a check must have exactly one of datadogMonitor or datadogQuery, not both: split it into two checks',
-      });
-    }
     const monitor = check.datadogMonitor;
     if (isObject(monitor)) {
-      const selectors = ['id', 'tags', 'query'].filter((k) => has(monitor, k));
-      if (selectors.length !== 1) {
-        problems.push({
-          path: `${path}.datadogMonitor`,
-          message:
-            selectors.length === 0
-              ? 'datadogMonitor needs exactly one of id, tags or query to select its monitors'
-              : `datadogMonitor needs exactly one of id, tags or query, got ${selectors.join(' and ')}`,
-        });
-      }
       checkTemplate(monitor.query, `${path}.datadogMonitor.query`, problems);
       if (Array.isArray(monitor.tags)) {
         monitor.tags.forEach((tag, t) => checkTemplate(tag, `${path}.datadogMonitor.tags[${t}]`, problems));
@@ -317,26 +243,20 @@ function ruleProblems(obj: JsonObject): Problem[] {
       checkTemplate(monitor.group, `${path}.datadogMonitor.group`, problems);
     }
     const query = check.datadogQuery;
-    if (isObject(query)) {
-      if (!has(query, 'min') && !has(query, 'max')) {
-        problems.push({ path: `${path}.datadogQuery`, message: 'datadogQuery needs min, max or both to judge the value against' });
-      }
-      if (typeof query.min === 'number' && typeof query.max === 'number' && query.min > query.max) {
-        problems.push({ path: `${path}.datadogQuery.min`, message: `datadogQuery.min (${query.min}) must not exceed max (${query.max})` });
-      }
-      checkDuration(query.window, `${path}.datadogQuery.window`, 'datadogQuery.window', problems, { ms: MAX_DURATIONS.window, text: '24h' });
-      checkTemplate(query.query, `${path}.datadogQuery.query`, problems);
-    }
+    if (isObject(query)) checkTemplate(query.query, `${path}.datadogQuery.query`, problems);
   });
-
-  if (checks.length > 0 && !has(spec, 'datadog')) {
-    problems.push({
-      path: 'spec.datadog',
-      message: 'datadog.secretRef is required when analysis has checks: name a Secret with keys api-key and app-key',
-    });
-  }
   return problems;
 }
+
+/**
+ * Schema errors after which the apiserver does not run the CEL rules ("some validation rules were
+ * not checked because the object was invalid"): wrong type (an int64 beyond 64 bits too), required, too long, too many, not in
+ * the enum; and unknown fields, which strict field validation refuses before any validation.
+ */
+/** The apiserver's words when a blocking schema error kept it from running the CEL rules. */
+export const RULES_NOT_CHECKED = 'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation';
+
+const BLOCKING_KEYWORDS = new Set(['type', 'format', 'required', 'maxLength', 'maxItems', 'maxProperties', 'enum', 'additionalProperties']);
 
 // ---------------------------------------------------------------- warnings
 
@@ -371,7 +291,7 @@ export function canaryWarnings(obj: unknown): Problem[] {
 // ---------------------------------------------------------------- entry points
 
 /** All problems with a Canary object, in document order as far as possible. Never throws for bad input. */
-export function validateCanary(obj: unknown): Problem[] {
+export function validateCanary(obj: unknown, validator: CanaryValidator = canaryValidator()): Problem[] {
   if (!isObject(obj)) return [{ path: '', message: `a Canary must be an object, got ${describe(obj)}` }];
   const problems: Problem[] = [];
   if (has(obj, 'apiVersion') && obj.apiVersion !== API_VERSION) {
@@ -380,11 +300,20 @@ export function validateCanary(obj: unknown): Problem[] {
   if (has(obj, 'kind') && obj.kind !== CANARY_KIND) {
     problems.push({ path: 'kind', message: `must be ${CANARY_KIND}, got ${describe(obj.kind)}` });
   }
-  const validate = schemaValidator();
-  if (!validate(obj)) {
-    for (const err of validate.errors ?? []) problems.push(schemaProblem(err, obj));
+  const { schema, rules } = validator;
+  let blocked = false;
+  if (!schema(obj)) {
+    for (const err of schema.errors ?? []) {
+      problems.push(schemaProblem(err, obj));
+      if (BLOCKING_KEYWORDS.has(err.keyword)) blocked = true;
+    }
   }
-  problems.push(...ruleProblems(obj));
+  if (!blocked) {
+    for (const v of evaluateRules(rules, obj)) problems.push({ path: v.path, message: v.detail, rule: v.rule });
+  } else if (rules.rules.length > 0) {
+    problems.push({ path: '', message: RULES_NOT_CHECKED });
+  }
+  problems.push(...controllerProblems(obj));
   const seen = new Set<string>();
   return problems.filter((p) => {
     const key = `${p.path}\u0000${p.message}`;
@@ -472,7 +401,9 @@ export function validateCanaryFile(text: string, fileName: string): FileProblem[
       const pos = lineCounter.linePos(offsetOf(doc.contents, splitPath(p.path)) ?? 0);
       located.push({ file: fileName, line: pos.line, column: pos.col, path: p.path, message: p.message, ...(p.severity ? { severity: p.severity } : {}) });
     }
-    out.push(...located.sort((a, b) => a.line - b.line || a.column - b.column));
+    // In document order; the note that the CEL rules were not run comes after the errors that stopped them.
+    const last = (p: FileProblem): number => (p.message === RULES_NOT_CHECKED ? 1 : 0);
+    out.push(...located.sort((a, b) => last(a) - last(b) || a.line - b.line || a.column - b.column));
   });
   return out;
 }

@@ -182,7 +182,7 @@ function stableRevisionOf(canary: Canary, dep: ObservedDeployment): string | und
 export async function observe(canary: Canary, ctx: ObserveContext, now: number): Promise<Snapshot> {
   const ns = canary.metadata.namespace;
   const name = canary.metadata.name;
-  const specProblems = validateCanary(canary).map((p) => `${p.path}: ${p.message}`);
+  const specProblems = validateCanary(canary).map((p) => (p.path ? `${p.path}: ${p.message}` : p.message));
   const depObj = await readTarget(ctx, ns, canary.spec?.targetRef?.name ?? '');
   const replicaSets = await readCanaryReplicaSets(ctx, canary);
   const canaryReplicaSets: ObservedReplicaSet[] = replicaSets.map((rs) => ({

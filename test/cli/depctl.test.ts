@@ -377,7 +377,7 @@ describe('depctl against the API server', function () {
       const r = await depctl(['validate', 'examples/canary-invalid.yaml']);
       expect(r.code).to.equal(1);
       expect(r.stdout).to.include('examples/canary-invalid.yaml:12:7: spec.steps[0].setWeight: must be at most 99, got 120\n');
-      expect(r.stdout).to.include('examples/canary-invalid.yaml:17:5: spec.analysis.interval: analysis.interval must be at least 1s');
+      expect(r.stdout).to.include('examples/canary-invalid.yaml:17:5: spec.analysis.interval: Invalid value: "500ms": analysis.interval must be at least 1s\n');
       expect(r.stdout).to.match(/canary-invalid\.yaml:21:11: spec\.analysis\.checks\[0\]\.datadogQuery\.query: unknown variable "release"/);
     });
 
@@ -393,6 +393,8 @@ describe('depctl against the API server', function () {
       });
       expect(r.code).to.not.equal(0);
       for (const path of ['spec.steps[0].setWeight', 'spec.steps[1].pause.duration', 'spec.steps[2]', 'spec.analysis.interval']) expect(r.stderr).to.include(path);
+      // The CEL rules' failures read the same from both.
+      expect(r.stderr).to.include('spec.analysis.interval: Invalid value: "500ms": analysis.interval must be at least 1s\n');
     });
   });
 });

@@ -76,3 +76,26 @@ describe('observe(): a Secret that cannot be read', () => {
     expect(snap.observed.deployment).to.deep.include({ stableVersion: '1.0.0', stableTemplateKnown: true });
   });
 });
+
+describe('observe(): the CRD rules, run by the CEL engine, make a stored Canary InvalidSpec', () => {
+  // A Canary stored under an older or laxer CRD than the operator ships: the controller enforces the shipped rules.
+  it('a rule on a step: the apiserver\'s path and words', async () => {
+    const bad: Canary = { ...canary, spec: { ...canary.spec, steps: [{ setWeight: 10, pause: { duration: '169h' } } as never] } };
+    const snap = await observe(bad, ctx(client(new KubeApiError('not found', 404, 'NotFound'))), NOW);
+    expect(snap.observed.specProblems).to.deep.equal([
+      'spec.steps[0]: Invalid value: a step must have exactly one of setWeight or pause',
+      'spec.steps[0].pause: Invalid value: pause.duration must be at most 168h (7 days); for longer, use a pause without a duration and promote by hand',
+    ]);
+    const decision = decide(bad, snap.observed, NOW);
+    expect(decision.status.conditions?.find((c) => c.type === 'Ready')?.reason).to.equal('InvalidSpec');
+    expect(decision.status.message).to.contain('spec.steps[0]: Invalid value: a step must have exactly one of setWeight or pause');
+  });
+
+  it('a rule on the whole object has no path in the message', async () => {
+    const long: Canary = { ...canary, metadata: { ...canary.metadata, name: 'w'.repeat(64) } };
+    const snap = await observe(long, ctx(client(new KubeApiError('not found', 404, 'NotFound'))), NOW);
+    expect(snap.observed.specProblems).to.deep.equal([
+      "Invalid value: metadata.name must be at most 63 characters: the Canary's name becomes a label value on its Deployment and canary pods",
+    ]);
+  });
+});

@@ -13,11 +13,13 @@ async function readInput(file: string): Promise<string> {
 
 export function validateCommand(setExitCode: (code: ExitCode) => void): Command {
   return new Command('validate')
-    .description('Check Canary manifests against the CRD schema and the controller\'s rules, without a cluster')
+    .description('Check Canary manifests against the CRD (schema and CEL rules) and the controller\'s rules, without a cluster')
     .argument('<files...>', 'YAML files with one or more documents; - reads standard input')
     .addHelpText(
       'after',
       '\nPrints file:line:column: path: message for each problem and exits 1 if there is any.\n' +
+        'The CRD\'s CEL rules (x-kubernetes-validations) run in a CEL engine and fail with the\n' +
+        'apiserver\'s words ("spec.steps[0]: Invalid value: …"); rules on updates (oldSelf) are not checked.\n' +
         'Warnings (file:line:column: warning: path: message) do not change the exit code.\n' +
         'Documents of other kinds are skipped.\n\nExample:\n  depctl validate examples/canary-*.yaml',
     )
