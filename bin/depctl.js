@@ -17,14 +17,14 @@ function fail(err) {
   process.exit(2);
 }
 
-// The compiled CLI (tsc -p tsconfig.build.json, run by `npm ci` and `npm pack` through the prepare script).
+// The compiled CLI (tsc -p tsconfig.build.json: npm run build:cli; npm pack runs it, so a package always has it).
 // No TypeScript loader at run time: a source checkout without a build says how to build it.
 import('node:fs')
   .then(function (fs) {
     var compiled = new URL('../dist/src/cli/main.js', import.meta.url);
     if (!fs.existsSync(compiled)) {
       process.stderr.write(
-        'depctl: not built: run `npm run build:cli` in ' + new URL('..', import.meta.url).pathname + ' (npm ci and npm pack build it)\n',
+        'depctl: not built: run `npm run build:cli` in ' + new URL('..', import.meta.url).pathname + ' (npm run demo, npm test and npm pack build it too)\n',
       );
       process.exit(2);
     }

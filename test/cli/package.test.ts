@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, posix } from 'node:path';
 import { ensureCluster, kubectlPath, repoRoot, run, type RunResult } from '../support/cluster.js';
 
-const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string; scripts: Record<string, string> };
 
 interface PackResult {
   filename: string;
@@ -47,7 +47,7 @@ describe('depctl as an npm package', function () {
   this.timeout(600_000);
 
   it('publishes exactly what depctl needs: the compiled CLI, its launcher and the Canary CRD', async () => {
-    // --dry-run still runs prepack (removes dist/) and prepare (compiles the CLI alone).
+    // --dry-run still runs prepack: a clean build of the CLI alone into dist/.
     const [packed] = packJson((await npm(['pack', '--dry-run', '--json'])).stdout);
     const paths = packed!.files.map((f) => f.path).sort();
     for (const must of ['package.json', 'README.md', 'LICENSE', 'bin/depctl.js', 'crds/deployer.dev_canaries.yaml', 'dist/src/cli/main.js']) {
@@ -68,10 +68,17 @@ describe('depctl as an npm package', function () {
     expect(dist.some((p) => p === 'dist/src/main.js' || p.startsWith('dist/src/canary/controller')), 'the operator is not in the CLI package').to.equal(false);
   });
 
+  it('runs no script when installed: the tarball carries the build', () => {
+    // npm lists these as install scripts (and asks users to allow them); prepack builds before packing instead.
+    const installTime = ['preinstall', 'install', 'postinstall', 'prepare'].filter((s) => s in pkg.scripts);
+    expect(installTime).to.deep.equal([]);
+  });
+
   describe('npm install -g of the packed tarball', () => {
     let tmp = '';
     let prefix = '';
     let env: NodeJS.ProcessEnv = {};
+    let installLog = '';
 
     before(async function () {
       const info = await ensureCluster();
@@ -80,7 +87,8 @@ describe('depctl as an npm package', function () {
       const [packed] = packJson((await npm(['pack', '--json', '--pack-destination', tmp])).stdout);
       const tarball = join(tmp, packed!.filename);
       // Dependencies come from the npm registry (or the local npm cache); nothing is built on install.
-      await npm(['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: tmp });
+      const installed = await npm(['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: tmp });
+      installLog = installed.stdout + installed.stderr;
       // The user's PATH: the installed commands, a Node >= 22.19 (this one), the matching kubectl; not node_modules/.bin.
       const rest = (process.env['PATH'] ?? '').split(delimiter).filter((d) => d && !d.includes('node_modules'));
       const path = [join(prefix, 'bin'), dirname(process.execPath), info.binDir, ...rest].join(delimiter);
@@ -96,6 +104,9 @@ describe('depctl as an npm package', function () {
       expect(existsSync(join(installed, 'dist/src/cli/main.js'))).to.equal(true);
       for (const dev of ['tsx', 'typescript', 'node', 'mocha']) expect(existsSync(join(installed, 'node_modules', dev)), dev).to.equal(false);
       expect(existsSync(join(installed, 'node_modules', 'commander'))).to.equal(true);
+      // The node package would also put a `node` shim into the prefix's bin, ahead of the user's Node.
+      expect(existsSync(join(prefix, 'bin', 'node'))).to.equal(false);
+      expect(installLog).not.to.match(/install scripts[\s\S]*deployer@/);
     });
 
     it('depctl --help, --version and validate run from the install', async () => {
