@@ -17,16 +17,19 @@ function fail(err) {
   process.exit(2);
 }
 
+// The compiled CLI (tsc -p tsconfig.build.json: npm run build:cli; npm pack runs it, so a package always has it).
+// No TypeScript loader at run time: a source checkout without a build says how to build it.
 import('node:fs')
   .then(function (fs) {
     var compiled = new URL('../dist/src/cli/main.js', import.meta.url);
-    if (fs.existsSync(compiled)) return import(compiled.href);
-    // A source checkout without a build: compile TypeScript on the fly.
-    return import('tsx/esm/api').then(function (tsx) {
-      tsx.register();
-      return import(new URL('../src/cli/main.ts', import.meta.url).href);
-    });
-  }, fail)
+    if (!fs.existsSync(compiled)) {
+      process.stderr.write(
+        'depctl: not built: run `npm run build:cli` in ' + new URL('..', import.meta.url).pathname + ' (npm run demo, npm test and npm pack build it too)\n',
+      );
+      process.exit(2);
+    }
+    return import(compiled.href);
+  })
   .then(function (cli) {
     return cli.main(process.argv);
   })

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { buildCli } from '../support/cli-build.js';
 import { ensureCluster, eventually, kubectl, uniqueNamespace } from '../support/cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -68,6 +69,7 @@ describe('depctl against the API server', function () {
 
   before(async function () {
     await ensureCluster();
+    await buildCli();
     await must(['apply', '--server-side', '--force-conflicts', '-f', join(ROOT, 'crds')]);
     await must(['wait', '--for', 'condition=established', 'crd/canaries.deployer.dev', '--timeout=60s']);
     ns = await uniqueNamespace('depctl');
