@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { paths, RawClient } from '../../src/kube/raw-client.js';
 import { leaseNameFor } from '../../src/runtime/lease-location.js';
+import { webhookConfigurationName } from '../../src/webhook/configuration.js';
 import { eventually, kubectl } from '../support/cluster.js';
 import { World } from '../support/world.js';
 
@@ -114,6 +115,41 @@ describe('the operator runtime on a real control plane', function () {
       expect((await w.deploymentObject('web')).metadata.labels?.['deployer.dev/canary']).to.equal('web');
     } finally {
       await w.teardown();
+    }
+  });
+
+  it("the demo's operator (its own flags, its own namespace) and a test's operator share one control plane without touching each other", async () => {
+    // The flags npm run demo starts its operator with, read from the script a user runs.
+    const script = readFileSync(`${ROOT}examples/demo/run.sh`, 'utf8');
+    const line = /src\/main\.ts ([^\n\\]*)/.exec(script)?.[1] ?? '';
+    const demoArgs = line.trim().split(/\s+/);
+    expect(demoArgs.slice(0, 2), 'the demo operator watches only its namespace').to.deep.equal(['--namespaces', 'demo']);
+
+    const demo = await World.create('demo-like');
+    const mine = await World.create('suite');
+    try {
+      // The demo's flags, for a namespace of this test instead of demo (and any free health port).
+      const flags = demoArgs.map((a) => (a === 'demo' ? demo.ns : a === '18081' ? '0' : a)).filter((a) => a !== '--namespaces' && a !== demo.ns);
+      demo.startOperatorProcess(flags, 'demo-like');
+      await healthPortOf('demo-like', demo.ns);
+      const configs = await kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'json']);
+      const demoConfig = (JSON.parse(configs.stdout) as { items: Array<{ metadata: { name: string }; webhooks: Array<{ namespaceSelector?: { matchExpressions?: Array<{ values?: string[] }> } }> }> }).items.find(
+        (c) => c.metadata.name === webhookConfigurationName({ url: 'https://127.0.0.1' }, [demo.ns]),
+      );
+      expect(demoConfig?.webhooks[0]?.namespaceSelector?.matchExpressions?.[0]?.values, "the demo's webhook is limited to its namespace").to.deep.equal([demo.ns]);
+
+      await mine.startOperator();
+      await mine.deployment('web', 'example.com/web:1.0.0', { replicas: 2 });
+      await mine.canary('web', { steps: [{ setWeight: 50 }, { pause: { duration: '1s' } }] });
+      await mine.waitPhase('web', 'Waiting', 30_000);
+      await mine.setImage('web', 'example.com/web:1.1.0');
+      await mine.waitPhase('web', 'Succeeded', 60_000);
+      const events = await mine.events('web');
+      expect(events.filter((e) => e.reason === 'Promoted'), 'promoted once, by this suite\'s operator alone').to.have.length(1);
+      expect(readFileSync(`${ROOT}.cluster/logs/demo-like-${demo.ns}.log`, 'utf8'), "the demo's operator never saw this suite's namespace").to.not.contain(mine.ns);
+    } finally {
+      await mine.teardown();
+      await demo.teardown();
     }
   });
 });
