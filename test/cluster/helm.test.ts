@@ -3,13 +3,14 @@
 // and a release installed, upgraded and uninstalled on the local control plane.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { notTheOperator } from '../../src/webhook/configuration.js';
-import { deleteNamespace, ensureCluster, eventually, kubectl, kubectlJson, uniqueNamespace } from '../support/cluster.js';
+import { RawClient } from '../../src/kube/raw-client.js';
+import { ensureWebhookConfiguration, notTheOperator } from '../../src/webhook/configuration.js';
+import { clusterCaPem, deleteNamespace, ensureCluster, eventually, kubectl, kubectlJson, loadKubeConfig, uniqueNamespace } from '../support/cluster.js';
 import { ensureHelm, helm } from '../support/helm.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -195,7 +196,13 @@ describe('Helm chart deploy/helm/deployer', function () {
     let ns = '';
     let watched = '';
     let release = '';
+    // The chart with its CRD under a group of its own: the shared control plane's
+    // canaries.deployer.dev belongs to the other suites (and to other branches' CRDs), so this
+    // release must neither own nor change it. Everything else is the chart as it is.
+    let chart = '';
+    let crd = '';
     let installed = false;
+    const caBundles: Record<string, string> = {};
     const clusterScoped = (): string[] => [
       `clusterrole/${release}`,
       `clusterrolebinding/${release}`,
@@ -217,17 +224,29 @@ describe('Helm chart deploy/helm/deployer', function () {
       // The release's webhooks see only this namespace and never refuse a request: no operator pod
       // serves them (the nodes are simulated), and other tests share the control plane.
       watched = await uniqueNamespace('helm-watched');
-      release = `deployer-${randomBytes(4).toString('hex')}`;
+      const id = randomBytes(4).toString('hex');
+      release = `deployer-${id}`;
+      const group = `helm-${id}.deployer.test`;
+      crd = `canaries.${group}`;
+      chart = join(tmp, 'deployer');
+      cpSync(CHART, chart, { recursive: true });
+      for (const f of readdirSync(join(chart, 'crds'))) {
+        const text = readFileSync(join(chart, 'crds', f), 'utf8');
+        const renamed = text.replace(/^ {2}name: canaries\.deployer\.dev$/m, `  name: ${crd}`).replace(/^ {2}group: deployer\.dev$/m, `  group: ${group}`);
+        expect(renamed.match(new RegExp(group.replace(/\./g, '\\.'), 'g')), `${f}: name and group renamed`).to.have.length(2);
+        writeFileSync(join(chart, 'crds', f), renamed);
+      }
     });
     after(async () => {
       if (installed) await helm(['uninstall', release, '--namespace', ns, '--wait']);
       await deleteNamespace(ns);
       await deleteNamespace(watched);
+      if (crd) await kubectl(['delete', 'crd', crd, '--ignore-not-found', '--wait=false']);
     });
 
     it('installs: the operator Deployment ready (simulated pods), webhook configurations and CRD in place', async () => {
       const values = valuesFile('install', { watchNamespaces: [watched], webhook: { failurePolicy: 'Ignore' } });
-      const r = await helm(['install', release, CHART, '--namespace', ns, '-f', values, '--wait', '--timeout', '3m']);
+      const r = await helm(['install', release, chart, '--namespace', ns, '-f', values, '--wait', '--timeout', '3m']);
       expect(r.code, r.stderr).to.equal(0);
       installed = true;
       expect(r.stdout).to.match(/STATUS: deployed/);
@@ -247,21 +266,73 @@ describe('Helm chart deploy/helm/deployer', function () {
         const got = await kubectl(['get', ...name.split(' '), '-o', 'name']);
         expect(got.code, `${name}: ${got.stderr}`).to.equal(0);
       }
-      const crd = await kubectlJson<Obj>(['get', 'crd', 'canaries.deployer.dev']);
-      expect(crd.status.conditions.find((c: Obj) => c.type === 'Established')?.status).to.equal('True');
+      // Installed by helm from the chart's crds/.
+      const installedCrd = await kubectlJson<Obj>(['get', 'crd', crd]);
+      expect(installedCrd.status.conditions.find((c: Obj) => c.type === 'Established')?.status).to.equal('True');
+      expect(installedCrd.spec.names.kind).to.equal('Canary');
     });
 
-    it('upgrades: more replicas and another log level reach the Deployment', async () => {
+    it('shares the webhook configurations with the operator: its own server-side apply (as at start) meets no conflict', async () => {
       expect(installed, 'installed by the previous test').to.equal(true);
-      const r = await helm(['upgrade', release, CHART, '--namespace', ns, '--reuse-values', '--set', 'replicas=3', '--set', 'logLevel=debug', '--wait', '--timeout', '3m']);
+      // What a replica of this release applies at start (src/webhook/admission-component.ts), with a CA.
+      await ensureWebhookConfiguration(new RawClient(loadKubeConfig()), {
+        name: release,
+        target: { service: { namespace: ns, name: `${release}-webhook` } },
+        caPem: clusterCaPem(),
+        failurePolicy: 'Ignore',
+        namespaces: [watched],
+        operatorUser: `system:serviceaccount:${ns}:${release}`,
+      });
+      for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
+        const cfg = await kubectlJson<Obj>(['get', kind, release, '--show-managed-fields']);
+        expect(cfg.webhooks[0].clientConfig.caBundle, kind).to.be.a('string').and.not.equal('');
+        caBundles[kind] = cfg.webhooks[0].clientConfig.caBundle as string;
+        const managers = (cfg.metadata.managedFields as Obj[]).map((f) => f.manager as string);
+        expect(managers, kind).to.include.members(['helm', 'deployer']);
+      }
+    });
+
+    it('upgrades: more replicas and another log level reach the Deployment; the operator\'s caBundle stays', async () => {
+      expect(installed, 'installed by the previous test').to.equal(true);
+      const r = await helm(['upgrade', release, chart, '--namespace', ns, '--reuse-values', '--set', 'replicas=3', '--set', 'logLevel=debug', '--wait', '--timeout', '3m']);
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.match(/REVISION: 2/);
       const dep = await kubectlJson<Obj>(['get', 'deployment', release], { namespace: ns });
       expect(dep.spec.replicas).to.equal(3);
       expect(dep.spec.template.spec.containers[0].args).to.include('--log-level=debug');
       expect(dep.status).to.deep.include({ replicas: 3, readyReplicas: 3, updatedReplicas: 3 });
+      for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
+        const cfg = await kubectlJson<Obj>(['get', kind, release]);
+        expect(cfg.webhooks[0].clientConfig.caBundle, kind).to.equal(caBundles[kind]);
+      }
       const history = await helm(['history', release, '--namespace', ns, '-o', 'json']);
       expect((JSON.parse(history.stdout) as Obj[]).map((h) => h.status)).to.deep.equal(['superseded', 'deployed']);
+    });
+
+    it('changes the webhook failure policy: helm reports the operator\'s ownership of it, and --force-conflicts takes it', async () => {
+      expect(installed, 'installed by the first test').to.equal(true);
+      const args = ['upgrade', release, chart, '--namespace', ns, '--reuse-values', '--set', 'webhook.failurePolicy=Fail', '--wait', '--timeout', '3m'];
+      const refused = await helm(args);
+      expect(refused.code, refused.stdout).to.not.equal(0);
+      expect(refused.stderr).to.match(/conflict with "deployer"/);
+      const r = await helm([...args, '--force-conflicts']);
+      expect(r.code, r.stderr).to.equal(0);
+      const dep = await kubectlJson<Obj>(['get', 'deployment', release], { namespace: ns });
+      expect(dep.spec.template.spec.containers[0].args.filter((a: string) => a.startsWith('--webhook-failure-policy')), 'Fail is the operator\'s default').to.deep.equal([]);
+      // The restarted operator applies the new policy too, without a conflict.
+      await ensureWebhookConfiguration(new RawClient(loadKubeConfig()), {
+        name: release,
+        target: { service: { namespace: ns, name: `${release}-webhook` } },
+        caPem: clusterCaPem(),
+        failurePolicy: 'Fail',
+        namespaces: [watched],
+        operatorUser: `system:serviceaccount:${ns}:${release}`,
+      });
+      for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
+        const cfg = await kubectlJson<Obj>(['get', kind, release]);
+        expect(cfg.webhooks[0].failurePolicy, kind).to.equal('Fail');
+        expect(cfg.webhooks[0].namespaceSelector.matchExpressions[0].values, kind).to.deep.equal([watched]);
+      }
     });
 
     it('uninstalls: every object of the release gone, the CRD kept', async () => {
@@ -275,8 +346,8 @@ describe('Helm chart deploy/helm/deployer', function () {
           expect(got.stdout.trim(), `${name} is gone`).to.equal('');
         });
       }
-      const crd = await kubectl(['get', 'crd', 'canaries.deployer.dev', '-o', 'name']);
-      expect(crd.stdout.trim()).to.equal('customresourcedefinition.apiextensions.k8s.io/canaries.deployer.dev');
+      const kept = await kubectl(['get', 'crd', crd, '-o', 'name']);
+      expect(kept.stdout.trim(), 'Helm keeps CRDs on uninstall').to.equal(`customresourcedefinition.apiextensions.k8s.io/${crd}`);
       const list = await helm(['list', '--namespace', ns, '--all', '-q']);
       expect(list.stdout.trim()).to.equal('');
     });
