@@ -37,7 +37,7 @@ app.kubernetes.io/component: operator
 
 {{/* metadata.annotations from commonAnnotations, when there are any. */}}
 {{- define "deployer.annotations" -}}
-{{- with .Values.commonAnnotations }}
+{{- with .Values.commonAnnotations -}}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -51,7 +51,7 @@ annotations:
 
 {{/* Only the watched namespaces are sent to the webhooks (the operator applies the same selector). */}}
 {{- define "deployer.namespaceSelector" -}}
-{{- with .Values.watchNamespaces }}
+{{- with .Values.watchNamespaces -}}
 namespaceSelector:
   matchExpressions:
     - key: kubernetes.io/metadata.name
