@@ -11,7 +11,7 @@ import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { nopNotifier, type Notifier } from '../notify/notifier.js';
-import { ActionError, boundedMessage, isRefusal, withStalledCondition, type ActionFailure } from './api-failure.js';
+import { ActionError, boundedMessage, isRefusal, nextFailure, withStalledCondition, type ActionFailure } from './api-failure.js';
 import { getCondition } from './conditions.js';
 import { decide, type EventSpec } from './decide.js';
 import { execute } from './execute.js';
@@ -124,10 +124,7 @@ export class CanaryReconciler {
         return { conflict: true };
       }
       if (isNotFound(failed) && deleting) return {};
-      const previous = this.failures.get(key);
-      const message = failureMessage(failed);
-      const count = (previous?.count ?? 0) + 1;
-      this.failures.set(key, { message, count, refused: isRefusal(failed) });
+      this.failures.set(key, nextFailure(this.failures.get(key), failureMessage(failed), isRefusal(failed), now));
       throw failed;
     }
     this.failures.set(key, null);
