@@ -179,7 +179,7 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
           const template = snap.stableTemplate && revisionOf(snap.stableTemplate) === action.revision ? snap.stableTemplate : (await observeStableRevision(ctx.client, dep, action.revision))?.template;
           if (!template) throw new Error(`no ReplicaSet of Deployment ${dep.metadata.name} runs stable revision ${action.revision}, so its template cannot be restored`);
           await patchDeployment((d) =>
-            revisionOf(d.spec.template) === action.revision && d.spec.paused !== true
+            revisionOf(d.spec.template) === action.revision && d.spec.paused !== true && d.metadata.annotations?.[ANNOTATIONS.heldReason] === undefined
               ? undefined
               : {
                   type: PATCH.json,
@@ -189,6 +189,9 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
                     { op: 'replace', path: '/spec/template', value: template },
                     { op: 'add', path: `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}`, value: action.revision },
                     { op: 'add', path: '/spec/paused', value: false },
+                    // The hold goes in the same write: a Deployment left "held by us" would read as a
+                    // revert by the user and undo the rollback on the next pass.
+                    ...(d.metadata.annotations?.[ANNOTATIONS.heldReason] !== undefined ? [{ op: 'remove', path: `/metadata/annotations/${esc(ANNOTATIONS.heldReason)}` }] : []),
                   ],
                 },
           );
