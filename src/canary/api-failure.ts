@@ -25,6 +25,14 @@ export class ActionError extends Error {
   }
 }
 
+/** A pass stopped before a write: this instance no longer leads (or its lease is near expiry). */
+export class LeadershipLostError extends Error {
+  constructor(what: string) {
+    super(`did not ${what}: this instance no longer leads`);
+    this.name = 'LeadershipLostError';
+  }
+}
+
 export const MESSAGE_MAX = 300;
 
 /** A message fit for status and Events: no control characters, one line, at most `max` characters. */

@@ -90,6 +90,71 @@ describe('execute(): measurements', () => {
   });
 });
 
+/** A RawClient that records each call (method, path, signal) and answers as a quiet apiserver would. */
+function recordingClient(onWrite: () => void = () => undefined): { client: RawClient; calls: Array<{ method: string; path: string; signal: AbortSignal | undefined }> } {
+  const calls: Array<{ method: string; path: string; signal: AbortSignal | undefined }> = [];
+  const write = (method: string) => async (path: string, body: unknown, ...rest: unknown[]) => {
+    calls.push({ method, path, signal: rest.find((r): r is AbortSignal => r instanceof AbortSignal) });
+    onWrite();
+    const b = body as { metadata?: Record<string, unknown> } | undefined;
+    return { ...(b ?? {}), metadata: { name: 'x', ...(b?.metadata ?? {}), uid: 'new', resourceVersion: String(calls.length + 100) } };
+  };
+  const client = {
+    get: async () => {
+      throw new Error('not expected');
+    },
+    list: async () => ({ items: [], metadata: {} }),
+    create: write('POST'),
+    update: write('PUT'),
+    patch: write('PATCH'),
+    delete: async (path: string, _body?: unknown, signal?: AbortSignal) => {
+      calls.push({ method: 'DELETE', path, signal });
+      onWrite();
+      return {};
+    },
+  } as unknown as RawClient;
+  return { client, calls };
+}
+
+describe('execute(): writes only while the pass may write', () => {
+  const noMeasurements: MeasurementSource = { peek: () => undefined, request: () => undefined };
+  const oldRs = { metadata: { name: 'web-canary-0000000000', namespace: 'shop', uid: 'rs0', resourceVersion: '3', labels: { [LABELS.revision]: '0000000000' } } };
+  const snap = (): Snapshot => ({ observed: { specProblems: [], canaryReplicaSets: [], checks: [], measurements: {} }, deployment: deployment('example.com/web:1.1.0'), replicaSets: [oldRs], measurementRequests: [] });
+  const decision: Decision = {
+    status: {},
+    actions: [
+      { type: 'AddFinalizer' },
+      { type: 'DeleteCanaryReplicaSets' },
+      { type: 'EnsureCanaryReplicaSet', revision: 'abcdef0123', version: '1.1.0', replicas: 1 },
+      { type: 'HoldDeployment' },
+    ],
+    events: [],
+  };
+
+  it('a pass whose leadership ends after its first write makes no further write', async () => {
+    const pass = new AbortController();
+    let leading = true;
+    const { client, calls } = recordingClient(() => {
+      leading = false;
+      pass.abort(new Error('leadership lost'));
+    });
+    const err = await execute(canary(), decision, snap(), { client, measurements: noMeasurements, signal: pass.signal, mayWrite: () => leading }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(calls.map((c) => `${c.method} ${c.path}`)).to.deep.equal(['PATCH /apis/deployer.dev/v1alpha1/namespaces/shop/canaries/web']);
+    expect((err as Error | undefined)?.name, 'the pass stops with the fence error').to.equal('LeadershipLostError');
+  });
+
+  it('every write carries the pass\'s signal', async () => {
+    const pass = new AbortController();
+    const { client, calls } = recordingClient();
+    await execute(canary(), decision, snap(), { client, measurements: noMeasurements, signal: pass.signal, mayWrite: () => true });
+    expect(calls.map((c) => c.method)).to.deep.equal(['PATCH', 'DELETE', 'POST', 'PATCH']);
+    for (const c of calls) expect(c.signal, `${c.method} ${c.path}`).to.equal(pass.signal);
+  });
+});
+
 describe('boundedMessage(): what reaches status and Events from an API error', () => {
   it('strips control characters, keeps one line and bounds the length', () => {
     expect(boundedMessage('a\u001b[31mred\u0007\nnext\tline')).to.equal('a [31mred next line');
