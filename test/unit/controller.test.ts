@@ -229,6 +229,22 @@ describe('Controller', () => {
     await h.controller.stop();
   });
 
+  it('a standby keeps nothing for objects deleted while it stood by: on leading it runs the keys the caches still name', async () => {
+    const h = harness(async () => ({}), {}, false);
+    await started(h);
+    for (let i = 0; i < 50; i++) {
+      h.canaries.put(canary(`tmp-${i}`));
+      h.canaries.remove(canary(`tmp-${i}`));
+    }
+    h.canaries.put(canary('a'));
+    h.others.put({ metadata: { name: 'dep', namespace: 'ns', labels: { 'example.dev/for': 'orphan' } } });
+    await settle();
+    h.leadership.gain();
+    await settle();
+    expect(keys(h).sort(), 'what exists, and what a child or a watched object still names').to.deep.equal(['ns/a', 'ns/orphan']);
+    await h.controller.stop();
+  });
+
   it('a key handled while the lease is near expiry runs again once leadership is confirmed', async () => {
     const h = harness(async () => ({}));
     await started(h);
