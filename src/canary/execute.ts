@@ -6,9 +6,11 @@
 // template revision, the stable revision and the gate label. Every write is reported as an
 // expectation, so a later pass does not act on a cache that has not caught up with it.
 import { ANNOTATIONS, FINALIZER, LABELS } from '../api/constants.js';
+import { heldReason } from '../api/held-reason.js';
 import { API_VERSION, CANARY_KIND, type Canary } from '../api/types.js';
 import type { MeasurementSource } from '../analysis/provider.js';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/errors.js';
+import { jsonPointerToken } from '../kube/json-pointer.js';
 import { PATCH, paths, type KubeObject, type PatchType, type RawClient } from '../kube/raw-client.js';
 import { ActionError, LeadershipLostError } from './api-failure.js';
 import type { Action, Decision } from './decide.js';
@@ -87,8 +89,6 @@ function overrideLiteralVersion(template: PodTemplate, version: string): void {
   }
 }
 
-const heldValue = (revision: string): string => `revision ${revision} awaits canary analysis`;
-const esc = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
 type DeploymentPatch = { body: unknown; type: PatchType } | undefined;
 
@@ -157,7 +157,7 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
         }
         case 'HoldDeployment':
           await patchDeployment((d) => {
-            const held = heldValue(revisionOf(d.spec.template));
+            const held = heldReason(revisionOf(d.spec.template));
             return d.spec.paused === true && d.metadata.annotations?.[ANNOTATIONS.heldReason] === held
               ? undefined
               : merge(d, { metadata: { annotations: { [ANNOTATIONS.heldReason]: held } }, spec: { paused: true } });
@@ -198,11 +198,11 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
                     // Replacing (not testing) the resourceVersion makes a stale patch a 409 Conflict.
                     { op: 'replace', path: '/metadata/resourceVersion', value: d.metadata.resourceVersion },
                     { op: 'replace', path: '/spec/template', value: template },
-                    { op: 'add', path: `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}`, value: action.revision },
+                    { op: 'add', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.stableRevision)}`, value: action.revision },
                     { op: 'add', path: '/spec/paused', value: false },
                     // The hold goes in the same write: a Deployment left "held by us" would read as a
                     // revert by the user and undo the rollback on the next pass.
-                    ...(d.metadata.annotations?.[ANNOTATIONS.heldReason] !== undefined ? [{ op: 'remove', path: `/metadata/annotations/${esc(ANNOTATIONS.heldReason)}` }] : []),
+                    ...(d.metadata.annotations?.[ANNOTATIONS.heldReason] !== undefined ? [{ op: 'remove', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.heldReason)}` }] : []),
                   ],
                 },
           );

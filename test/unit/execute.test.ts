@@ -1,5 +1,9 @@
 import { expect } from 'chai';
 import { ANNOTATIONS, LABELS } from '../../src/api/constants.js';
+import { heldReason } from '../../src/api/held-reason.js';
+import { revisionOf } from '../../src/canary/revision.js';
+import { jsonPointerToken } from '../../src/kube/json-pointer.js';
+import { decideAdmission } from '../../src/webhook/admission.js';
 import type { Canary } from '../../src/api/types.js';
 import type { MeasurementRequest, MeasurementSource, ResolvedCheck } from '../../src/analysis/provider.js';
 import { boundedMessage } from '../../src/canary/api-failure.js';
@@ -152,6 +156,37 @@ describe('execute(): writes only while the pass may write', () => {
     await execute(canary(), decision, snap(), { client, measurements: noMeasurements, signal: pass.signal, mayWrite: () => true });
     expect(calls.map((c) => c.method)).to.deep.equal(['PATCH', 'DELETE', 'POST', 'PATCH']);
     for (const c of calls) expect(c.signal, `${c.method} ${c.path}`).to.equal(pass.signal);
+  });
+});
+
+describe('the hold: webhook and operator write the same reason', () => {
+  it('HoldDeployment writes nothing on a Deployment the admission webhook already held', async () => {
+    const dep = deployment('example.com/web:1.1.0', undefined, {});
+    const old = deployment('example.com/web:1.0.0');
+    const guard = { labels: { [LABELS.canary]: 'web' }, annotations: { [ANNOTATIONS.stableRevision]: revisionOf(old.spec.template) } };
+    const admitted = decideAdmission({
+      uid: 'u',
+      kind: { group: 'apps', kind: 'Deployment' },
+      operation: 'UPDATE',
+      namespace: 'shop',
+      name: 'web',
+      userInfo: { username: 'someone' },
+      object: { metadata: { name: 'web', ...guard }, spec: { template: dep.spec.template } },
+      oldObject: { metadata: { name: 'web', ...guard }, spec: { template: old.spec.template } },
+    });
+    expect(admitted.outcome).to.equal('held');
+    const held = admitted.patch.find((p) => p.path === '/metadata/annotations/deployer.dev~1held');
+    expect(held?.value).to.equal(heldReason(revisionOf(dep.spec.template)));
+    const heldDep: DeploymentObject = { ...dep, metadata: { ...dep.metadata, ...guard, annotations: { ...guard.annotations, [ANNOTATIONS.heldReason]: held?.value as string } }, spec: { ...dep.spec, paused: true } };
+    const { client, calls } = recordingClient();
+    const snap: Snapshot = { observed: { specProblems: [], canaryReplicaSets: [], checks: [], measurements: {} }, deployment: heldDep, replicaSets: [], measurementRequests: [] };
+    await execute(canary(), { status: {}, actions: [{ type: 'HoldDeployment' }], events: [] }, snap, { client, measurements: { peek: () => undefined, request: () => undefined } });
+    expect(calls).to.deep.equal([]);
+  });
+
+  it('JSON pointer tokens escape ~ and /', () => {
+    expect(jsonPointerToken('deployer.dev/held')).to.equal('deployer.dev~1held');
+    expect(jsonPointerToken('a~b/c')).to.equal('a~0b~1c');
   });
 });
 
