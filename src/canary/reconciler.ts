@@ -191,7 +191,7 @@ export class CanaryReconciler {
       log[level]('Recorded event', { reason: e.reason, detail: e.message, revision: status.canaryRevision, step: status.currentStep });
       await this.recordEvent(canary, e.type, e.reason, e.message, log);
       if (!fence.mayWrite()) return;
-      await this.notify(key, e, status.canaryRevision, status.canaryVersion, log);
+      await this.notify(key, e, status.canaryRevision, status.canaryVersion, fence.signal, log);
       if (e.onDeployment && deployment && fence.mayWrite()) {
         await this.recordEvent({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: deployment.metadata as Target['metadata'] }, e.type, e.reason, e.message, log);
       }
@@ -257,7 +257,7 @@ export class CanaryReconciler {
     return {};
   }
 
-  private async notify(key: string, e: { type: 'Normal' | 'Warning'; reason: string; message: string }, revision: string | undefined, version: string | undefined, log: Logger): Promise<void> {
+  private async notify(key: string, e: { type: 'Normal' | 'Warning'; reason: string; message: string }, revision: string | undefined, version: string | undefined, pass: AbortSignal | undefined, log: Logger): Promise<void> {
     const notifier = this.o.notifier ?? nopNotifier;
     try {
       await notifier.notify(
@@ -270,7 +270,7 @@ export class CanaryReconciler {
           ...(version ? { version } : {}),
           time: new Date().toISOString(),
         },
-        AbortSignal.timeout(5_000),
+        pass ? AbortSignal.any([pass, AbortSignal.timeout(5_000)]) : AbortSignal.timeout(5_000),
       );
     } catch (err) {
       log.warn('Could not send a notification', { reason: e.reason, error: errorMessage(err) });
