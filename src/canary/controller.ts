@@ -59,7 +59,7 @@ export function canaryController(o: CanaryControllerOptions, rt: ControllerRunti
     ...(o.notifier ? { notifier: o.notifier } : {}),
     logger: rt.logger,
     metrics: rt.metrics,
-    // Asked before writes: true only inside a pass of the current leadership term, away from lease expiry.
+    // For writes outside a pass's context: whether this instance leads.
     mayAct: () => controller?.mayWrite() ?? false,
   });
   controller = new Controller(
@@ -69,7 +69,8 @@ export function canaryController(o: CanaryControllerOptions, rt: ControllerRunti
       // The owner reference names the Canary; the label holds a shortened name when it is over 63 characters.
       owns: [{ source: replicaSets, owner: ownerByReference(CANARY_KIND) }],
       watches: [{ source: deployments, map: canariesForDeployment }],
-      reconcile: (key) => reconciler.reconcile(key),
+      // The pass's fence and signal go with it: each write is checked, each request aborted when the lease is lost.
+      reconcile: (key, pass) => reconciler.reconcile(key, pass),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       ...(o.resyncMs ? { resyncMs: o.resyncMs } : {}),
     },

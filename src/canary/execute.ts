@@ -6,11 +6,13 @@
 // template revision, the stable revision and the gate label. Every write is reported as an
 // expectation, so a later pass does not act on a cache that has not caught up with it.
 import { ANNOTATIONS, FINALIZER, LABELS } from '../api/constants.js';
+import { heldReason } from '../api/held-reason.js';
 import { API_VERSION, CANARY_KIND, type Canary } from '../api/types.js';
 import type { MeasurementSource } from '../analysis/provider.js';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/errors.js';
+import { jsonPointerToken } from '../kube/json-pointer.js';
 import { PATCH, paths, type KubeObject, type PatchType, type RawClient } from '../kube/raw-client.js';
-import { ActionError } from './api-failure.js';
+import { ActionError, LeadershipLostError } from './api-failure.js';
 import type { Action, Decision } from './decide.js';
 import type { Expectation } from './expectations.js';
 import { observeStableRevision, type DeploymentObject, type Snapshot } from './observe.js';
@@ -21,6 +23,10 @@ export interface ExecuteContext {
   measurements: MeasurementSource;
   /** Told about every write, so later passes wait until the cache shows it. */
   expect?: (e: Expectation) => void;
+  /** Asked right before each write: false once the pass's leadership ended (no write is made after). */
+  mayWrite?: () => boolean;
+  /** The pass's signal (aborted when leadership is lost), given to every request. */
+  signal?: AbortSignal;
 }
 
 /** Name of the canary ReplicaSet for a revision: predictable, so a retry finds it. */
@@ -83,8 +89,6 @@ function overrideLiteralVersion(template: PodTemplate, version: string): void {
   }
 }
 
-const heldValue = (revision: string): string => `revision ${revision} awaits canary analysis`;
-const esc = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
 type DeploymentPatch = { body: unknown; type: PatchType } | undefined;
 
@@ -95,6 +99,11 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
   let dep = snap.deployment;
   const expect = (e: Expectation): void => ctx.expect?.(e);
   const measured = new Set<string>();
+  const { client, signal } = ctx;
+  /** Checked right before each write: a pass whose leadership ended writes nothing more. */
+  const fence = (what: string): void => {
+    if (ctx.mayWrite && !ctx.mayWrite()) throw new LeadershipLostError(what);
+  };
 
   /** One Deployment write: skipped when `build` finds nothing to change; conflicts retried while the decision still holds. */
   const patchDeployment = async (build: (current: DeploymentObject) => DeploymentPatch): Promise<void> => {
@@ -106,13 +115,14 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
       if (!p) return;
       const path = paths.deployment(ns, current.metadata.name);
       try {
-        dep = await ctx.client.patch<DeploymentObject>(path, p.body, p.type);
+        fence(`patch Deployment ${current.metadata.name}`);
+        dep = await client.patch<DeploymentObject>(path, p.body, p.type, undefined, signal);
         // A patch that changed nothing keeps the resourceVersion: nothing to wait for.
         if (decidedOn.metadata.resourceVersion && dep.metadata.resourceVersion !== current.metadata.resourceVersion) expect({ kind: 'Deployment', name: decidedOn.metadata.name, expect: 'Changed', fromResourceVersion: decidedOn.metadata.resourceVersion });
         return;
       } catch (err) {
         if (!isConflict(err) || attempt >= 2) throw err;
-        const live = await ctx.client.get<DeploymentObject>(path);
+        const live = await client.get<DeploymentObject>(path, signal);
         if (!sameBasis(decidedOn, live)) throw err;
         current = live;
       }
@@ -127,7 +137,8 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
           const current = canary.metadata.finalizers ?? [];
           const finalizers = action.type === 'AddFinalizer' ? [...current.filter((f) => f !== FINALIZER), FINALIZER] : current.filter((f) => f !== FINALIZER);
           try {
-            const res = await ctx.client.patch<KubeObject>(paths.canary(ns, canary.metadata.name), { metadata: { finalizers, resourceVersion: canaryRv } });
+            fence(`patch Canary ${canary.metadata.name}`);
+            const res = await client.patch<KubeObject>(paths.canary(ns, canary.metadata.name), { metadata: { finalizers, resourceVersion: canaryRv } }, PATCH.merge, undefined, signal);
             if (canaryRv && res.metadata.resourceVersion !== canaryRv) expect({ kind: 'Canary', name: canary.metadata.name, expect: 'Changed', fromResourceVersion: canaryRv });
             canaryRv = res.metadata.resourceVersion;
           } catch (err) {
@@ -146,7 +157,7 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
         }
         case 'HoldDeployment':
           await patchDeployment((d) => {
-            const held = heldValue(revisionOf(d.spec.template));
+            const held = heldReason(revisionOf(d.spec.template));
             return d.spec.paused === true && d.metadata.annotations?.[ANNOTATIONS.heldReason] === held
               ? undefined
               : merge(d, { metadata: { annotations: { [ANNOTATIONS.heldReason]: held } }, spec: { paused: true } });
@@ -176,10 +187,10 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
           break;
         case 'RestoreStableTemplate': {
           if (!dep) break;
-          const template = snap.stableTemplate && revisionOf(snap.stableTemplate) === action.revision ? snap.stableTemplate : (await observeStableRevision(ctx.client, dep, action.revision))?.template;
+          const template = snap.stableTemplate && revisionOf(snap.stableTemplate) === action.revision ? snap.stableTemplate : (await observeStableRevision(client, dep, action.revision))?.template;
           if (!template) throw new Error(`no ReplicaSet of Deployment ${dep.metadata.name} runs stable revision ${action.revision}, so its template cannot be restored`);
           await patchDeployment((d) =>
-            revisionOf(d.spec.template) === action.revision && d.spec.paused !== true
+            revisionOf(d.spec.template) === action.revision && d.spec.paused !== true && d.metadata.annotations?.[ANNOTATIONS.heldReason] === undefined
               ? undefined
               : {
                   type: PATCH.json,
@@ -187,8 +198,11 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
                     // Replacing (not testing) the resourceVersion makes a stale patch a 409 Conflict.
                     { op: 'replace', path: '/metadata/resourceVersion', value: d.metadata.resourceVersion },
                     { op: 'replace', path: '/spec/template', value: template },
-                    { op: 'add', path: `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}`, value: action.revision },
+                    { op: 'add', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.stableRevision)}`, value: action.revision },
                     { op: 'add', path: '/spec/paused', value: false },
+                    // The hold goes in the same write: a Deployment left "held by us" would read as a
+                    // revert by the user and undo the rollback on the next pass.
+                    ...(d.metadata.annotations?.[ANNOTATIONS.heldReason] !== undefined ? [{ op: 'remove', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.heldReason)}` }] : []),
                   ],
                 },
           );
@@ -200,13 +214,15 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
           const existing = snap.replicaSets.find((rs) => rs.metadata.name === name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
           if (!existing) {
             try {
-              const created = await ctx.client.create<KubeObject>(paths.replicaSets(ns), canaryReplicaSet(canary, dep, action.revision, action.version, action.replicas));
+              fence(`create ReplicaSet ${name}`);
+              const created = await client.create<KubeObject>(paths.replicaSets(ns), canaryReplicaSet(canary, dep, action.revision, action.version, action.replicas), undefined, signal);
               expect({ kind: 'ReplicaSet', name, expect: 'Present', ...(created?.metadata?.uid ? { uid: created.metadata.uid } : {}) });
             } catch (err) {
               if (!isAlreadyExists(err)) throw err;
             }
           } else if ((existing.spec?.replicas ?? 0) !== action.replicas) {
-            const res = await ctx.client.patch<KubeObject>(paths.replicaSet(ns, name), { metadata: { resourceVersion: existing.metadata.resourceVersion }, spec: { replicas: action.replicas } });
+            fence(`scale ReplicaSet ${name}`);
+            const res = await client.patch<KubeObject>(paths.replicaSet(ns, name), { metadata: { resourceVersion: existing.metadata.resourceVersion }, spec: { replicas: action.replicas } }, PATCH.merge, undefined, signal);
             if (existing.metadata.resourceVersion && res?.metadata?.resourceVersion !== existing.metadata.resourceVersion) expect({ kind: 'ReplicaSet', name, expect: 'Changed', fromResourceVersion: existing.metadata.resourceVersion });
           }
           break;
@@ -216,7 +232,8 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
             if (action.keepRevision !== undefined && rs.metadata.labels?.[LABELS.revision] === action.keepRevision) continue;
             if (rs.metadata.deletionTimestamp) continue;
             try {
-              await ctx.client.delete(paths.replicaSet(ns, rs.metadata.name), { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: rs.metadata.uid } });
+              fence(`delete ReplicaSet ${rs.metadata.name}`);
+              await client.delete(paths.replicaSet(ns, rs.metadata.name), { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: rs.metadata.uid } }, signal);
               if (rs.metadata.uid) expect({ kind: 'ReplicaSet', name: rs.metadata.name, expect: 'Absent', uid: rs.metadata.uid });
             } catch (err) {
               if (!isNotFound(err)) throw err;
@@ -237,6 +254,7 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
         }
       }
     } catch (err) {
+      if (err instanceof LeadershipLostError) throw err;
       throw new ActionError(action.type, describeTarget(action, canary, dep), err);
     }
   }

@@ -7,11 +7,12 @@ import { ANNOTATIONS, CONDITIONS, LABELS, REASONS } from '../api/constants.js';
 import { API_VERSION, CANARY_KIND, type Canary, type CanaryStatus } from '../api/types.js';
 import type { EventRecorder } from '../kube/events.js';
 import { errorCode, errorMessage, isConflict, isNotFound } from '../kube/errors.js';
-import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
+import { PATCH, paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
+import type { PassContext, ReconcileResult } from '../runtime/controller.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { nopNotifier, type Notifier } from '../notify/notifier.js';
-import { ActionError, boundedMessage, isRefusal, withStalledCondition, type ActionFailure } from './api-failure.js';
+import { ActionError, boundedMessage, isRefusal, LeadershipLostError, nextFailure, withStalledCondition, type ActionFailure } from './api-failure.js';
 import { getCondition } from './conditions.js';
 import { decide, type EventSpec } from './decide.js';
 import { execute } from './execute.js';
@@ -19,19 +20,13 @@ import { Expectations, type CacheLookup } from './expectations.js';
 import { observe, type DeploymentObject, type ObserveContext } from './observe.js';
 import { canonicalJson, labelValue, revisionOf } from './revision.js';
 
-export interface ReconcileResult {
-  requeueAfterMs?: number;
-  /** A 409: look again at once, without an error. */
-  conflict?: boolean;
-}
-
 export interface ReconcilerOptions extends ObserveContext {
   client: RawClient;
   events: EventRecorder;
   logger: Logger;
   metrics: OperatorMetrics;
   notifier?: Notifier;
-  /** Checked right before writing: only the leader acts. */
+  /** Checked right before each write of a pass run without a PassContext: only the leader acts. */
   mayAct: () => boolean;
   now?: () => number;
   /** How long a pass waits for the cache to show this process's writes (default 30 s). */
@@ -43,6 +38,12 @@ const CACHE_LAG_REQUEUE_MS = 1_000;
 
 type Target = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; uid?: string } };
 
+/** What a pass writes with: its fence, asked before each write, and its signal, given to each request. */
+interface Fence {
+  mayWrite(): boolean;
+  signal?: AbortSignal;
+}
+
 export class CanaryReconciler {
   private readonly expectations: Expectations;
   /** The last pass's action failure per Canary; `null` after a pass whose actions all succeeded. */
@@ -52,7 +53,13 @@ export class CanaryReconciler {
     this.expectations = new Expectations(o.expectationTtlMs);
   }
 
-  async reconcile(key: string): Promise<ReconcileResult> {
+  /**
+   * One pass. `pass` (from the controller) fences every write: a pass whose leadership ended
+   * (lost, or the lease near expiry) makes no further write and records no Event, and its
+   * requests are aborted with its signal. Without it (a pass driven by hand) `mayAct` fences.
+   */
+  async reconcile(key: string, pass?: PassContext): Promise<ReconcileResult> {
+    const fence: Fence = pass ? { mayWrite: () => pass.mayWrite() && this.o.mayAct(), signal: pass.signal } : { mayWrite: () => this.o.mayAct() };
     const [namespace, name] = key.split('/') as [string, string];
     const log = this.o.logger.child({ canary: key });
     const now = (this.o.now ?? Date.now)();
@@ -60,7 +67,7 @@ export class CanaryReconciler {
     if (!obj) {
       this.expectations.forget(key);
       this.failures.delete(key);
-      return this.releaseOrphanedGates(namespace, name, log);
+      return this.releaseOrphanedGates(namespace, name, fence, log);
     }
     const canary = obj as unknown as Canary;
 
@@ -81,7 +88,7 @@ export class CanaryReconciler {
       actions: decision.actions.map((a) => a.type),
       requeueAfterMs: decision.requeueAfterMs,
     });
-    if (!this.o.mayAct()) return {};
+    if (!fence.mayWrite()) return {};
 
     // 1. Persist: the one status write of the pass, before any action.
     const deleting = canary.metadata.deletionTimestamp !== undefined;
@@ -91,7 +98,7 @@ export class CanaryReconciler {
     let rv = canary.metadata.resourceVersion;
     if (!deleting) {
       try {
-        rv = (await this.persistStatus(canary, status)) ?? rv;
+        rv = (await this.persistStatus(canary, status, fence)) ?? rv;
       } catch (err) {
         if (isConflict(err)) return { conflict: true };
         throw err;
@@ -102,9 +109,20 @@ export class CanaryReconciler {
     // 2. Act.
     let failed: unknown;
     try {
-      await execute(written, decision, snap, { client: this.o.client, measurements: this.o.measurements, expect: (e) => this.expectations.expect(key, e, now) });
+      await execute(written, decision, snap, {
+        client: this.o.client,
+        measurements: this.o.measurements,
+        expect: (e) => this.expectations.expect(key, e, now),
+        mayWrite: () => fence.mayWrite(),
+        ...(fence.signal ? { signal: fence.signal } : {}),
+      });
     } catch (err) {
       failed = err;
+    }
+    // Leadership ended during the pass: nothing more is written or recorded; the new leader looks again.
+    if (failed instanceof LeadershipLostError || !fence.mayWrite()) {
+      log.info('Stopped a pass: this instance no longer leads', { error: failed === undefined ? undefined : errorMessage(failed) });
+      return {};
     }
     for (const a of decision.actions) {
       if (a.type !== 'Measure') log.debug('Decided action', { action: a.type, revision: snap.observed.deployment?.revision });
@@ -116,7 +134,7 @@ export class CanaryReconciler {
       events.push({ type: 'Warning', reason: REASONS.ActionFailed, message: stalled.message, onDeployment: true });
     }
     // A deleted Canary has no status to write: its Events say what its last actions did, so only after they did it.
-    if (!deleting || failed === undefined) await this.recordEvents(key, written, events, decision.status, snap.deployment, log);
+    if (!deleting || failed === undefined) await this.recordEvents(key, written, events, decision.status, snap.deployment, fence, log);
 
     if (failed !== undefined) {
       if (isConflict(failed)) {
@@ -124,10 +142,7 @@ export class CanaryReconciler {
         return { conflict: true };
       }
       if (isNotFound(failed) && deleting) return {};
-      const previous = this.failures.get(key);
-      const message = failureMessage(failed);
-      const count = (previous?.count ?? 0) + 1;
-      this.failures.set(key, { message, count, refused: isRefusal(failed) });
+      this.failures.set(key, nextFailure(this.failures.get(key), failureMessage(failed), isRefusal(failed), now));
       throw failed;
     }
     this.failures.set(key, null);
@@ -145,16 +160,21 @@ export class CanaryReconciler {
   }
 
   /** The one status write of a pass; skipped when nothing changed. Returns the new resourceVersion. */
-  private async persistStatus(canary: Canary, status: CanaryStatus): Promise<string | undefined> {
+  private async persistStatus(canary: Canary, status: CanaryStatus, fence: Fence): Promise<string | undefined> {
     const clean = JSON.parse(JSON.stringify(status)) as CanaryStatus;
     if (canonicalJson(clean) === canonicalJson(canary.status ?? {})) return undefined;
-    const res = await this.o.client.update<KubeObject>(paths.canary(canary.metadata.namespace, canary.metadata.name) + '/status', {
-      apiVersion: API_VERSION,
-      kind: CANARY_KIND,
-      metadata: { name: canary.metadata.name, namespace: canary.metadata.namespace, resourceVersion: canary.metadata.resourceVersion },
-      spec: canary.spec,
-      status: clean,
-    });
+    if (!fence.mayWrite()) throw new LeadershipLostError(`write the status of Canary ${canary.metadata.name}`);
+    const res = await this.o.client.update<KubeObject>(
+      paths.canary(canary.metadata.namespace, canary.metadata.name) + '/status',
+      {
+        apiVersion: API_VERSION,
+        kind: CANARY_KIND,
+        metadata: { name: canary.metadata.name, namespace: canary.metadata.namespace, resourceVersion: canary.metadata.resourceVersion },
+        spec: canary.spec,
+        status: clean,
+      },
+      fence.signal,
+    );
     const rv = res?.metadata?.resourceVersion;
     // An update the apiserver found to change nothing keeps the resourceVersion: nothing to wait for.
     if (canary.metadata.resourceVersion && rv !== canary.metadata.resourceVersion) {
@@ -163,14 +183,16 @@ export class CanaryReconciler {
     return rv;
   }
 
-  private async recordEvents(key: string, canary: Canary, events: EventSpec[], status: CanaryStatus, deployment: DeploymentObject | undefined, log: Logger): Promise<void> {
+  private async recordEvents(key: string, canary: Canary, events: EventSpec[], status: CanaryStatus, deployment: DeploymentObject | undefined, fence: Fence, log: Logger): Promise<void> {
     for (const e of events) {
+      if (!fence.mayWrite()) return;
       this.o.metrics.transitions.inc({ reason: e.reason });
       const level = e.type === 'Warning' ? 'warn' : 'info';
       log[level]('Recorded event', { reason: e.reason, detail: e.message, revision: status.canaryRevision, step: status.currentStep });
       await this.recordEvent(canary, e.type, e.reason, e.message, log);
-      await this.notify(key, e, status.canaryRevision, status.canaryVersion, log);
-      if (e.onDeployment && deployment) {
+      if (!fence.mayWrite()) return;
+      await this.notify(key, e, status.canaryRevision, status.canaryVersion, fence.signal, log);
+      if (e.onDeployment && deployment && fence.mayWrite()) {
         await this.recordEvent({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: deployment.metadata as Target['metadata'] }, e.type, e.reason, e.message, log);
       }
     }
@@ -182,16 +204,16 @@ export class CanaryReconciler {
    * Deployment is unpaused only when it runs its stable revision and the operator paused it;
    * otherwise it stays paused and a Warning Event on it says how to go on.
    */
-  private async releaseOrphanedGates(namespace: string, labelVal: string, log: Logger): Promise<ReconcileResult> {
+  private async releaseOrphanedGates(namespace: string, labelVal: string, fence: Fence, log: Logger): Promise<ReconcileResult> {
     const candidates = this.o.deployments.list(namespace).filter((d) => d.metadata.labels?.[LABELS.canary] === labelVal);
-    if (!candidates.length || !this.o.mayAct()) return {};
+    if (!candidates.length || !fence.mayWrite()) return {};
     // The cache may lag behind a Canary just created: confirm with the API that none is named by the label.
-    const live = await this.o.client.list<KubeObject>(paths.canaries(namespace));
+    const live = await this.o.client.list<KubeObject>(paths.canaries(namespace), undefined, fence.signal);
     if (live.items.some((c) => labelValue(c.metadata.name) === labelVal)) return {};
     for (const cached of candidates) {
       let dep: DeploymentObject;
       try {
-        dep = await this.o.client.get<DeploymentObject>(paths.deployment(namespace, cached.metadata.name));
+        dep = await this.o.client.get<DeploymentObject>(paths.deployment(namespace, cached.metadata.name), fence.signal);
       } catch (err) {
         if (isNotFound(err)) continue;
         throw err;
@@ -203,16 +225,24 @@ export class CanaryReconciler {
       const verified = stable !== undefined && stable === revision;
       const unpause = verified && dep.spec.paused === true && annotations[ANNOTATIONS.heldReason] !== undefined;
       const leftPaused = !verified && dep.spec.paused === true;
+      if (!fence.mayWrite()) return {};
       try {
-        await this.o.client.patch(paths.deployment(namespace, dep.metadata.name), {
-          metadata: { resourceVersion: dep.metadata.resourceVersion, labels: { [LABELS.canary]: null }, annotations: { [ANNOTATIONS.stableRevision]: null, [ANNOTATIONS.heldReason]: null } },
-          ...(unpause ? { spec: { paused: false } } : {}),
-        });
+        await this.o.client.patch(
+          paths.deployment(namespace, dep.metadata.name),
+          {
+            metadata: { resourceVersion: dep.metadata.resourceVersion, labels: { [LABELS.canary]: null }, annotations: { [ANNOTATIONS.stableRevision]: null, [ANNOTATIONS.heldReason]: null } },
+            ...(unpause ? { spec: { paused: false } } : {}),
+          },
+          PATCH.merge,
+          undefined,
+          fence.signal,
+        );
       } catch (err) {
         if (isConflict(err)) return { conflict: true };
         if (isNotFound(err)) continue;
         throw err;
       }
+      if (!fence.mayWrite()) return {};
       const target: Target = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: dep.metadata.name, namespace, ...(dep.metadata.uid ? { uid: dep.metadata.uid } : {}) } };
       if (leftPaused) {
         const msg = `Canary ${labelVal} no longer exists; its gate was removed from Deployment ${dep.metadata.name}, which stays paused on revision ${revision}, never verified. To roll it out unverified: kubectl rollout resume deployment/${dep.metadata.name}; to go back, restore the previous template${stable ? ` (stable revision ${stable})` : ''}.`;
@@ -227,7 +257,7 @@ export class CanaryReconciler {
     return {};
   }
 
-  private async notify(key: string, e: { type: 'Normal' | 'Warning'; reason: string; message: string }, revision: string | undefined, version: string | undefined, log: Logger): Promise<void> {
+  private async notify(key: string, e: { type: 'Normal' | 'Warning'; reason: string; message: string }, revision: string | undefined, version: string | undefined, pass: AbortSignal | undefined, log: Logger): Promise<void> {
     const notifier = this.o.notifier ?? nopNotifier;
     try {
       await notifier.notify(
@@ -240,7 +270,7 @@ export class CanaryReconciler {
           ...(version ? { version } : {}),
           time: new Date().toISOString(),
         },
-        AbortSignal.timeout(5_000),
+        pass ? AbortSignal.any([pass, AbortSignal.timeout(5_000)]) : AbortSignal.timeout(5_000),
       );
     } catch (err) {
       log.warn('Could not send a notification', { reason: e.reason, error: errorMessage(err) });

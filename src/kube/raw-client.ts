@@ -89,28 +89,30 @@ export class RawClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  // Each call takes an optional AbortSignal (a reconcile pass's: aborted when leadership is lost),
+  // combined with the client's own timeout.
   get<T = KubeObject>(path: string, signal?: AbortSignal): Promise<T> {
     return this.request<T>('GET', path, signal ? { signal } : {});
   }
 
-  list<T = KubeObject>(path: string, query?: RequestOptions['query']): Promise<KubeList<T>> {
-    return this.request<KubeList<T>>('GET', path, query ? { query } : {});
+  list<T = KubeObject>(path: string, query?: RequestOptions['query'], signal?: AbortSignal): Promise<KubeList<T>> {
+    return this.request<KubeList<T>>('GET', path, { ...(query ? { query } : {}), ...(signal ? { signal } : {}) });
   }
 
-  create<T = KubeObject>(path: string, body: unknown, query?: RequestOptions['query']): Promise<T> {
-    return this.request<T>('POST', path, { body, query: { fieldManager: 'deployer', ...query } });
+  create<T = KubeObject>(path: string, body: unknown, query?: RequestOptions['query'], signal?: AbortSignal): Promise<T> {
+    return this.request<T>('POST', path, { body, query: { fieldManager: 'deployer', ...query }, ...(signal ? { signal } : {}) });
   }
 
-  update<T = KubeObject>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('PUT', path, { body, query: { fieldManager: 'deployer' } });
+  update<T = KubeObject>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('PUT', path, { body, query: { fieldManager: 'deployer' }, ...(signal ? { signal } : {}) });
   }
 
-  patch<T = KubeObject>(path: string, body: unknown, type: PatchType = PATCH.merge, query?: RequestOptions['query']): Promise<T> {
-    return this.request<T>('PATCH', path, { body, contentType: type, query: { fieldManager: 'deployer', ...query } });
+  patch<T = KubeObject>(path: string, body: unknown, type: PatchType = PATCH.merge, query?: RequestOptions['query'], signal?: AbortSignal): Promise<T> {
+    return this.request<T>('PATCH', path, { body, contentType: type, query: { fieldManager: 'deployer', ...query }, ...(signal ? { signal } : {}) });
   }
 
-  delete(path: string, body?: unknown): Promise<unknown> {
-    return this.request('DELETE', path, body === undefined ? {} : { body });
+  delete(path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+    return this.request('DELETE', path, { ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
   }
 }
 

@@ -2,8 +2,10 @@
 // (`for`), what it owns (`owns`: an event on a child enqueues its owner), what else it watches
 // and how an event maps to keys (`watches`). The runtime gives it a work queue, the leadership
 // policy, metrics and the error policy:
-//  - a pass runs only while this instance leads; a key that comes up while it does not is kept
-//    and runs when leadership is (re)gained, together with every object of `for`;
+//  - a pass runs only while this instance leads; a standby keeps no keys: when leadership is
+//    (re)gained it runs every key its caches name (every object of `for`, the owner of every
+//    child, every key a watched object maps to), as an informer replay would, so a key of an
+//    object deleted meanwhile runs only while something still refers to it;
 //  - a pass that started in one term may write only while that term lasts and the lease is not
 //    near expiry (`mayWrite`, also reachable from code called by the pass through
 //    `controller.mayWrite()`); losing the lease aborts the passes in flight (their signal);
@@ -97,8 +99,6 @@ export class Controller {
   private readonly leadership: Leadership;
   private readonly clock: Clock;
   private readonly log: Logger;
-  /** Keys that came up while not leading; they run when leadership is gained. */
-  private readonly parked = new Set<string>();
   private readonly inFlight = new Map<string, AbortController>();
   private readonly conflicts = new Map<string, number>();
   private readonly pass = new AsyncLocalStorage<PassContext>();
@@ -198,10 +198,24 @@ export class Controller {
     }, every);
   }
 
-  private onStartedLeading(): void {
-    const keys = new Set(this.parked);
-    this.parked.clear();
+  /** Every key the caches name: each object of `for`, each child's owner, each watched object's keys. */
+  private knownKeys(): Set<string> {
+    const keys = new Set<string>();
     for (const obj of this.def.for.list()) keys.add(keyOf(obj));
+    for (const { source, owner } of this.def.owns ?? []) {
+      for (const obj of source.list()) {
+        const key = owner(obj);
+        if (key) keys.add(key);
+      }
+    }
+    for (const { source, map } of this.def.watches ?? []) {
+      for (const obj of source.list()) for (const key of map(obj)) keys.add(key);
+    }
+    return keys;
+  }
+
+  private onStartedLeading(): void {
+    const keys = this.knownKeys();
     this.log.info('Leading: reconciling every object', { keys: keys.size });
     for (const key of keys) this.enqueue(key);
   }
@@ -214,10 +228,8 @@ export class Controller {
   private async handle(key: string): Promise<void> {
     const { metrics } = this.rt;
     metrics.queueDepth.set({ controller: this.name }, this.queue.length);
-    if (!this.leadership.isLeader()) {
-      this.parked.add(key);
-      return;
-    }
+    // Not leading: nothing is kept; gaining leadership runs every key the caches name.
+    if (!this.leadership.isLeader()) return;
     const term = this.leadership.term;
     const ac = new AbortController();
     const ctx: PassContext = {
@@ -247,11 +259,10 @@ export class Controller {
     }
   }
 
-  /** Leadership went (or wavered) during the pass: run the key again when leading. */
+  /** Leadership went (or wavered) during the pass: run the key again (when not leading, gaining leadership does). */
   private cancelled(key: string): void {
     this.rt.metrics.reconciles.inc({ controller: this.name, result: 'cancelled' });
     if (this.leadership.isLeader()) this.enqueue(key);
-    else this.parked.add(key);
   }
 
   private conflict(key: string): void {

@@ -33,8 +33,6 @@ export interface InformerOptions {
   onDelete?: (obj: KubeObject) => void;
   /** Called after each failed LIST or watch (for a metric). */
   onRestart?: () => void;
-  /** Re-delivers every cached object to onChange this often. */
-  resyncMs?: number;
   /** Objects per LIST page (default 500). */
   pageSize?: number;
   /** Delay before the next LIST after a failure: initialMs doubling up to maxMs (default 500 ms … 30 s). */
@@ -74,7 +72,6 @@ export class Informer implements ObjectStore {
   private failures = 0;
   private stopped = true;
   private running: Promise<void> | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private sleepTimer: NodeJS.Timeout | undefined;
   private endWatch: ((end: WatchEnd) => void) | undefined;
@@ -107,10 +104,6 @@ export class Informer implements ObjectStore {
     this.stopped = false;
     this.lifetime = new AbortController();
     this.running = this.run();
-    if (this.o.resyncMs) {
-      this.resyncTimer = setInterval(() => this.list().forEach((obj) => this.emitChange(obj)), this.o.resyncMs);
-      this.resyncTimer.unref();
-    }
   }
 
   get hasSynced(): boolean {
@@ -138,7 +131,6 @@ export class Informer implements ObjectStore {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.lifetime.abort();
     this.interruptSleep();
     this.endWatch?.({ kind: 'closed' });

@@ -9,6 +9,8 @@
 // value; on a new Deployment it is dropped: a copied manifest cannot declare itself verified),
 // and the gate label is put back while the Canary it names exists.
 import { ANNOTATIONS, FIELD_MANAGER, LABELS } from '../api/constants.js';
+import { heldReason } from '../api/held-reason.js';
+import { jsonPointerToken } from '../kube/json-pointer.js';
 import { revisionOf, type PodTemplate } from '../canary/revision.js';
 
 export interface DeploymentLike {
@@ -67,7 +69,6 @@ export interface AdmissionOptions {
   canaryExists?: (namespace: string, name: string) => boolean | undefined;
 }
 
-const esc = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /** True: the operator's own write; false: anyone else's; undefined: the operator's identity is not known. */
 export function isOperatorRequest(req: Pick<AdmissionRequest<unknown>, 'userInfo' | 'options'>, operatorUser: string | undefined): boolean | undefined {
@@ -112,7 +113,7 @@ export function decideAdmission(req: AdmissionRequest, options: AdmissionOptions
   if (!old) {
     // A new Deployment: nothing about it has been verified, whatever its manifest says.
     if (stable !== undefined) {
-      patch.push({ op: 'remove', path: `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}` });
+      patch.push({ op: 'remove', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.stableRevision)}` });
       warnings.push(`deployer: ignored ${ANNOTATIONS.stableRevision} on new Deployment ${obj.metadata?.name ?? ''}: only the operator records a verified revision`);
       stable = undefined;
       outcome = 'restored';
@@ -128,13 +129,13 @@ export function decideAdmission(req: AdmissionRequest, options: AdmissionOptions
     if (byOperator === undefined) return unknownOperator(`changes the ${LABELS.canary} label`);
     // A full replace (or an apply that owns these fields) dropped or changed the gate: put it back.
     if (!obj.metadata?.labels) patch.push({ op: 'add', path: '/metadata/labels', value: {} });
-    patch.push({ op: 'add', path: `/metadata/labels/${esc(LABELS.canary)}`, value: oldGuard });
+    patch.push({ op: 'add', path: `/metadata/labels/${jsonPointerToken(LABELS.canary)}`, value: oldGuard });
     guard = oldGuard;
     outcome = 'restored';
   }
   if (stable !== oldStable) {
     if (byOperator === undefined) return unknownOperator(`changes the ${ANNOTATIONS.stableRevision} annotation`);
-    const path = `/metadata/annotations/${esc(ANNOTATIONS.stableRevision)}`;
+    const path = `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.stableRevision)}`;
     if (oldStable === undefined) {
       patch.push({ op: 'remove', path });
     } else {
@@ -157,10 +158,10 @@ export function decideAdmission(req: AdmissionRequest, options: AdmissionOptions
     );
     outcome = 'held';
   }
-  const heldValue = `revision ${revision} awaits canary analysis`;
+  const heldValue = heldReason(revision);
   if (annotations[ANNOTATIONS.heldReason] !== heldValue) {
     ensureAnnotations();
-    patch.push({ op: 'add', path: `/metadata/annotations/${esc(ANNOTATIONS.heldReason)}`, value: heldValue });
+    patch.push({ op: 'add', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.heldReason)}`, value: heldValue });
   }
   return { patch, outcome, revision, warnings };
 }

@@ -558,6 +558,45 @@ describe('Reconcile passes on caches that lag or lack objects', function () {
     }
   });
 
+  it('an abort of a promotion the operator holds (spec.paused) restores the stable template and the rollback stands', async () => {
+    const h = await harness('abort-held-promotion', [{ setWeight: 34 }, { pause: {} }]);
+    try {
+      await untilAnalysing(h);
+      await h.w.annotate('web', ANNOTATIONS.promote, 'p-1');
+      await h.pass();
+      expect((await h.w.get('web')).status?.phase).to.equal('Promoting');
+      const promoted = revisionOf(((await h.w.deploymentObject('web')).spec as unknown as { template: PodTemplate }).template);
+      // Given: the promotion paused by spec.paused, the Deployment held by the operator (paused, with its held annotation).
+      const r1 = await kubectl(['patch', 'canary', 'web', '-n', h.w.ns, '--type=merge', '-p', JSON.stringify({ spec: { paused: true } })]);
+      expect(r1.code, r1.stderr).to.equal(0);
+      const hold = { metadata: { annotations: { [ANNOTATIONS.heldReason]: `revision ${promoted} awaits canary analysis` } }, spec: { paused: true } };
+      const r2 = await kubectl(['patch', 'deployment', 'web', '-n', h.w.ns, '--type=merge', '-p', JSON.stringify(hold)]);
+      expect(r2.code, r2.stderr).to.equal(0);
+      await h.pass();
+      expect((await h.w.get('web')).status?.phase).to.equal('Paused');
+
+      // When: the promotion is aborted.
+      await h.w.annotate('web', ANNOTATIONS.abort, 'a-1');
+      await h.pass();
+      const aborted = await h.w.get('web');
+      expect(aborted.status?.phase).to.equal('RolledBack');
+      expect(aborted.status?.failedRevision).to.equal(promoted);
+
+      // Then: the stable template is back, no longer held, and later passes keep the rollback.
+      const d = await h.w.deploymentObject('web');
+      expect(revisionOf((d.spec as unknown as { template: PodTemplate }).template)).to.equal(h.stableRevision);
+      expect(d.metadata.annotations?.[ANNOTATIONS.heldReason], 'the hold went with the restore').to.equal(undefined);
+      expect(d.spec.paused ?? false).to.equal(false);
+      for (let i = 0; i < 2; i++) await h.pass();
+      const after = await h.w.get('web');
+      expect(after.status?.phase).to.equal('RolledBack');
+      expect(after.status?.failedRevision).to.equal(promoted);
+      expect((await h.w.events('web')).map((e) => e.reason)).to.not.include('RevertedToStable');
+    } finally {
+      await h.w.teardown();
+    }
+  });
+
   it('observe reports the stable revision\'s version from the Deployment\'s own ReplicaSet, and says when none runs it', async () => {
     const h = await harness('stable-rs', [{ setWeight: 34 }, { pause: {} }]);
     try {

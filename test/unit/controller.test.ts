@@ -3,7 +3,9 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import type { KubeObject } from '../../src/kube/raw-client.js';
+import { SecretCache } from '../../src/canary/observe.js';
+import { CanaryReconciler } from '../../src/canary/reconciler.js';
+import type { KubeObject, RawClient } from '../../src/kube/raw-client.js';
 import { FakeClock, settle } from '../../src/runtime/clock.js';
 import { Controller, ownerByLabel, ownerByReference, PERSISTENT_CONFLICTS, type ControllerDefinition, type PassContext, type ReconcileResult, type Source } from '../../src/runtime/controller.js';
 import type { InformerHandler } from '../../src/runtime/informer.js';
@@ -227,6 +229,22 @@ describe('Controller', () => {
     await h.controller.stop();
   });
 
+  it('a standby keeps nothing for objects deleted while it stood by: on leading it runs the keys the caches still name', async () => {
+    const h = harness(async () => ({}), {}, false);
+    await started(h);
+    for (let i = 0; i < 50; i++) {
+      h.canaries.put(canary(`tmp-${i}`));
+      h.canaries.remove(canary(`tmp-${i}`));
+    }
+    h.canaries.put(canary('a'));
+    h.others.put({ metadata: { name: 'dep', namespace: 'ns', labels: { 'example.dev/for': 'orphan' } } });
+    await settle();
+    h.leadership.gain();
+    await settle();
+    expect(keys(h).sort(), 'what exists, and what a child or a watched object still names').to.deep.equal(['ns/a', 'ns/orphan']);
+    await h.controller.stop();
+  });
+
   it('a key handled while the lease is near expiry runs again once leadership is confirmed', async () => {
     const h = harness(async () => ({}));
     await started(h);
@@ -312,6 +330,58 @@ describe('Controller', () => {
     await started(h);
     await h.clock.tick(2_000);
     expect(h.runs.map((r) => r.at)).to.deep.equal([0, 1_000, 2_000]);
+    await h.controller.stop();
+  });
+});
+
+describe('Canary passes and leadership', () => {
+  it('a pass whose leadership ends during its status write makes no further write and records no Event', async () => {
+    const writes: string[] = [];
+    const events: string[] = [];
+    let h!: Harness;
+    const write = (method: string) => async (path: string, body: unknown) => {
+      writes.push(`${method} ${path}`);
+      if (method === 'PUT') h.leadership.lose(); // the lease is lost while the status write is in flight
+      const b = body as { metadata?: Record<string, unknown> } | undefined;
+      return { ...(b ?? {}), metadata: { name: 'x', ...(b?.metadata ?? {}), resourceVersion: `${writes.length + 10}` } };
+    };
+    const client = {
+      get: async () => {
+        throw new Error('not expected');
+      },
+      list: async () => ({ items: [], metadata: {} }),
+      create: write('POST'),
+      update: write('PUT'),
+      patch: write('PATCH'),
+      delete: write('DELETE'),
+    } as unknown as RawClient;
+    let reconciler: CanaryReconciler | undefined;
+    h = harness(async (key, ctx, hh) => {
+      reconciler ??= new CanaryReconciler({
+        client,
+        canaries: hh.canaries,
+        deployments: hh.others,
+        replicaSets: hh.children,
+        secrets: new SecretCache(client),
+        measurements: { peek: () => undefined, request: () => undefined },
+        events: { record: async (_t, _type, reason) => void events.push(reason) },
+        logger: winston.createLogger({ silent: true }),
+        metrics: hh.metrics,
+        mayAct: () => hh.controller.mayWrite(),
+      });
+      return reconciler.reconcile(key, ctx);
+    });
+    h.others.put({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'ns', uid: 'du', resourceVersion: '5', generation: 1 },
+      spec: { replicas: 3, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'example.com/web:1.0.0' }] } } },
+      status: { observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3 },
+    });
+    h.canaries.put({ apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', metadata: { name: 'web', namespace: 'ns', uid: 'cu', resourceVersion: '1', generation: 1 }, spec: { targetRef: { name: 'web' }, steps: [{ setWeight: 34 }] } });
+    await started(h);
+    expect(writes, 'the status write, then nothing').to.deep.equal(['PUT /apis/deployer.dev/v1alpha1/namespaces/ns/canaries/web/status']);
+    expect(events).to.deep.equal([]);
     await h.controller.stop();
   });
 });

@@ -1,5 +1,9 @@
 import { expect } from 'chai';
 import { ANNOTATIONS, LABELS } from '../../src/api/constants.js';
+import { heldReason } from '../../src/api/held-reason.js';
+import { revisionOf } from '../../src/canary/revision.js';
+import { jsonPointerToken } from '../../src/kube/json-pointer.js';
+import { decideAdmission } from '../../src/webhook/admission.js';
 import type { Canary } from '../../src/api/types.js';
 import type { MeasurementRequest, MeasurementSource, ResolvedCheck } from '../../src/analysis/provider.js';
 import { boundedMessage } from '../../src/canary/api-failure.js';
@@ -87,6 +91,102 @@ describe('execute(): measurements', () => {
     const snap: Snapshot = { observed: { specProblems: [], canaryReplicaSets: [], checks: [check], measurements: {} }, replicaSets: [], measurementRequests: [req] };
     await execute(canary(), decision, snap, { client: {} as RawClient, measurements: source });
     expect(asked).to.deep.equal([req]);
+  });
+});
+
+/** A RawClient that records each call (method, path, signal) and answers as a quiet apiserver would. */
+function recordingClient(onWrite: () => void = () => undefined): { client: RawClient; calls: Array<{ method: string; path: string; signal: AbortSignal | undefined }> } {
+  const calls: Array<{ method: string; path: string; signal: AbortSignal | undefined }> = [];
+  const write = (method: string) => async (path: string, body: unknown, ...rest: unknown[]) => {
+    calls.push({ method, path, signal: rest.find((r): r is AbortSignal => r instanceof AbortSignal) });
+    onWrite();
+    const b = body as { metadata?: Record<string, unknown> } | undefined;
+    return { ...(b ?? {}), metadata: { name: 'x', ...(b?.metadata ?? {}), uid: 'new', resourceVersion: String(calls.length + 100) } };
+  };
+  const client = {
+    get: async () => {
+      throw new Error('not expected');
+    },
+    list: async () => ({ items: [], metadata: {} }),
+    create: write('POST'),
+    update: write('PUT'),
+    patch: write('PATCH'),
+    delete: async (path: string, _body?: unknown, signal?: AbortSignal) => {
+      calls.push({ method: 'DELETE', path, signal });
+      onWrite();
+      return {};
+    },
+  } as unknown as RawClient;
+  return { client, calls };
+}
+
+describe('execute(): writes only while the pass may write', () => {
+  const noMeasurements: MeasurementSource = { peek: () => undefined, request: () => undefined };
+  const oldRs = { metadata: { name: 'web-canary-0000000000', namespace: 'shop', uid: 'rs0', resourceVersion: '3', labels: { [LABELS.revision]: '0000000000' } } };
+  const snap = (): Snapshot => ({ observed: { specProblems: [], canaryReplicaSets: [], checks: [], measurements: {} }, deployment: deployment('example.com/web:1.1.0'), replicaSets: [oldRs], measurementRequests: [] });
+  const decision: Decision = {
+    status: {},
+    actions: [
+      { type: 'AddFinalizer' },
+      { type: 'DeleteCanaryReplicaSets' },
+      { type: 'EnsureCanaryReplicaSet', revision: 'abcdef0123', version: '1.1.0', replicas: 1 },
+      { type: 'HoldDeployment' },
+    ],
+    events: [],
+  };
+
+  it('a pass whose leadership ends after its first write makes no further write', async () => {
+    const pass = new AbortController();
+    let leading = true;
+    const { client, calls } = recordingClient(() => {
+      leading = false;
+      pass.abort(new Error('leadership lost'));
+    });
+    const err = await execute(canary(), decision, snap(), { client, measurements: noMeasurements, signal: pass.signal, mayWrite: () => leading }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(calls.map((c) => `${c.method} ${c.path}`)).to.deep.equal(['PATCH /apis/deployer.dev/v1alpha1/namespaces/shop/canaries/web']);
+    expect((err as Error | undefined)?.name, 'the pass stops with the fence error').to.equal('LeadershipLostError');
+  });
+
+  it('every write carries the pass\'s signal', async () => {
+    const pass = new AbortController();
+    const { client, calls } = recordingClient();
+    await execute(canary(), decision, snap(), { client, measurements: noMeasurements, signal: pass.signal, mayWrite: () => true });
+    expect(calls.map((c) => c.method)).to.deep.equal(['PATCH', 'DELETE', 'POST', 'PATCH']);
+    for (const c of calls) expect(c.signal, `${c.method} ${c.path}`).to.equal(pass.signal);
+  });
+});
+
+describe('the hold: webhook and operator write the same reason', () => {
+  it('HoldDeployment writes nothing on a Deployment the admission webhook already held', async () => {
+    const dep = deployment('example.com/web:1.1.0', undefined, {});
+    const old = deployment('example.com/web:1.0.0');
+    const guard = { labels: { [LABELS.canary]: 'web' }, annotations: { [ANNOTATIONS.stableRevision]: revisionOf(old.spec.template) } };
+    const admitted = decideAdmission({
+      uid: 'u',
+      kind: { group: 'apps', kind: 'Deployment' },
+      operation: 'UPDATE',
+      namespace: 'shop',
+      name: 'web',
+      userInfo: { username: 'someone' },
+      object: { metadata: { name: 'web', ...guard }, spec: { template: dep.spec.template } },
+      oldObject: { metadata: { name: 'web', ...guard }, spec: { template: old.spec.template } },
+    });
+    expect(admitted.outcome).to.equal('held');
+    const held = admitted.patch.find((p) => p.path === '/metadata/annotations/deployer.dev~1held');
+    expect(held?.value).to.equal(heldReason(revisionOf(dep.spec.template)));
+    const heldDep: DeploymentObject = { ...dep, metadata: { ...dep.metadata, ...guard, annotations: { ...guard.annotations, [ANNOTATIONS.heldReason]: held?.value as string } }, spec: { ...dep.spec, paused: true } };
+    const { client, calls } = recordingClient();
+    const snap: Snapshot = { observed: { specProblems: [], canaryReplicaSets: [], checks: [], measurements: {} }, deployment: heldDep, replicaSets: [], measurementRequests: [] };
+    await execute(canary(), { status: {}, actions: [{ type: 'HoldDeployment' }], events: [] }, snap, { client, measurements: { peek: () => undefined, request: () => undefined } });
+    expect(calls).to.deep.equal([]);
+  });
+
+  it('JSON pointer tokens escape ~ and /', () => {
+    expect(jsonPointerToken('deployer.dev/held')).to.equal('deployer.dev~1held');
+    expect(jsonPointerToken('a~b/c')).to.equal('a~0b~1c');
   });
 });
 
