@@ -101,7 +101,7 @@ describe('the deployable operator', function () {
       const [leaderName, standbyName] = leader === a ? ['replica-a', 'replica-b'] : ['replica-b', 'replica-a'];
       const standbyReady = await eventually(async () => {
         const r = await readyz(await healthPortOf(standbyName, w.ns));
-        if (!r.body.includes('standby')) throw new Error(`standby not yet settled: ${r.body}`);
+        if (!r.body.includes('standby') || !r.body.includes('held by')) throw new Error(`standby not yet settled: ${r.body}`);
         return r;
       }, { timeoutMs: 20_000, intervalMs: 200 });
       expect(standbyReady.status, 'a standby is Ready: it serves the webhook').to.equal(200);
