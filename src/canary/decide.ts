@@ -647,7 +647,8 @@ class Pass {
       return;
     }
     const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
-    if (st.canaryRevision !== rev || !active) this.start(dep, active);
+    // A canary in progress or a promotion not yet complete is superseded by a newer template.
+    if (st.canaryRevision !== rev || !active) this.start(dep, this.progressingReason !== undefined);
     if (dep.replicas === 0) {
       this.scaledToZero(dep);
       return;
@@ -726,7 +727,7 @@ class Pass {
     this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: dep.revision });
     if (dep.stableVersion !== undefined) st.stableVersion = dep.stableVersion;
     else if (dep.stableAnnotation && dep.stableAnnotation !== st.stableRevision && dep.stableAnnotation === st.canaryRevision) {
-      // Supersedes a promotion: the promoted template's version is the stable one now.
+      // Supersedes a promotion whose ReplicaSet was not found: the promoted template's version is the stable one now.
       st.stableVersion = this.canaryTemplateVersion() ?? st.stableVersion;
     }
     if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;

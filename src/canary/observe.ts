@@ -171,11 +171,16 @@ export async function observeStableRevision(
   return { version: versionOf(template), template };
 }
 
-/** The revision a decision treats as stable: the one before the promotion while promoting, else the annotation. */
-function stableRevisionOf(canary: Canary, dep: ObservedDeployment): string | undefined {
-  const progressing = getCondition(canary.status?.conditions, CONDITIONS.Progressing);
+/**
+ * The revision a decision treats as stable: the one before the promotion while the template is
+ * the revision being promoted (its restore may be needed), else the annotation (a newer template
+ * supersedes the promotion, whose revision is then the stable one).
+ */
+export function stableRevisionOf(canary: Canary, dep: ObservedDeployment): string | undefined {
+  const st = canary.status;
+  const progressing = getCondition(st?.conditions, CONDITIONS.Progressing);
   const promoting = progressing?.status === 'True' && progressing.reason === REASONS.Promoting;
-  if (promoting && canary.status?.stableRevision) return canary.status.stableRevision;
+  if (promoting && st?.stableRevision && dep.revision === st.canaryRevision) return st.stableRevision;
   return dep.stableAnnotation;
 }
 

@@ -753,10 +753,17 @@ describe('decide(): abort and pause during a promotion', () => {
 describe('decide(): smaller rules', () => {
   it('a revision that supersedes a promotion carries the promoted version as stable', () => {
     const promoting = running(4, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
-    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
+    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, stableVersion: '1.1.0', paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
     expect(d.status.stableRevision).to.equal(NEXT);
     expect(d.status.stableVersion).to.equal('1.1.0');
     expect(d.status.canaryVersion).to.equal('1.2.0');
+    expect(d.events.find((e) => e.reason === REASONS.Superseded)?.message).to.contain(`revision ${NEXT} (version 1.1.0) superseded by revision ${NEWER}`);
+  });
+
+  it('a superseded promotion whose ReplicaSet was not found still carries the promoted version as stable', () => {
+    const promoting = running(4, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.1.0', stableAnnotation: NEXT, stableTemplateKnown: false, paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
+    expect(d.status).to.deep.include({ stableRevision: NEXT, stableVersion: '1.1.0', canaryVersion: `1.1.0-${NEWER}` });
   });
 
   const early: Array<{ name: string; o: Partial<Observed> }> = [

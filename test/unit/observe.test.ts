@@ -76,3 +76,51 @@ describe('observe(): a Secret that cannot be read', () => {
     expect(snap.observed.deployment).to.deep.include({ stableVersion: '1.0.0', stableTemplateKnown: true });
   });
 });
+
+describe('observe(): the stable revision while a promotion is superseded', () => {
+  const v1 = template('example.com/web:1.0.0');
+  const v2 = template('example.com/web:1.1.0');
+  // A configuration-only change of the promoted revision: same image, same version.
+  const v2config = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'example.com/web:1.1.0', env: [{ name: 'MODE', value: 'fast' }] }] } };
+  const R1 = revisionOf(v1);
+  const R2 = revisionOf(v2);
+  const R3 = revisionOf(v2config);
+  const owned = (name: string, t: object): KubeObject => ({ metadata: { name, namespace: 'shop', ownerReferences: [{ uid: 'du' }] }, spec: { template: structuredClone(t) } }) as unknown as KubeObject;
+  const promoting: Canary = {
+    ...canary,
+    status: {
+      phase: 'Promoting',
+      stableRevision: R1,
+      stableVersion: '1.0.0',
+      canaryRevision: R2,
+      canaryVersion: '1.1.0',
+      currentStep: 1,
+      promotionStartedAt: '2026-12-01T09:59:50.000Z',
+      conditions: [{ type: 'Progressing', status: 'True', reason: 'Promoting', message: '', lastTransitionTime: '2026-12-01T09:59:50.000Z' }],
+    },
+  };
+  // The promotion of R2 landed; the webhook held R3 before its rolling update began.
+  const promoted: KubeObject = {
+    ...deployment,
+    metadata: { ...deployment.metadata, generation: 3, annotations: { [ANNOTATIONS.stableRevision]: R2, [ANNOTATIONS.heldReason]: R3 } },
+    spec: { ...(deployment.spec as object), paused: true, template: v2config },
+    status: { observedGeneration: 3, replicas: 3, updatedReplicas: 0, availableReplicas: 3 },
+  } as KubeObject;
+  const listing = (items: KubeObject[]): RawClient =>
+    ({
+      get: async (path: string) => {
+        if (path === paths.secret('shop', 'datadog')) return { data: { 'api-key': Buffer.from('k').toString('base64'), 'app-key': Buffer.from('a').toString('base64') } };
+        throw new Error(`unexpected GET ${path}`);
+      },
+      list: async () => ({ items }),
+    }) as unknown as RawClient;
+
+  it('a revision arriving while the promoted one rolls out gets the promoted version as stable, and its own canary version', async () => {
+    const c = listing([owned('web-r1', v1), owned('web-r2', v2)]);
+    const snap = await observe(promoting, { ...ctx(c), canaries: store([promoting as unknown as KubeObject]), deployments: store([promoted]) }, NOW);
+    expect(snap.observed.deployment).to.deep.include({ revision: R3, stableVersion: '1.1.0', stableTemplateKnown: true });
+    const d = decide(promoting, snap.observed, NOW);
+    expect(d.status).to.deep.include({ stableRevision: R2, stableVersion: '1.1.0', canaryRevision: R3, canaryVersion: `1.1.0-${R3}` });
+    expect(d.events.map((e) => e.reason)).to.include('Superseded');
+  });
+});
