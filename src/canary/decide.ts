@@ -182,6 +182,23 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 /** An absolute time for messages, to the second: "2026-11-27T10:32:05Z". */
 const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+/**
+ * The verified stable revision when the Deployment's stable annotation names another one that
+ * this Canary did not write: not its first adoption (no verified revision yet), not the
+ * promotion it is making (status Promoting that revision), not a rollback whose restore of the
+ * stable template has not landed. Undefined when the annotation is to be trusted.
+ */
+export function untrustedStableAnnotation(status: CanaryStatus | undefined, dep: ObservedDeployment): string | undefined {
+  const verified = status?.stableRevision;
+  const annotation = dep.stableAnnotation;
+  if (verified === undefined || annotation === undefined || annotation === verified) return undefined;
+  if (status?.targetName !== undefined && status.targetName !== dep.name) return undefined;
+  const progressing = getCondition(status?.conditions, CONDITIONS.Progressing);
+  if (progressing?.status === 'True' && progressing.reason === REASONS.Promoting && status?.canaryRevision === annotation) return undefined;
+  if (status?.failedRevision === annotation) return undefined;
+  return verified;
+}
+
 /** The pure decision. See docs in README ("How a canary runs"). */
 export function decide(canary: Canary, observed: Observed, now: number): Decision {
   return new Pass(canary, observed, now).run();
@@ -340,7 +357,24 @@ class Pass {
       this.adopt(dep);
       return;
     }
+    const forged = untrustedStableAnnotation(st, dep);
     this.recordTarget(dep);
+    if (forged !== undefined) {
+      // The annotation was written past the webhook (failurePolicy Ignore, an outage): the
+      // verified revision is put back and the template is judged as what it is.
+      this.actions.push({ type: 'AdoptDeployment', stableRevision: forged });
+      this.event(
+        'Warning',
+        REASONS.StableAnnotationRestored,
+        `the ${ANNOTATIONS.stableRevision} annotation of Deployment ${dep.name} was set to revision ${dep.stableAnnotation}, which this Canary did not verify; put back to the verified revision ${forged}${dep.revision === forged ? '' : `, and revision ${dep.revision} is held for verification`}`,
+        true,
+      );
+      this.requeueAt(this.now + 1_000);
+      const restored = { ...dep, stableAnnotation: forged };
+      if (restored.revision === forged) this.onStableTemplate(restored);
+      else this.onNewTemplate(restored);
+      return;
+    }
     st.stableRevision ??= dep.stableAnnotation;
     if (dep.revision === dep.stableAnnotation) this.onStableTemplate(dep);
     else this.onNewTemplate(dep);
@@ -458,30 +492,10 @@ class Pass {
   private onStableTemplate(dep: ObservedDeployment): void {
     const st = this.st;
     const reason = this.progressingReason;
-    const tampered = reason !== REASONS.Promoting && dep.heldByUs;
-    if (reason !== undefined && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision && !tampered) {
-      if (reason !== REASONS.Promoting) {
-        // The promotion landed but its status did not (a crash, a conflict): it is a promotion,
-        // not a revert; its canary pods stay until the rolling update completes.
-        st.promotionStartedAt ??= this.nowIso;
-        const msg = `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`;
-        this.set(PHASES.Promoting, msg);
-        this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
-      }
+    // Status is written before the promotion, so only a Promoting status makes the annotation
+    // naming the revision under test a promotion (any other is put back in step()).
+    if (reason === REASONS.Promoting && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision) {
       this.whilePromoting(dep, true);
-      return;
-    }
-    if (reason !== undefined && reason !== REASONS.Promoting && st.canaryRevision === dep.revision && dep.heldByUs && st.stableRevision && st.stableRevision !== dep.revision) {
-      // Still held, yet the annotation names the revision under test: not the operator's promotion
-      // (which releases the hold in the same write). The verified revision is put back.
-      this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
-      this.event(
-        'Warning',
-        REASONS.StableAnnotationRestored,
-        `the ${ANNOTATIONS.stableRevision} annotation of Deployment ${dep.name} was set to revision ${dep.revision}, which is under test; put back to the verified revision ${st.stableRevision}`,
-        true,
-      );
-      this.requeueAt(this.now + 1_000);
       return;
     }
     if (st.phase === PHASES.RolledBack && st.failedRevision === dep.revision && st.stableRevision && st.stableRevision !== dep.revision) {

@@ -14,7 +14,7 @@ import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { ObjectStore } from '../runtime/informer.js';
 import { boundedMessage } from './api-failure.js';
 import { getCondition } from './conditions.js';
-import { measurementNotBefore, settingsOf, type CredentialsState, type Observed, type ObservedDeployment, type ObservedReplicaSet } from './decide.js';
+import { measurementNotBefore, settingsOf, untrustedStableAnnotation, type CredentialsState, type Observed, type ObservedDeployment, type ObservedReplicaSet } from './decide.js';
 import { canaryVersionFor, labelValue, revisionOf, versionOf, type PodTemplate } from './revision.js';
 
 export interface ObserveContext {
@@ -174,14 +174,16 @@ export async function observeStableRevision(
 /**
  * The revision a decision treats as stable: the one before the promotion while the template is
  * the revision being promoted (its restore may be needed), else the annotation (a newer template
- * supersedes the promotion, whose revision is then the stable one).
+ * supersedes the promotion, whose revision is then the stable one) unless this Canary did not
+ * write it.
  */
 export function stableRevisionOf(canary: Canary, dep: ObservedDeployment): string | undefined {
   const st = canary.status;
   const progressing = getCondition(st?.conditions, CONDITIONS.Progressing);
   const promoting = progressing?.status === 'True' && progressing.reason === REASONS.Promoting;
   if (promoting && st?.stableRevision && dep.revision === st.canaryRevision) return st.stableRevision;
-  return dep.stableAnnotation;
+  // An annotation this Canary did not write is put back to the verified revision.
+  return untrustedStableAnnotation(st, dep) ?? dep.stableAnnotation;
 }
 
 export async function observe(canary: Canary, ctx: ObserveContext, now: number): Promise<Snapshot> {

@@ -563,29 +563,28 @@ describe('decide(): status written before the actions, and writes that did not l
 
   const cases: Array<{ name: string; status: CanaryStatus; o: Partial<Observed>; phase: string; actions: string[]; events: string[]; stableVersion?: string }> = [
     {
-      name: 'a promotion whose status write was lost is recognised while it rolls out: canary pods stay',
+      name: 'a stable annotation naming the revision under test, written past the webhook while it waits for promote, is put back and the rollout held',
       status: waitingForPromote(),
-      o: { deployment: landed({ rolloutComplete: false }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
-      phase: 'Promoting',
-      actions: [],
-      events: [],
+      o: { deployment: landed({ rolloutComplete: false, updatedReplicas: 3 }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Paused',
+      actions: ['AdoptDeployment', 'HoldDeployment', 'EnsureCanaryReplicaSet'],
+      events: [REASONS.StableAnnotationRestored],
     },
     {
-      name: 'a promotion whose status write was lost completes as a promotion',
+      name: 'the same write rolled out to every pod is not a promotion: the stable template is restored',
       status: waitingForPromote(),
       o: { deployment: landed(), canaryReplicaSets: [rs(NEXT, 1, 1)] },
-      phase: 'Succeeded',
-      actions: ['DeleteCanaryReplicaSets'],
-      events: [REASONS.Promoted],
-      stableVersion: '1.1.0',
+      phase: 'RolledBack',
+      actions: ['AdoptDeployment', 'DeleteCanaryReplicaSets', 'RestoreStableTemplate'],
+      events: [REASONS.StableAnnotationRestored, REASONS.UnverifiedRollout],
     },
     {
-      name: 'a lost promotion of a distinct canary version records the version the pods report',
+      name: 'the same write of a distinct canary version completes nothing',
       status: waitingForPromote({ canaryVersion: `1.0.0-${NEXT}` }),
-      o: { deployment: landed({ version: '1.0.0' }) },
-      phase: 'Succeeded',
-      actions: [],
-      events: [REASONS.Promoted],
+      o: { deployment: landed({ version: '1.0.0', rolloutComplete: false, updatedReplicas: 3 }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Paused',
+      actions: ['AdoptDeployment', 'HoldDeployment', 'EnsureCanaryReplicaSet'],
+      events: [REASONS.StableAnnotationRestored],
       stableVersion: '1.0.0',
     },
     {
@@ -1019,10 +1018,50 @@ describe('decide(): the stable revision is never taken from a Deployment it did 
 
   it('a stable annotation set to the revision under test by someone else is put back', () => {
     const d = decide(canary({ status: running(1) }), observed({ deployment: testing({ stableAnnotation: NEXT }), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
-    expect(types(d)).to.deep.equal(['AdoptDeployment']);
+    expect(types(d)).to.deep.equal(['AdoptDeployment', 'EnsureCanaryReplicaSet']);
     expect(action(d, 'AdoptDeployment')?.stableRevision).to.equal(STABLE);
     expect(d.status.phase).to.equal('Progressing');
     expect(d.events.find((e) => e.reason === REASONS.StableAnnotationRestored)?.type).to.equal('Warning');
+  });
+});
+
+describe('decide(): a stable annotation written past the webhook', () => {
+  const verified: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting', targetUID: 'uid-1', targetName: 'checkout' };
+  const cases: Array<{ name: string; status: CanaryStatus; d: ObservedDeployment; actions: string[]; events: string[]; phase: string }> = [
+    {
+      name: 'template and annotation set together while idle: the verified revision is put back and the template held for a canary',
+      status: verified,
+      d: dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, updatedReplicas: 2, rolloutComplete: false }),
+      actions: ['AdoptDeployment', 'HoldDeployment', 'DeleteCanaryReplicaSets', 'EnsureCanaryReplicaSet'],
+      events: [REASONS.StableAnnotationRestored, REASONS.NewRevision],
+      phase: 'Progressing',
+    },
+    {
+      name: 'only the annotation changed: put back, the stable template goes on',
+      status: verified,
+      d: dep({ stableAnnotation: NEXT }),
+      actions: ['AdoptDeployment'],
+      events: [REASONS.StableAnnotationRestored],
+      phase: 'Waiting',
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: tc.d }), at(0));
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(action(d, 'AdoptDeployment')?.stableRevision).to.equal(STABLE);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      expect(d.events[0]?.type).to.equal('Warning');
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(d.status.stableRevision).to.equal(STABLE);
+      expect(d.status.stableVersion).to.equal('1.0.0');
+    });
+  }
+
+  it('the first adoption still takes the annotation of a Deployment guarded before the Canary had a status', () => {
+    const d = decide(canary(), observed({ deployment: dep() }), at(0));
+    expect(types(d)).to.not.include('AdoptDeployment');
+    expect(d.status.stableRevision).to.equal(STABLE);
   });
 });
 
