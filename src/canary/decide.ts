@@ -962,7 +962,8 @@ class Pass {
   private ensureCanaryPods(dep: ObservedDeployment, idx: number): { desired: number; readyCount: number; ready: boolean } {
     const st = this.st;
     const weight = weightAt(this.canary.spec.steps, idx);
-    const desired = canaryReplicas(dep.replicas, weight);
+    // Checks measure canary traffic: before any setWeight (or without one) they get one canary pod.
+    const desired = Math.max(canaryReplicas(dep.replicas, weight), this.observed.checks.length > 0 ? 1 : 0);
     const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision);
     if (desired > 0 || rs) {
       if (!this.actions.some((a) => a.type === 'EnsureCanaryReplicaSet')) {

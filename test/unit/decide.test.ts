@@ -537,11 +537,15 @@ describe('decide(): no promotion without a passing measurement at the final weig
     });
   }
 
-  it('an empty step list with checks waits for a Pass of every check; without checks it promotes at once', () => {
+  it('an empty step list with checks first runs one canary pod, then waits for a Pass of every check; without checks it promotes at once', () => {
     const fresh = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' as const };
     const withChecks = decide(canary({ spec: { steps: [] }, status: fresh }), observed({ deployment: testing() }), at(0));
     expect(types(withChecks)).to.not.include('PromoteDeployment');
-    expect(cond(withChecks, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+    expect(action(withChecks, 'EnsureCanaryReplicaSet')?.replicas).to.equal(1);
+    expect(cond(withChecks, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForCanaryPods);
+    const podReady = decide(canary({ spec: { steps: [] }, status: withChecks.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(5));
+    expect(types(podReady)).to.not.include('PromoteDeployment');
+    expect(cond(podReady, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
     const none = decide(canary({ spec: { steps: [], analysis: { interval: '30s' } }, status: fresh }), observed({ deployment: testing(), checks: [] }), at(0));
     expect(types(none)).to.include('PromoteDeployment');
   });
@@ -551,6 +555,25 @@ describe('decide(): no promotion without a passing measurement at the final weig
     const d = decide(c, observed({ deployment: testing(), checks: [], canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
     expect(d.status.phase).to.equal('Promoting');
   });
+});
+
+describe('decide(): checks without a setWeight measure one canary pod', () => {
+  const passed = [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [m('Pass', -20, 'OK')] }];
+  const cases: Array<{ name: string; steps: Canary['spec']['steps']; status?: CanaryStatus; rsets: ReturnType<typeof rs>[]; checks?: ResolvedCheck[]; canaryPods: number | undefined; promote: boolean }> = [
+    { name: 'an empty step list runs one canary pod and does not promote before it is Ready', steps: [], status: running(0, { checks: passed }), rsets: [], canaryPods: 1, promote: false },
+    { name: 'a step list of pauses only runs one canary pod from the start', steps: [{ pause: { duration: '1m' } }], rsets: [], canaryPods: 1, promote: false },
+    { name: 'a pause before the first setWeight runs one canary pod', steps: [{ pause: { duration: '1m' } }, { setWeight: 50 }], status: running(0, { stepStartedAt: iso(-10), checks: passed }), rsets: [rs(NEXT, 1, 1)], canaryPods: 1, promote: false },
+    { name: 'an empty step list promotes on a Pass measured once that pod was Ready', steps: [], status: running(0, { checks: passed }), rsets: [rs(NEXT, 1, 1)], canaryPods: 1, promote: true },
+    { name: 'without checks, an empty step list needs no canary pod', steps: [], status: running(0, { checks: [] }), rsets: [], checks: [], canaryPods: undefined, promote: true },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ spec: { steps: tc.steps }, ...(tc.status ? { status: tc.status } : {}) }), observed({ deployment: testing(), canaryReplicaSets: tc.rsets, ...(tc.checks ? { checks: tc.checks } : {}) }), at(0));
+      expect(action(d, 'EnsureCanaryReplicaSet')?.replicas).to.equal(tc.canaryPods);
+      expect(types(d).includes('PromoteDeployment')).to.equal(tc.promote);
+      if (tc.canaryPods !== undefined) expect(d.status.canaryReplicas).to.equal(tc.canaryPods);
+    });
+  }
 });
 
 describe('decide(): status written before the actions, and writes that did not land', () => {
