@@ -419,6 +419,7 @@ class Pass {
       // by hand): the stable revision is the one it verified, never whatever the template is now.
       this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
       if (dep.revision !== st.stableRevision) {
+        if (!dep.paused) this.actions.push({ type: 'HoldDeployment' }); // the operator's writes skip the webhook
         const msg = `guarding Deployment ${dep.name} again; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${st.stableRevision}): it is held for verification`;
         this.set(PHASES.Paused, msg);
         this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, msg);
@@ -479,6 +480,7 @@ class Pass {
       this.set(PHASES.Waiting, msg);
       this.cond(CONDITIONS.Ready, 'True', REASONS.TargetRecreated, msg);
     } else {
+      if (!dep.paused) this.actions.push({ type: 'HoldDeployment' }); // the operator's writes skip the webhook
       msg = `${what}; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${verified}), so it is not trusted as stable: it is held for verification`;
       this.set(PHASES.Paused, msg);
       this.cond(CONDITIONS.Ready, 'False', REASONS.TargetRecreated, msg);

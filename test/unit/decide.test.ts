@@ -949,7 +949,8 @@ describe('decide(): a Deployment deleted and re-created is a new target', () => 
   for (const tc of cases) {
     it(tc.name, () => {
       const d = decide(canary({ status: guarded }), observed({ deployment: tc.d }), at(0));
-      expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+      // An unverified template is paused by the operator itself: its own writes skip the webhook.
+      expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }, ...(tc.trusted ? [] : [{ type: 'HoldDeployment' }])]);
       const e = d.events.find((x) => x.reason === REASONS.TargetRecreated);
       expect(e?.type).to.equal('Warning');
       expect(e?.message).to.contain('uid-1');
@@ -1033,7 +1034,9 @@ describe('decide(): the stable revision is never taken from a Deployment it did 
   it('a Deployment it guarded that lost its label is guarded again with the verified revision (a re-adoption that did not land)', () => {
     const status: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Paused', targetUID: 'uid-2', targetName: 'checkout' };
     const d = decide(canary({ status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false }) }), at(0));
-    expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+    expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }, { type: 'HoldDeployment' }]);
+    const paused = decide(canary({ status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, paused: true }) }), at(0));
+    expect(paused.actions, 'a paused Deployment is not paused again').to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
     expect(d.status.stableRevision).to.equal(STABLE);
     expect(d.status.message).to.contain(`revision ${NEXT} (version 1.1.0) was not verified`);
     expect(reasons(d)).to.not.include(REASONS.Adopted);
