@@ -307,8 +307,17 @@ class Pass {
     const { observed } = this;
     if (observed.specProblems.length) {
       const msg = `invalid spec: ${observed.specProblems.join('; ')}`;
-      if (this.progressingReason === REASONS.Promoting) this.fail(REASONS.InvalidSpec, msg); // a verified revision rolls on
-      else this.refuse(observed.deployment, REASONS.InvalidSpec, msg); // no canary keeps serving unjudged
+      const target = observed.deployment;
+      if (this.progressingReason === REASONS.Promoting) {
+        // A verified revision rolls on: the promotion is carried out (or re-issued), and the
+        // status says why the Canary is Failed.
+        const rev = this.st.canaryRevision;
+        if (target && target.guardLabel === this.canary.metadata.name && rev === target.revision) {
+          this.whilePromoting(target, target.stableAnnotation === rev);
+          const going = this.progressingReason === REASONS.Promoting;
+          this.fail(REASONS.InvalidSpec, `${msg}; ${going ? `the promotion of the verified revision ${rev} goes on` : (this.st.lastResult ?? `revision ${rev}`)}`);
+        } else this.fail(REASONS.InvalidSpec, msg);
+      } else this.refuse(observed.deployment, REASONS.InvalidSpec, msg); // no canary keeps serving unjudged
       return;
     }
     const dep = observed.deployment;

@@ -576,6 +576,27 @@ describe('decide(): checks without a setWeight measure one canary pod', () => {
   }
 });
 
+describe('decide(): an invalid spec during a promotion', () => {
+  const promoting = running(2, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+  const cases: Array<{ name: string; d: ObservedDeployment; actions: string[]; events: string[]; progressing: string }> = [
+    { name: 'that has not landed: the verified revision is promoted all the same', d: testing(), actions: ['PromoteDeployment'], events: [REASONS.InvalidSpec], progressing: REASONS.Promoting },
+    { name: 'that landed: the rollout goes on', d: testing({ stableAnnotation: NEXT, paused: false, heldByUs: false, rolloutComplete: false }), actions: [], events: [REASONS.InvalidSpec], progressing: REASONS.Promoting },
+    { name: 'that completed: the revision is promoted', d: testing({ stableAnnotation: NEXT, paused: false, heldByUs: false, updatedReplicas: 9 }), actions: [], events: [REASONS.Promoted, REASONS.InvalidSpec], progressing: REASONS.Promoted },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: promoting }), observed({ specProblems: ['spec.steps[0]: bad'], deployment: tc.d }), at(0));
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      expect(d.status.phase).to.equal('Failed');
+      expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.InvalidSpec);
+      expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(tc.progressing);
+      expect(d.status.message).to.contain('invalid spec: spec.steps[0]: bad');
+      expect(d.status.message).to.contain(`revision ${NEXT}`);
+    });
+  }
+});
+
 describe('decide(): status written before the actions, and writes that did not land', () => {
   const waitingForPromote = (extra: Partial<CanaryStatus> = {}) =>
     running(1, { phase: 'Paused', conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.WaitingForPromote, message: '', lastTransitionTime: iso(-100) }], ...extra });
