@@ -262,7 +262,8 @@ const BLOCKING_KEYWORDS = new Set(['type', 'format', 'required', 'maxLength', 'm
 
 /**
  * What is valid but probably not what the author meant. Today: checks with no pause after the
- * last setWeight, where the canary is watched only until every check has one passing measurement.
+ * last setWeight, where the canary is watched only until every check has one passing measurement;
+ * checks with no setWeight at all, where the canary is one pod.
  */
 export function canaryWarnings(obj: unknown): Problem[] {
   if (!isObject(obj) || !isObject(obj.spec)) return [];
@@ -274,7 +275,17 @@ export function canaryWarnings(obj: unknown): Problem[] {
   steps.forEach((step, i) => {
     if (isObject(step) && has(step, 'setWeight')) lastWeight = i;
   });
-  if (lastWeight < 0) return [];
+  if (lastWeight < 0) {
+    return [
+      {
+        path: 'spec.steps',
+        message:
+          'no setWeight: one canary pod runs beside the stable pods and every check needs a passing measurement of it before promotion; ' +
+          'add a setWeight step (e.g. "- setWeight: 20") to choose the share of traffic the canary gets',
+        severity: 'warning',
+      },
+    ];
+  }
   const pauseAfter = steps.slice(lastWeight + 1).some((step) => isObject(step) && has(step, 'pause'));
   if (pauseAfter) return [];
   return [

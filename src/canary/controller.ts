@@ -12,6 +12,7 @@ import { Controller, keyOf, ownerByReference, type ControllerRuntime } from '../
 import type { SharedInformers, ResourceDescriptor } from '../runtime/shared-informers.js';
 import { SecretCache } from './observe.js';
 import { CanaryReconciler } from './reconciler.js';
+import { StableRevisionCache } from './stable-revisions.js';
 
 export const CANARIES: ResourceDescriptor = { resource: 'canaries', path: paths.canaries };
 /** Deployments with the guard label (whatever its value). */
@@ -54,6 +55,7 @@ export function canaryController(o: CanaryControllerOptions, rt: ControllerRunti
     deployments,
     replicaSets,
     secrets: new SecretCache(o.client),
+    stableRevisions: new StableRevisionCache(),
     measurements: runner,
     events: o.events,
     ...(o.notifier ? { notifier: o.notifier } : {}),

@@ -185,6 +185,23 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 /** An absolute time for messages, to the second: "2026-11-27T10:32:05Z". */
 const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+/**
+ * The verified stable revision when the Deployment's stable annotation names another one that
+ * this Canary did not write: not its first adoption (no verified revision yet), not the
+ * promotion it is making (status Promoting that revision), not a rollback whose restore of the
+ * stable template has not landed. Undefined when the annotation is to be trusted.
+ */
+export function untrustedStableAnnotation(status: CanaryStatus | undefined, dep: ObservedDeployment): string | undefined {
+  const verified = status?.stableRevision;
+  const annotation = dep.stableAnnotation;
+  if (verified === undefined || annotation === undefined || annotation === verified) return undefined;
+  if (status?.targetName !== undefined && status.targetName !== dep.name) return undefined;
+  const progressing = getCondition(status?.conditions, CONDITIONS.Progressing);
+  if (progressing?.status === 'True' && progressing.reason === REASONS.Promoting && status?.canaryRevision === annotation) return undefined;
+  if (status?.failedRevision === annotation) return undefined;
+  return verified;
+}
+
 /** The pure decision. See docs in README ("How a canary runs"). */
 export function decide(canary: Canary, observed: Observed, now: number): Decision {
   return new Pass(canary, observed, now).run();
@@ -311,8 +328,17 @@ class Pass {
     const { observed } = this;
     if (observed.specProblems.length) {
       const msg = `invalid spec: ${observed.specProblems.join('; ')}`;
-      if (this.progressingReason === REASONS.Promoting) this.fail(REASONS.InvalidSpec, msg); // a verified revision rolls on
-      else this.refuse(observed.deployment, REASONS.InvalidSpec, msg); // no canary keeps serving unjudged
+      const target = observed.deployment;
+      if (this.progressingReason === REASONS.Promoting) {
+        // A verified revision rolls on: the promotion is carried out (or re-issued), and the
+        // status says why the Canary is Failed.
+        const rev = this.st.canaryRevision;
+        if (target && target.guardLabel === this.canary.metadata.name && rev === target.revision) {
+          this.whilePromoting(target, target.stableAnnotation === rev);
+          const going = this.progressingReason === REASONS.Promoting;
+          this.fail(REASONS.InvalidSpec, `${msg}; ${going ? `the promotion of the verified revision ${rev} goes on` : (this.st.lastResult ?? `revision ${rev}`)}`);
+        } else this.fail(REASONS.InvalidSpec, msg);
+      } else this.refuse(observed.deployment, REASONS.InvalidSpec, msg); // no canary keeps serving unjudged
       return;
     }
     const dep = observed.deployment;
@@ -361,7 +387,24 @@ class Pass {
       this.adopt(dep);
       return;
     }
+    const forged = untrustedStableAnnotation(st, dep);
     this.recordTarget(dep);
+    if (forged !== undefined) {
+      // The annotation was written past the webhook (failurePolicy Ignore, an outage): the
+      // verified revision is put back and the template is judged as what it is.
+      this.actions.push({ type: 'AdoptDeployment', stableRevision: forged });
+      this.event(
+        'Warning',
+        REASONS.StableAnnotationRestored,
+        `the ${ANNOTATIONS.stableRevision} annotation of Deployment ${dep.name} was set to revision ${dep.stableAnnotation}, which this Canary did not verify; put back to the verified revision ${forged}${dep.revision === forged ? '' : `, and revision ${dep.revision} is held for verification`}`,
+        true,
+      );
+      this.requeueAt(this.now + 1_000);
+      const restored = { ...dep, stableAnnotation: forged };
+      if (restored.revision === forged) this.onStableTemplate(restored);
+      else this.onNewTemplate(restored);
+      return;
+    }
     st.stableRevision ??= dep.stableAnnotation;
     if (dep.revision === dep.stableAnnotation) this.onStableTemplate(dep);
     else this.onNewTemplate(dep);
@@ -406,6 +449,7 @@ class Pass {
       // by hand): the stable revision is the one it verified, never whatever the template is now.
       this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
       if (dep.revision !== st.stableRevision) {
+        if (!dep.paused) this.actions.push({ type: 'HoldDeployment' }); // the operator's writes skip the webhook
         const msg = `guarding Deployment ${dep.name} again; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${st.stableRevision}): it is held for verification`;
         this.set(PHASES.Paused, msg);
         this.cond(CONDITIONS.Ready, 'False', REASONS.NewRevision, msg);
@@ -466,6 +510,7 @@ class Pass {
       this.set(PHASES.Waiting, msg);
       this.cond(CONDITIONS.Ready, 'True', REASONS.TargetRecreated, msg);
     } else {
+      if (!dep.paused) this.actions.push({ type: 'HoldDeployment' }); // the operator's writes skip the webhook
       msg = `${what}; its template, revision ${dep.revision} (version ${dep.version}) was not verified (the last verified revision is ${verified}), so it is not trusted as stable: it is held for verification`;
       this.set(PHASES.Paused, msg);
       this.cond(CONDITIONS.Ready, 'False', REASONS.TargetRecreated, msg);
@@ -479,30 +524,10 @@ class Pass {
   private onStableTemplate(dep: ObservedDeployment): void {
     const st = this.st;
     const reason = this.progressingReason;
-    const tampered = reason !== REASONS.Promoting && dep.heldByUs;
-    if (reason !== undefined && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision && !tampered) {
-      if (reason !== REASONS.Promoting) {
-        // The promotion landed but its status did not (a crash, a conflict): it is a promotion,
-        // not a revert; its canary pods stay until the rolling update completes.
-        st.promotionStartedAt ??= this.nowIso;
-        const msg = `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`;
-        this.set(PHASES.Promoting, msg);
-        this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
-      }
+    // Status is written before the promotion, so only a Promoting status makes the annotation
+    // naming the revision under test a promotion (any other is put back in step()).
+    if (reason === REASONS.Promoting && st.canaryRevision === dep.revision && st.failedRevision !== dep.revision) {
       this.whilePromoting(dep, true);
-      return;
-    }
-    if (reason !== undefined && reason !== REASONS.Promoting && st.canaryRevision === dep.revision && dep.heldByUs && st.stableRevision && st.stableRevision !== dep.revision) {
-      // Still held, yet the annotation names the revision under test: not the operator's promotion
-      // (which releases the hold in the same write). The verified revision is put back.
-      this.actions.push({ type: 'AdoptDeployment', stableRevision: st.stableRevision });
-      this.event(
-        'Warning',
-        REASONS.StableAnnotationRestored,
-        `the ${ANNOTATIONS.stableRevision} annotation of Deployment ${dep.name} was set to revision ${dep.revision}, which is under test; put back to the verified revision ${st.stableRevision}`,
-        true,
-      );
-      this.requeueAt(this.now + 1_000);
       return;
     }
     if (st.phase === PHASES.RolledBack && st.failedRevision === dep.revision && st.stableRevision && st.stableRevision !== dep.revision) {
@@ -668,7 +693,8 @@ class Pass {
       return;
     }
     const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
-    if (st.canaryRevision !== rev || !active) this.start(dep, active);
+    // A canary in progress or a promotion not yet complete is superseded by a newer template.
+    if (st.canaryRevision !== rev || !active) this.start(dep, this.progressingReason !== undefined);
     if (dep.replicas === 0) {
       this.scaledToZero(dep);
       return;
@@ -747,7 +773,7 @@ class Pass {
     this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: dep.revision });
     if (dep.stableVersion !== undefined) st.stableVersion = dep.stableVersion;
     else if (dep.stableAnnotation && dep.stableAnnotation !== st.stableRevision && dep.stableAnnotation === st.canaryRevision) {
-      // Supersedes a promotion: the promoted template's version is the stable one now.
+      // Supersedes a promotion whose ReplicaSet was not found: the promoted template's version is the stable one now.
       st.stableVersion = this.canaryTemplateVersion() ?? st.stableVersion;
     }
     if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;
@@ -968,7 +994,8 @@ class Pass {
   private ensureCanaryPods(dep: ObservedDeployment, idx: number): { desired: number; readyCount: number; ready: boolean } {
     const st = this.st;
     const weight = weightAt(this.canary.spec.steps, idx);
-    const desired = canaryReplicas(dep.replicas, weight);
+    // Checks measure canary traffic: before any setWeight (or without one) they get one canary pod.
+    const desired = Math.max(canaryReplicas(dep.replicas, weight), this.observed.checks.length > 0 ? 1 : 0);
     const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision);
     if (desired > 0 || rs) {
       if (!this.actions.some((a) => a.type === 'EnsureCanaryReplicaSet')) {

@@ -2,7 +2,8 @@
 // informer caches; what a decision depends on the absence of (the target Deployment, the canary
 // ReplicaSets of a canary in flight) is confirmed with a live read when the cache lacks it; the
 // stable revision's template is looked up (a LIST with the Deployment's selector) only while a
-// decision can need it; the Datadog Secret is fetched (cached briefly, never logged).
+// decision can need it, and remembered (a miss is looked up again after 30 s); the Datadog
+// Secret is fetched (cached briefly, never logged).
 import { LABELS, ANNOTATIONS, CONDITIONS, REASONS } from '../api/constants.js';
 import type { Canary } from '../api/types.js';
 import { validateCanary } from '../api/validate.js';
@@ -14,8 +15,9 @@ import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { ObjectStore } from '../runtime/informer.js';
 import { boundedMessage } from './api-failure.js';
 import { getCondition } from './conditions.js';
-import { measurementNotBefore, settingsOf, type CredentialsState, type Observed, type ObservedDeployment, type ObservedReplicaSet } from './decide.js';
+import { measurementNotBefore, settingsOf, untrustedStableAnnotation, type CredentialsState, type Observed, type ObservedDeployment, type ObservedReplicaSet } from './decide.js';
 import { canaryVersionFor, labelValue, revisionOf, versionOf, type PodTemplate } from './revision.js';
+import type { StableRevisionCache } from './stable-revisions.js';
 
 export interface ObserveContext {
   client: RawClient;
@@ -24,6 +26,8 @@ export interface ObserveContext {
   replicaSets: ObjectStore;
   secrets: SecretCache;
   measurements: MeasurementSource;
+  /** The stable revision's version and template, remembered between passes (absent: looked up every time). */
+  stableRevisions?: StableRevisionCache;
 }
 
 export interface Snapshot {
@@ -171,12 +175,19 @@ export async function observeStableRevision(
   return { version: versionOf(template), template };
 }
 
-/** The revision a decision treats as stable: the one before the promotion while promoting, else the annotation. */
-function stableRevisionOf(canary: Canary, dep: ObservedDeployment): string | undefined {
-  const progressing = getCondition(canary.status?.conditions, CONDITIONS.Progressing);
+/**
+ * The revision a decision treats as stable: the one before the promotion while the template is
+ * the revision being promoted (its restore may be needed), else the annotation (a newer template
+ * supersedes the promotion, whose revision is then the stable one) unless this Canary did not
+ * write it.
+ */
+export function stableRevisionOf(canary: Canary, dep: ObservedDeployment): string | undefined {
+  const st = canary.status;
+  const progressing = getCondition(st?.conditions, CONDITIONS.Progressing);
   const promoting = progressing?.status === 'True' && progressing.reason === REASONS.Promoting;
-  if (promoting && canary.status?.stableRevision) return canary.status.stableRevision;
-  return dep.stableAnnotation;
+  if (promoting && st?.stableRevision && dep.revision === st.canaryRevision) return st.stableRevision;
+  // An annotation this Canary did not write is put back to the verified revision.
+  return untrustedStableAnnotation(st, dep) ?? dep.stableAnnotation;
 }
 
 export async function observe(canary: Canary, ctx: ObserveContext, now: number): Promise<Snapshot> {
@@ -198,7 +209,10 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
   if (depObj && deployment && deployment.guardLabel === name) {
     const stableRevision = stableRevisionOf(canary, deployment);
     if (stableRevision) {
-      const stable = await observeStableRevision(ctx.client, depObj, stableRevision);
+      const stable =
+        revisionOf(depObj.spec.template) === stableRevision || !ctx.stableRevisions || !depObj.metadata.uid
+          ? await observeStableRevision(ctx.client, depObj, stableRevision)
+          : await ctx.stableRevisions.lookup(depObj.metadata.uid, stableRevision, now, () => observeStableRevision(ctx.client, depObj, stableRevision));
       if (stable) {
         stableTemplate = stable.template;
         deployment = { ...deployment, stableVersion: stable.version, stableTemplateKnown: true };

@@ -4,7 +4,7 @@
 // Given / When / Then.
 import { expect } from 'chai';
 import type { Canary, CheckSpec } from '../../src/api/types.js';
-import { kubectl } from '../support/cluster.js';
+import { eventually, kubectl } from '../support/cluster.js';
 import { World, versionMonitor } from '../support/world.js';
 
 const monitorCheck: CheckSpec = { name: 'errors', datadogMonitor: { id: 101 } };
@@ -150,6 +150,29 @@ describe('Verdicts on the real control plane', function () {
     });
   });
 
+  describe('checks without a setWeight', () => {
+    let w: World;
+    beforeEach(async () => {
+      w = await World.create('noweight');
+      await w.startOperator();
+    });
+    afterEach(async () => w.teardown());
+
+    it('an empty step list runs one canary pod and promotes only after a Pass measured on it', async () => {
+      await given(w, { steps: [] });
+      w.dd.setVersions(['1.0.0', '1.1.0']);
+      await w.setImage('web', 'example.com/web:1.1.0');
+
+      // Then: one canary pod runs the new revision (weight 0 would have run none) ...
+      await w.waitFor('web', (c) => c.status?.canaryReplicas === 1 && c.status?.canaryReadyReplicas === 1, 'one canary pod Ready', 20_000);
+      // ... and the promotion follows a Pass measured once it was Ready.
+      const c = await w.waitPhase('web', 'Succeeded', 30_000);
+      const ready = Date.parse(c.status?.analysisStartedAt ?? '');
+      expect(c.status?.checks?.[0]?.measurements.some((m) => m.verdict === 'Pass' && Date.parse(m.time) >= ready)).to.equal(true);
+      await w.waitForEvents('web', ['CanaryPodsReady', 'Promoted']);
+    });
+  });
+
   describe('a long step and a promotion under way', () => {
     let w: World;
     beforeEach(async () => {
@@ -195,8 +218,11 @@ describe('Verdicts on the real control plane', function () {
       const c = await w.waitPhase('web', 'RolledBack', 15_000);
       expect(c.status?.message).to.match(/aborted by request a-1 during the promotion; restored stable revision/);
       expect(c.status?.requests?.abort?.id).to.equal('a-1');
-      const d = await w.deploymentObject('web');
-      expect(d.spec.template.spec.containers[0]?.image).to.equal('example.com/web:1.0.0');
+      // The status is written before the restore, so the template follows it shortly.
+      await eventually(
+        async () => expect((await w.deploymentObject('web')).spec.template.spec.containers[0]?.image).to.equal('example.com/web:1.0.0'),
+        { timeoutMs: 10_000 },
+      );
       const rollout = await kubectl(['rollout', 'status', 'deployment/web', '-n', w.ns, '--timeout=30s']);
       expect(rollout.code, rollout.stderr).to.equal(0);
       await w.waitNoCanaryPods('web');

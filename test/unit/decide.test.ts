@@ -537,11 +537,15 @@ describe('decide(): no promotion without a passing measurement at the final weig
     });
   }
 
-  it('an empty step list with checks waits for a Pass of every check; without checks it promotes at once', () => {
+  it('an empty step list with checks first runs one canary pod, then waits for a Pass of every check; without checks it promotes at once', () => {
     const fresh = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting' as const };
     const withChecks = decide(canary({ spec: { steps: [] }, status: fresh }), observed({ deployment: testing() }), at(0));
     expect(types(withChecks)).to.not.include('PromoteDeployment');
-    expect(cond(withChecks, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+    expect(action(withChecks, 'EnsureCanaryReplicaSet')?.replicas).to.equal(1);
+    expect(cond(withChecks, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForCanaryPods);
+    const podReady = decide(canary({ spec: { steps: [] }, status: withChecks.status }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(5));
+    expect(types(podReady)).to.not.include('PromoteDeployment');
+    expect(cond(podReady, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
     const none = decide(canary({ spec: { steps: [], analysis: { interval: '30s' } }, status: fresh }), observed({ deployment: testing(), checks: [] }), at(0));
     expect(types(none)).to.include('PromoteDeployment');
   });
@@ -551,6 +555,46 @@ describe('decide(): no promotion without a passing measurement at the final weig
     const d = decide(c, observed({ deployment: testing(), checks: [], canaryReplicaSets: [rs(NEXT, 9, 9)] }), at(0));
     expect(d.status.phase).to.equal('Promoting');
   });
+});
+
+describe('decide(): checks without a setWeight measure one canary pod', () => {
+  const passed = [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [m('Pass', -20, 'OK')] }];
+  const cases: Array<{ name: string; steps: Canary['spec']['steps']; status?: CanaryStatus; rsets: ReturnType<typeof rs>[]; checks?: ResolvedCheck[]; canaryPods: number | undefined; promote: boolean }> = [
+    { name: 'an empty step list runs one canary pod and does not promote before it is Ready', steps: [], status: running(0, { checks: passed }), rsets: [], canaryPods: 1, promote: false },
+    { name: 'a step list of pauses only runs one canary pod from the start', steps: [{ pause: { duration: '1m' } }], rsets: [], canaryPods: 1, promote: false },
+    { name: 'a pause before the first setWeight runs one canary pod', steps: [{ pause: { duration: '1m' } }, { setWeight: 50 }], status: running(0, { stepStartedAt: iso(-10), checks: passed }), rsets: [rs(NEXT, 1, 1)], canaryPods: 1, promote: false },
+    { name: 'an empty step list promotes on a Pass measured once that pod was Ready', steps: [], status: running(0, { checks: passed }), rsets: [rs(NEXT, 1, 1)], canaryPods: 1, promote: true },
+    { name: 'without checks, an empty step list needs no canary pod', steps: [], status: running(0, { checks: [] }), rsets: [], checks: [], canaryPods: undefined, promote: true },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ spec: { steps: tc.steps }, ...(tc.status ? { status: tc.status } : {}) }), observed({ deployment: testing(), canaryReplicaSets: tc.rsets, ...(tc.checks ? { checks: tc.checks } : {}) }), at(0));
+      expect(action(d, 'EnsureCanaryReplicaSet')?.replicas).to.equal(tc.canaryPods);
+      expect(types(d).includes('PromoteDeployment')).to.equal(tc.promote);
+      if (tc.canaryPods !== undefined) expect(d.status.canaryReplicas).to.equal(tc.canaryPods);
+    });
+  }
+});
+
+describe('decide(): an invalid spec during a promotion', () => {
+  const promoting = running(2, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+  const cases: Array<{ name: string; d: ObservedDeployment; actions: string[]; events: string[]; progressing: string }> = [
+    { name: 'that has not landed: the verified revision is promoted all the same', d: testing(), actions: ['PromoteDeployment'], events: [REASONS.InvalidSpec], progressing: REASONS.Promoting },
+    { name: 'that landed: the rollout goes on', d: testing({ stableAnnotation: NEXT, paused: false, heldByUs: false, rolloutComplete: false }), actions: [], events: [REASONS.InvalidSpec], progressing: REASONS.Promoting },
+    { name: 'that completed: the revision is promoted', d: testing({ stableAnnotation: NEXT, paused: false, heldByUs: false, updatedReplicas: 9 }), actions: [], events: [REASONS.Promoted, REASONS.InvalidSpec], progressing: REASONS.Promoted },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: promoting }), observed({ specProblems: ['spec.steps[0]: bad'], deployment: tc.d }), at(0));
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      expect(d.status.phase).to.equal('Failed');
+      expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.InvalidSpec);
+      expect(cond(d, CONDITIONS.Progressing)?.reason).to.equal(tc.progressing);
+      expect(d.status.message).to.contain('invalid spec: spec.steps[0]: bad');
+      expect(d.status.message).to.contain(`revision ${NEXT}`);
+    });
+  }
 });
 
 describe('decide(): status written before the actions, and writes that did not land', () => {
@@ -563,29 +607,28 @@ describe('decide(): status written before the actions, and writes that did not l
 
   const cases: Array<{ name: string; status: CanaryStatus; o: Partial<Observed>; phase: string; actions: string[]; events: string[]; stableVersion?: string }> = [
     {
-      name: 'a promotion whose status write was lost is recognised while it rolls out: canary pods stay',
+      name: 'a stable annotation naming the revision under test, written past the webhook while it waits for promote, is put back and the rollout held',
       status: waitingForPromote(),
-      o: { deployment: landed({ rolloutComplete: false }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
-      phase: 'Promoting',
-      actions: [],
-      events: [],
+      o: { deployment: landed({ rolloutComplete: false, updatedReplicas: 3 }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Paused',
+      actions: ['AdoptDeployment', 'HoldDeployment', 'EnsureCanaryReplicaSet'],
+      events: [REASONS.StableAnnotationRestored],
     },
     {
-      name: 'a promotion whose status write was lost completes as a promotion',
+      name: 'the same write rolled out to every pod is not a promotion: the stable template is restored',
       status: waitingForPromote(),
       o: { deployment: landed(), canaryReplicaSets: [rs(NEXT, 1, 1)] },
-      phase: 'Succeeded',
-      actions: ['DeleteCanaryReplicaSets'],
-      events: [REASONS.Promoted],
-      stableVersion: '1.1.0',
+      phase: 'RolledBack',
+      actions: ['AdoptDeployment', 'DeleteCanaryReplicaSets', 'RestoreStableTemplate'],
+      events: [REASONS.StableAnnotationRestored, REASONS.UnverifiedRollout],
     },
     {
-      name: 'a lost promotion of a distinct canary version records the version the pods report',
+      name: 'the same write of a distinct canary version completes nothing',
       status: waitingForPromote({ canaryVersion: `1.0.0-${NEXT}` }),
-      o: { deployment: landed({ version: '1.0.0' }) },
-      phase: 'Succeeded',
-      actions: [],
-      events: [REASONS.Promoted],
+      o: { deployment: landed({ version: '1.0.0', rolloutComplete: false, updatedReplicas: 3 }), canaryReplicaSets: [rs(NEXT, 1, 1)] },
+      phase: 'Paused',
+      actions: ['AdoptDeployment', 'HoldDeployment', 'EnsureCanaryReplicaSet'],
+      events: [REASONS.StableAnnotationRestored],
       stableVersion: '1.0.0',
     },
     {
@@ -753,10 +796,17 @@ describe('decide(): abort and pause during a promotion', () => {
 describe('decide(): smaller rules', () => {
   it('a revision that supersedes a promotion carries the promoted version as stable', () => {
     const promoting = running(4, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
-    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
+    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.2.0', stableAnnotation: NEXT, stableVersion: '1.1.0', paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
     expect(d.status.stableRevision).to.equal(NEXT);
     expect(d.status.stableVersion).to.equal('1.1.0');
     expect(d.status.canaryVersion).to.equal('1.2.0');
+    expect(d.events.find((e) => e.reason === REASONS.Superseded)?.message).to.contain(`revision ${NEXT} (version 1.1.0) superseded by revision ${NEWER}`);
+  });
+
+  it('a superseded promotion whose ReplicaSet was not found still carries the promoted version as stable', () => {
+    const promoting = running(4, { phase: 'Promoting', promotionStartedAt: iso(-10), conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }] });
+    const d = decide(canary({ status: promoting }), observed({ deployment: dep({ revision: NEWER, version: '1.1.0', stableAnnotation: NEXT, stableTemplateKnown: false, paused: true, heldByUs: true, updatedReplicas: 0 }) }), at(0));
+    expect(d.status).to.deep.include({ stableRevision: NEXT, stableVersion: '1.1.0', canaryVersion: `1.1.0-${NEWER}` });
   });
 
   const early: Array<{ name: string; o: Partial<Observed> }> = [
@@ -920,7 +970,8 @@ describe('decide(): a Deployment deleted and re-created is a new target', () => 
   for (const tc of cases) {
     it(tc.name, () => {
       const d = decide(canary({ status: guarded }), observed({ deployment: tc.d }), at(0));
-      expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+      // An unverified template is paused by the operator itself: its own writes skip the webhook.
+      expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }, ...(tc.trusted ? [] : [{ type: 'HoldDeployment' }])]);
       const e = d.events.find((x) => x.reason === REASONS.TargetRecreated);
       expect(e?.type).to.equal('Warning');
       expect(e?.message).to.contain('uid-1');
@@ -1004,7 +1055,9 @@ describe('decide(): the stable revision is never taken from a Deployment it did 
   it('a Deployment it guarded that lost its label is guarded again with the verified revision (a re-adoption that did not land)', () => {
     const status: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Paused', targetUID: 'uid-2', targetName: 'checkout' };
     const d = decide(canary({ status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, rolloutComplete: false }) }), at(0));
-    expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
+    expect(d.actions).to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }, { type: 'HoldDeployment' }]);
+    const paused = decide(canary({ status }), observed({ deployment: dep({ uid: 'uid-2', revision: NEXT, version: '1.1.0', guardLabel: undefined, stableAnnotation: undefined, paused: true }) }), at(0));
+    expect(paused.actions, 'a paused Deployment is not paused again').to.deep.equal([{ type: 'AdoptDeployment', stableRevision: STABLE }]);
     expect(d.status.stableRevision).to.equal(STABLE);
     expect(d.status.message).to.contain(`revision ${NEXT} (version 1.1.0) was not verified`);
     expect(reasons(d)).to.not.include(REASONS.Adopted);
@@ -1012,10 +1065,50 @@ describe('decide(): the stable revision is never taken from a Deployment it did 
 
   it('a stable annotation set to the revision under test by someone else is put back', () => {
     const d = decide(canary({ status: running(1) }), observed({ deployment: testing({ stableAnnotation: NEXT }), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
-    expect(types(d)).to.deep.equal(['AdoptDeployment']);
+    expect(types(d)).to.deep.equal(['AdoptDeployment', 'EnsureCanaryReplicaSet']);
     expect(action(d, 'AdoptDeployment')?.stableRevision).to.equal(STABLE);
     expect(d.status.phase).to.equal('Progressing');
     expect(d.events.find((e) => e.reason === REASONS.StableAnnotationRestored)?.type).to.equal('Warning');
+  });
+});
+
+describe('decide(): a stable annotation written past the webhook', () => {
+  const verified: CanaryStatus = { stableRevision: STABLE, stableVersion: '1.0.0', phase: 'Waiting', targetUID: 'uid-1', targetName: 'checkout' };
+  const cases: Array<{ name: string; status: CanaryStatus; d: ObservedDeployment; actions: string[]; events: string[]; phase: string }> = [
+    {
+      name: 'template and annotation set together while idle: the verified revision is put back and the template held for a canary',
+      status: verified,
+      d: dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT, updatedReplicas: 2, rolloutComplete: false }),
+      actions: ['AdoptDeployment', 'HoldDeployment', 'DeleteCanaryReplicaSets', 'EnsureCanaryReplicaSet'],
+      events: [REASONS.StableAnnotationRestored, REASONS.NewRevision],
+      phase: 'Progressing',
+    },
+    {
+      name: 'only the annotation changed: put back, the stable template goes on',
+      status: verified,
+      d: dep({ stableAnnotation: NEXT }),
+      actions: ['AdoptDeployment'],
+      events: [REASONS.StableAnnotationRestored],
+      phase: 'Waiting',
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(canary({ status: tc.status }), observed({ deployment: tc.d }), at(0));
+      expect(types(d)).to.deep.equal(tc.actions);
+      expect(action(d, 'AdoptDeployment')?.stableRevision).to.equal(STABLE);
+      expect(reasons(d)).to.deep.equal(tc.events);
+      expect(d.events[0]?.type).to.equal('Warning');
+      expect(d.status.phase).to.equal(tc.phase);
+      expect(d.status.stableRevision).to.equal(STABLE);
+      expect(d.status.stableVersion).to.equal('1.0.0');
+    });
+  }
+
+  it('the first adoption still takes the annotation of a Deployment guarded before the Canary had a status', () => {
+    const d = decide(canary(), observed({ deployment: dep() }), at(0));
+    expect(types(d)).to.not.include('AdoptDeployment');
+    expect(d.status.stableRevision).to.equal(STABLE);
   });
 });
 

@@ -4,6 +4,7 @@ import type { Canary } from '../../src/api/types.js';
 import { decide } from '../../src/canary/decide.js';
 import { observe, SecretCache, type ObserveContext } from '../../src/canary/observe.js';
 import { revisionOf } from '../../src/canary/revision.js';
+import { StableRevisionCache } from '../../src/canary/stable-revisions.js';
 import { KubeApiError } from '../../src/kube/errors.js';
 import { paths, type KubeObject, type RawClient } from '../../src/kube/raw-client.js';
 import type { ObjectStore } from '../../src/runtime/informer.js';
@@ -97,5 +98,140 @@ describe('observe(): the CRD rules, run by the CEL engine, make a stored Canary 
     expect(snap.observed.specProblems).to.deep.equal([
       "Invalid value: metadata.name must be at most 63 characters: the Canary's name becomes a label value on its Deployment and canary pods",
     ]);
+  });
+});
+
+describe('observe(): the stable revision while a promotion is superseded', () => {
+  const v1 = template('example.com/web:1.0.0');
+  const v2 = template('example.com/web:1.1.0');
+  // A configuration-only change of the promoted revision: same image, same version.
+  const v2config = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'example.com/web:1.1.0', env: [{ name: 'MODE', value: 'fast' }] }] } };
+  const R1 = revisionOf(v1);
+  const R2 = revisionOf(v2);
+  const R3 = revisionOf(v2config);
+  const owned = (name: string, t: object): KubeObject => ({ metadata: { name, namespace: 'shop', ownerReferences: [{ uid: 'du' }] }, spec: { template: structuredClone(t) } }) as unknown as KubeObject;
+  const promoting: Canary = {
+    ...canary,
+    status: {
+      phase: 'Promoting',
+      stableRevision: R1,
+      stableVersion: '1.0.0',
+      canaryRevision: R2,
+      canaryVersion: '1.1.0',
+      currentStep: 1,
+      promotionStartedAt: '2026-12-01T09:59:50.000Z',
+      conditions: [{ type: 'Progressing', status: 'True', reason: 'Promoting', message: '', lastTransitionTime: '2026-12-01T09:59:50.000Z' }],
+    },
+  };
+  // The promotion of R2 landed; the webhook held R3 before its rolling update began.
+  const promoted: KubeObject = {
+    ...deployment,
+    metadata: { ...deployment.metadata, generation: 3, annotations: { [ANNOTATIONS.stableRevision]: R2, [ANNOTATIONS.heldReason]: R3 } },
+    spec: { ...(deployment.spec as object), paused: true, template: v2config },
+    status: { observedGeneration: 3, replicas: 3, updatedReplicas: 0, availableReplicas: 3 },
+  } as KubeObject;
+  const listing = (items: KubeObject[]): RawClient =>
+    ({
+      get: async (path: string) => {
+        if (path === paths.secret('shop', 'datadog')) return { data: { 'api-key': Buffer.from('k').toString('base64'), 'app-key': Buffer.from('a').toString('base64') } };
+        throw new Error(`unexpected GET ${path}`);
+      },
+      list: async () => ({ items }),
+    }) as unknown as RawClient;
+
+  it('a revision arriving while the promoted one rolls out gets the promoted version as stable, and its own canary version', async () => {
+    const c = listing([owned('web-r1', v1), owned('web-r2', v2)]);
+    const snap = await observe(promoting, { ...ctx(c), canaries: store([promoting as unknown as KubeObject]), deployments: store([promoted]) }, NOW);
+    expect(snap.observed.deployment).to.deep.include({ revision: R3, stableVersion: '1.1.0', stableTemplateKnown: true });
+    const d = decide(promoting, snap.observed, NOW);
+    expect(d.status).to.deep.include({ stableRevision: R2, stableVersion: '1.1.0', canaryRevision: R3, canaryVersion: `1.1.0-${R3}` });
+    expect(d.events.map((e) => e.reason)).to.include('Superseded');
+  });
+});
+
+describe('observe(): the stable revision is looked up once, not on every pass', () => {
+  const v1 = template('example.com/web:1.0.0');
+  const v2 = template('example.com/web:1.1.0');
+  const R2 = revisionOf(v2);
+  const owned = (name: string, t: object): KubeObject => ({ metadata: { name, namespace: 'shop', ownerReferences: [{ uid: 'du' }] }, spec: { template: structuredClone(t) } }) as unknown as KubeObject;
+  const testing: Canary = {
+    ...canary,
+    status: {
+      phase: 'Progressing',
+      stableRevision: STABLE,
+      stableVersion: '1.0.0',
+      canaryRevision: R2,
+      canaryVersion: '1.1.0',
+      currentStep: 0,
+      conditions: [{ type: 'Progressing', status: 'True', reason: 'Analysing', message: '', lastTransitionTime: '2026-12-01T09:59:00.000Z' }],
+    },
+  };
+  const held: KubeObject = {
+    ...deployment,
+    metadata: { ...deployment.metadata, generation: 2, annotations: { [ANNOTATIONS.stableRevision]: STABLE, [ANNOTATIONS.heldReason]: R2 } },
+    spec: { ...(deployment.spec as object), paused: true, template: v2 },
+    status: { observedGeneration: 2, replicas: 3, updatedReplicas: 0, availableReplicas: 3 },
+  } as KubeObject;
+  /** A client whose ReplicaSet LISTs are counted and answered with `items()`. */
+  const counting = (items: () => KubeObject[]) => {
+    const calls = { lists: 0 };
+    const c = {
+      get: async (path: string) => {
+        if (path === paths.secret('shop', 'datadog')) throw new KubeApiError('not found', 404, 'NotFound');
+        throw new Error(`unexpected GET ${path}`);
+      },
+      list: async () => {
+        calls.lists++;
+        return { items: items() };
+      },
+    } as unknown as RawClient;
+    return { c, calls };
+  };
+  const passes = async (c: RawClient, cache: StableRevisionCache, seconds: number[]) => {
+    const out = [];
+    for (const s of seconds) {
+      const snap = await observe(testing, { ...ctx(c), canaries: store([testing as unknown as KubeObject]), deployments: store([held]), stableRevisions: cache }, NOW + s * 1000);
+      out.push(snap.observed.deployment);
+    }
+    return out;
+  };
+
+  it('a found revision costs one LIST for the whole canary', async () => {
+    const { c, calls } = counting(() => [owned('web-r1', v1)]);
+    const seen = await passes(c, new StableRevisionCache(), [0, 5, 10, 60, 600]);
+    expect(calls.lists).to.equal(1);
+    for (const d of seen) expect(d).to.deep.include({ stableVersion: '1.0.0', stableTemplateKnown: true });
+  });
+
+  it('a revision not found is looked up again at most every 30 s, and found once it is there', async () => {
+    let items: KubeObject[] = [];
+    const { c, calls } = counting(() => items);
+    const cache = new StableRevisionCache();
+    const early = await passes(c, cache, [0, 5, 29]);
+    expect(calls.lists).to.equal(1);
+    for (const d of early) expect(d?.stableTemplateKnown).to.equal(false);
+    items = [owned('web-r1', v1)];
+    const later = await passes(c, cache, [31, 40]);
+    expect(calls.lists).to.equal(2);
+    for (const d of later) expect(d).to.deep.include({ stableVersion: '1.0.0', stableTemplateKnown: true });
+  });
+
+  it('keeps a bounded number of answers, the least recently used going first', async () => {
+    const cache = new StableRevisionCache(2);
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      return { version: '1.0.0', template: v1 };
+    };
+    await cache.lookup('a', STABLE, NOW, load);
+    await cache.lookup('b', STABLE, NOW, load);
+    await cache.lookup('a', STABLE, NOW, load);
+    await cache.lookup('c', STABLE, NOW, load);
+    expect(cache.size).to.equal(2);
+    expect(loads).to.equal(3);
+    await cache.lookup('a', STABLE, NOW, load);
+    expect(loads, 'a was used more recently than b').to.equal(3);
+    await cache.lookup('b', STABLE, NOW, load);
+    expect(loads).to.equal(4);
   });
 });

@@ -164,13 +164,17 @@ describe('canaryWarnings', () => {
       ...(checks ? { analysis: { checks: [{ name: 'errors', datadogMonitor: { id: 1 } }] }, datadog: { secretRef: { name: 'dd' } } } : {}),
     },
   });
-  const cases: Array<{ name: string; steps: unknown[]; checks?: boolean; warn: string | undefined }> = [
+  const NO_PAUSE = /no pause after the last setWeight: .*one passing measurement of every check.*then promoted/;
+  const NO_WEIGHT = /no setWeight: one canary pod runs beside the stable pods/;
+  const cases: Array<{ name: string; steps: unknown[]; checks?: boolean; warn: string | undefined; says?: RegExp }> = [
     { name: 'setWeight only, with checks', steps: [{ setWeight: 20 }, { setWeight: 50 }], warn: 'spec.steps[1]' },
     { name: 'a pause before the last setWeight only', steps: [{ setWeight: 20 }, { pause: { duration: '5m' } }, { setWeight: 50 }], warn: 'spec.steps[2]' },
     { name: 'a pause after the last setWeight', steps: [{ setWeight: 20 }, { pause: { duration: '5m' } }], warn: undefined },
     { name: 'an indefinite pause at the end', steps: [{ setWeight: 20 }, { pause: {} }], warn: undefined },
     { name: 'no checks', steps: [{ setWeight: 20 }], checks: false, warn: undefined },
-    { name: 'no steps', steps: [], warn: undefined },
+    { name: 'no steps, with checks', steps: [], warn: 'spec.steps', says: NO_WEIGHT },
+    { name: 'pauses only, with checks', steps: [{ pause: { duration: '5m' } }], warn: 'spec.steps', says: NO_WEIGHT },
+    { name: 'no steps, no checks', steps: [], checks: false, warn: undefined },
   ];
   for (const c of cases) {
     it(`${c.name}: ${c.warn ? `warns at ${c.warn}` : 'no warning'}`, () => {
@@ -179,7 +183,7 @@ describe('canaryWarnings', () => {
       else {
         expect(warnings).to.have.length(1);
         expect(warnings[0]?.path).to.equal(c.warn);
-        expect(warnings[0]?.message).to.match(/no pause after the last setWeight: .*one passing measurement of every check.*then promoted/);
+        expect(warnings[0]?.message).to.match(c.says ?? NO_PAUSE);
       }
     });
   }
