@@ -51,6 +51,8 @@ export const REASONS = {
   SecretUnreadable: 'SecretUnreadable',
   // lifecycle
   WaitingForRollout: 'WaitingForRollout',
+  /** The guard label is being put on the Deployment; Ready once a pass sees it. */
+  Adopting: 'Adopting',
   Adopted: 'Adopted',
   Idle: 'Idle',
   NewRevision: 'NewRevision',

@@ -470,11 +470,14 @@ class Pass {
     this.recordTarget(dep);
     this.st.stableRevision = dep.revision;
     this.st.stableVersion = dep.version;
-    const msg = `guarding Deployment ${dep.name}; stable revision ${dep.revision} (version ${dep.version})`;
-    this.set(PHASES.Waiting, msg);
-    this.cond(CONDITIONS.Ready, 'True', REASONS.Adopted, msg);
+    // The status is written before the label: the Canary says it guards the Deployment (Ready,
+    // Adopted) only once a pass sees the label in place, so nobody ships a revision that the
+    // admission webhook would not yet hold.
+    const msg = `adopting Deployment ${dep.name}: labelling it so that the admission webhook holds new revisions; stable revision ${dep.revision} (version ${dep.version})`;
+    this.set(PHASES.Initializing, msg);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.Adopting, msg);
     this.cond(CONDITIONS.Progressing, 'False', REASONS.Idle, 'no revision under test');
-    this.event('Normal', REASONS.Adopted, msg);
+    this.requeueAt(this.now + 1_000);
   }
 
   private recordTarget(dep: ObservedDeployment): void {
@@ -572,6 +575,14 @@ class Pass {
       return;
     }
     const creds = this.observed.credentials;
+    if (getCondition(st.conditions, CONDITIONS.Ready)?.reason === REASONS.Adopting) {
+      // The label the adopting pass wrote is in place: from now on the webhook holds new revisions.
+      const adopted = `guarding Deployment ${dep.name}; stable revision ${dep.revision} (version ${st.stableVersion})`;
+      this.set(PHASES.Waiting, adopted);
+      this.cond(CONDITIONS.Ready, 'True', REASONS.Adopted, adopted);
+      this.event('Normal', REASONS.Adopted, adopted);
+      if (!creds || creds.ok) return;
+    }
     if (creds && !creds.ok) {
       // Nothing to verify right now, but the next revision could not be: say so before it comes.
       this.fail(creds.reason, `${creds.message}; new revisions will be held and rolled back until it is fixed`);

@@ -117,12 +117,13 @@ describe('decide(): the Canary state machine', () => {
         requeue: true,
       },
       {
-        name: 'adopts a settled Deployment: its template is the stable revision',
+        name: 'adopts a settled Deployment: its template is the stable revision (Ready once the label is seen)',
         c: canary(),
         o: observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }),
-        phase: 'Waiting',
-        reason: REASONS.Adopted,
+        phase: 'Initializing',
+        reason: REASONS.Adopting,
         actions: ['AdoptDeployment'],
+        requeue: true,
       },
     ];
     for (const tc of cases) {
@@ -138,6 +139,23 @@ describe('decide(): the Canary state machine', () => {
         expect(d.requeueAfterMs !== undefined).to.equal(tc.requeue ?? false);
       });
     }
+
+    it('says it guards the Deployment only once a pass sees the label in place', () => {
+      const adopting = decide(canary(), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
+      expect(cond(adopting, CONDITIONS.Ready)).to.include({ status: 'False', reason: REASONS.Adopting });
+      expect(reasons(adopting)).to.deep.equal([]);
+      // The label write did not land (a conflict): still adopting, the write is made again.
+      const again = decide(canary({ status: adopting.status }), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(1));
+      expect(types(again)).to.deep.equal(['AdoptDeployment']);
+      expect(cond(again, CONDITIONS.Ready)?.reason).to.equal(REASONS.Adopting);
+      // The label is there: guarding.
+      const adopted = decide(canary({ status: again.status }), observed({ deployment: dep() }), at(2));
+      expect(adopted.status.phase).to.equal('Waiting');
+      expect(cond(adopted, CONDITIONS.Ready)).to.include({ status: 'True', reason: REASONS.Adopted });
+      expect(reasons(adopted)).to.deep.equal([REASONS.Adopted]);
+      const settled = decide(canary({ status: adopted.status }), observed({ deployment: dep() }), at(3));
+      expect(settled.events).to.deep.equal([]);
+    });
 
     it('records the adopted revision as stable', () => {
       const d = decide(canary(), observed({ deployment: dep({ guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
@@ -992,7 +1010,10 @@ describe('decide(): a Deployment deleted and re-created is a new target', () => 
 
   it('a Canary pointed at another Deployment adopts it normally', () => {
     const d = decide(canary({ status: { ...guarded, targetName: 'old-name' } }), observed({ deployment: dep({ uid: 'uid-9', guardLabel: undefined, stableAnnotation: undefined }) }), at(0));
-    expect(reasons(d)).to.deep.equal([REASONS.Adopted]);
+    expect(types(d)).to.include('AdoptDeployment');
+    expect(cond(d, CONDITIONS.Ready)?.reason).to.equal(REASONS.Adopting);
+    const labelled = decide(canary({ status: d.status }), observed({ deployment: dep({ uid: 'uid-9' }) }), at(1));
+    expect(reasons(labelled)).to.deep.equal([REASONS.Adopted]);
   });
 });
 
