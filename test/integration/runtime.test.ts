@@ -144,6 +144,7 @@ describe('the operator runtime on a real control plane', function () {
       await mine.waitPhase('web', 'Waiting', 30_000);
       await mine.setImage('web', 'example.com/web:1.1.0');
       await mine.waitPhase('web', 'Succeeded', 60_000);
+      await mine.waitForEvents('web', ['Promoted']); // Events follow the status write
       const events = await mine.events('web');
       expect(events.filter((e) => e.reason === 'Promoted'), 'promoted once, by this suite\'s operator alone').to.have.length(1);
       expect(readFileSync(`${ROOT}.cluster/logs/demo-like-${demo.ns}.log`, 'utf8'), "the demo's operator never saw this suite's namespace").to.not.contain(mine.ns);
