@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import type { Canary, CheckSpec } from '../../src/api/types.js';
 import type { Notification } from '../../src/notify/notifier.js';
-import { kubectl } from '../support/cluster.js';
+import { eventually, kubectl } from '../support/cluster.js';
 import { API_KEY, World, versionMonitor } from '../support/world.js';
 
 const FAST_STEPS = [{ setWeight: 34 }, { pause: { duration: '2s' } }, { setWeight: 50 }, { pause: { duration: '2s' } }];
@@ -185,8 +185,12 @@ describe('Canary controller on the real control plane', function () {
       await w.waitPhase('web', 'Promoting', 10_000);
       const c = await w.waitPhase('web', 'RolledBack', 30_000);
       expect(c.status?.message).to.match(/did not complete within the progress deadline.*restored stable revision/);
-      const d = await w.deploymentObject('web');
-      expect(d.spec.template.spec.containers[0]?.image).to.equal('example.com/web:1.0.0');
+      // The status is written first; the same pass then restores the template.
+      const d = await eventually(async () => {
+        const dep = await w.deploymentObject('web');
+        if (dep.spec.template.spec.containers[0]?.image !== 'example.com/web:1.0.0') throw new Error(`template still ${dep.spec.template.spec.containers[0]?.image}`);
+        return dep;
+      }, { timeoutMs: 10_000 });
       expect(d.spec.paused ?? false).to.equal(false);
       const rollout = await kubectl(['rollout', 'status', 'deployment/web', '-n', w.ns, '--timeout=30s']);
       expect(rollout.code, rollout.stderr).to.equal(0);
@@ -202,8 +206,12 @@ describe('Canary controller on the real control plane', function () {
       const first = await w.waitFor('web', (c) => (c.status?.canaryReadyReplicas ?? 0) > 0, 'canary pods ready');
       await w.setImage('web', 'example.com/web:1.2.0');
       await w.waitFor('web', (c) => c.status?.canaryVersion === '1.2.0' && c.status?.canaryRevision !== first.status?.canaryRevision, 'restarted');
-      const rs = await w.replicaSets('deployer.dev/canary-of=web');
-      expect(rs.every((r) => r.metadata.labels?.['deployer.dev/revision'] !== first.status?.canaryRevision || r.metadata.deletionTimestamp)).to.equal(true);
+      // The status is written first; the same pass then deletes the superseded canary ReplicaSet.
+      await eventually(async () => {
+        const rs = await w.replicaSets('deployer.dev/canary-of=web');
+        const stale = rs.filter((r) => r.metadata.labels?.['deployer.dev/revision'] === first.status?.canaryRevision && !r.metadata.deletionTimestamp);
+        if (stale.length) throw new Error(`the superseded canary ReplicaSet ${stale[0]!.metadata.name} is still there`);
+      }, { timeoutMs: 10_000 });
       await w.waitForEvents('web', ['Superseded']);
       const done = await w.waitPhase('web', 'Succeeded');
       expect(done.status?.stableVersion).to.equal('1.2.0');
