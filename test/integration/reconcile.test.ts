@@ -18,56 +18,9 @@ import { createLogger } from '../../src/runtime/logger.js';
 import { OperatorMetrics } from '../../src/runtime/metrics.js';
 import { eventually, kubectl, serviceAccountKubeConfig } from '../support/cluster.js';
 import { World } from '../support/world.js';
+import { refuseCanaryReplicaSets } from '../support/policies.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A ValidatingAdmissionPolicy (a policy engine built into the apiserver) that refuses canary ReplicaSets in one namespace. */
-async function refuseCanaryReplicaSets(w: World): Promise<() => Promise<void>> {
-  const name = `no-canary-rs-${w.ns}`;
-  const policy = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['replicasets'] }] },
-      validations: [
-        {
-          expression: `!has(object.metadata.labels) || !('${LABELS.role}' in object.metadata.labels)`,
-          message: 'no bare ReplicaSets',
-        },
-      ],
-    },
-  };
-  const binding = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: { name },
-    spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': w.ns } } } },
-  };
-  for (const o of [policy, binding]) {
-    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
-    if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
-  }
-  // The policy is in force once a dry-run canary ReplicaSet is refused.
-  const probe = {
-    apiVersion: 'apps/v1',
-    kind: 'ReplicaSet',
-    metadata: { name: 'probe', labels: { [LABELS.role]: 'canary' } },
-    spec: { replicas: 0, selector: { matchLabels: { probe: 'x' } }, template: { metadata: { labels: { probe: 'x' } }, spec: { containers: [{ name: 'a', image: 'a' }] } } },
-  };
-  await eventually(
-    async () => {
-      const r = await kubectl(['create', '--dry-run=server', '-n', w.ns, '-f', '-'], { input: JSON.stringify(probe) });
-      if (r.code === 0) throw new Error('policy not in force yet');
-    },
-    { timeoutMs: 20_000, intervalMs: 300 },
-  );
-  return async () => {
-    await kubectl(['delete', 'validatingadmissionpolicybinding', name, '--ignore-not-found']);
-    await kubectl(['delete', 'validatingadmissionpolicy', name, '--ignore-not-found']);
-  };
-}
 
 /**
  * A kubeconfig for a ServiceAccount with what an operator watching only `w.ns` needs, except
@@ -133,7 +86,7 @@ describe('Reconcile passes on the real control plane', function () {
       await w.canary('web', { steps: [{ setWeight: 34 }, { pause: { duration: '2s' } }], progressDeadline: '10s' });
       await w.waitPhase('web', 'Waiting');
       const stable = await w.stablePodNames('web');
-      unbind = await refuseCanaryReplicaSets(w);
+      unbind = await refuseCanaryReplicaSets(w.ns);
 
       await w.setImage('web', 'example.com/web:1.1.0');
 

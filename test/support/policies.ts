@@ -1,0 +1,52 @@
+// Admission policies for scenarios in which the API refuses what the operator writes, as a
+// policy engine (Kyverno, Gatekeeper) would.
+import { LABELS } from '../../src/api/constants.js';
+import { eventually, kubectl } from './cluster.js';
+
+/** A ValidatingAdmissionPolicy (built into the apiserver) that refuses canary ReplicaSets in NS; returns its removal. */
+export async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise<void>> {
+  const name = `no-canary-rs-${ns}`;
+  const objects = [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['replicasets'] }] },
+        validations: [{ expression: `!has(object.metadata.labels) || !('${LABELS.role}' in object.metadata.labels)`, message: 'no bare ReplicaSets' }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+    },
+  ];
+  const remove = async () => {
+    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
+  };
+  for (const o of objects) {
+    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+    if (r.code !== 0) {
+      await remove();
+      throw new Error(`kubectl apply failed: ${r.stderr}`);
+    }
+  }
+  // In force once a dry-run canary ReplicaSet is refused.
+  const probe = {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: { name: 'probe', labels: { [LABELS.role]: 'canary' } },
+    spec: { replicas: 0, selector: { matchLabels: { probe: 'x' } }, template: { metadata: { labels: { probe: 'x' } }, spec: { containers: [{ name: 'a', image: 'a' }] } } },
+  };
+  await eventually(
+    async () => {
+      const r = await kubectl(['create', '--dry-run=server', '-n', ns, '-f', '-'], { input: JSON.stringify(probe) });
+      if (r.code === 0) throw new Error('policy not in force yet');
+    },
+    { timeoutMs: 20_000, intervalMs: 300 },
+  );
+  return remove;
+}
