@@ -98,6 +98,7 @@ export type SecretRead =
 /** Datadog Secrets, fetched on demand and kept briefly. */
 export class SecretCache {
   private readonly entries = new Map<string, { at: number; read: SecretRead }>();
+  private lastSweep = 0;
   constructor(
     private readonly client: RawClient,
     private readonly ttlMs = 5_000,
@@ -119,8 +120,21 @@ export class SecretCache {
         read = { state: 'Unreadable', message: boundedMessage(`${why}: ${err instanceof Error ? err.message : String(err)}`, 200) };
       }
     }
+    this.sweep(now);
     this.entries.set(key, { at: now, read });
     return read;
+  }
+
+  /** Secrets held (keys included); those of Canaries gone or changed are dropped once expired. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Drops expired entries, at most once per time-to-live, so keys no Canary reads any more leave memory. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.ttlMs) return;
+    this.lastSweep = now;
+    for (const [key, entry] of this.entries) if (now - entry.at >= this.ttlMs) this.entries.delete(key);
   }
 }
 

@@ -235,3 +235,24 @@ describe('observe(): the stable revision is looked up once, not on every pass', 
     expect(loads).to.equal(4);
   });
 });
+
+describe('SecretCache', () => {
+  const reads: string[] = [];
+  const c = {
+    get: async (path: string) => {
+      reads.push(path);
+      return { data: { 'api-key': 'a2V5' } };
+    },
+  } as unknown as RawClient;
+
+  it('keeps a Secret for its time to live, then drops those no Canary reads any more', async () => {
+    const cache = new SecretCache(c, 5_000);
+    await cache.get('shop', 'old', 0);
+    await cache.get('shop', 'old', 1_000);
+    expect(reads, 'read once within its time to live').to.have.length(1);
+    await cache.get('shop', 'current', 10_000);
+    expect(cache.size, 'the expired Secret (and its keys) is gone').to.equal(1);
+    await cache.get('shop', 'current', 12_000);
+    expect(reads).to.have.length(2);
+  });
+});
