@@ -182,6 +182,29 @@ export interface CanaryStatus {
   targetName?: string;
   /** Since when the target Deployment has been missing; its canary pods are removed only after a grace period. */
   targetMissingSince?: string;
+  /** Past canaries, newest first, bounded (spec.historyLimit, default 10). */
+  history?: CanaryRecord[];
+}
+
+export type CanaryOutcome = 'Promoted' | 'RolledBack' | 'Superseded' | 'Reverted';
+
+/** One finished canary: what the delivery metrics and the rollback window read. */
+export interface CanaryRecord {
+  revision: string;
+  version?: string;
+  /** Revision that was stable when this canary started. */
+  stableRevisionBefore?: string;
+  startedAt: string;
+  finishedAt: string;
+  /** When the promotion completed (all pods on the revision). */
+  promotedAt?: string;
+  outcome: CanaryOutcome;
+  /** The Event reason that ended it (CheckFailed, AbortRequested, ProgressDeadlineExceeded, …). */
+  reason?: string;
+  /** The canary's lastResult, verbatim. */
+  result?: string;
+  /** The Release (name) that drove this revision, if any. */
+  release?: string;
 }
 
 export const PHASES = {
