@@ -18,6 +18,8 @@ import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
+import { DeliveryExporter } from './metrics/delivery-exporter.js';
+import type { Canary } from './api/types.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -48,6 +50,8 @@ export interface OperatorHandle {
   readonly webhookPort: number;
   readonly healthPort?: number;
   readonly runner: MeasurementRunner;
+  /** Delivery metrics; the Release controller feeds it with observeRelease/forget. */
+  readonly delivery: DeliveryExporter;
   isLeader(): boolean;
   /** Graceful stop: no new work, the pass in flight finishes, the lease is released. */
   stop(): Promise<void>;
@@ -92,6 +96,12 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
 
   // Admission webhooks: every replica serves them; the leader keeps their configurations.
   const canaries = informers.for(CANARIES);
+  // Delivery metrics from the Canaries' histories (Releases: delivery.observeRelease).
+  const delivery = new DeliveryExporter({ registry: metrics.registry, logger: logger.child({ component: 'delivery' }) });
+  canaries.addHandler({
+    onChange: (o) => delivery.observeCanary(o as unknown as Canary),
+    onDelete: (o) => delivery.forget('Canary', o.metadata.namespace ?? '', o.metadata.name),
+  });
   const canaryExists = (ns: string, name: string): boolean | undefined => (canaries.hasSynced ? canaries.get(name, ns) !== undefined : undefined);
   const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, isLeader });
   const webhookPort = admission.port;
@@ -130,6 +140,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     webhookPort,
     ...(healthPort !== undefined ? { healthPort } : {}),
     runner,
+    delivery,
     isLeader,
     async stop(): Promise<void> {
       if (stopped) return;
