@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { getCommand } from './commands/get.js';
+import { metricsCommand } from './commands/metrics.js';
 import { pauseCommand } from './commands/pause.js';
 import { REQUEST_VERBS, requestCommand } from './commands/request.js';
 import { statusCommand } from './commands/status.js';
@@ -38,6 +39,7 @@ export function buildProgram(name: string, setExitCode: (code: ExitCode) => void
   program.addCommand(pauseCommand(true));
   program.addCommand(pauseCommand(false));
   program.addCommand(validateCommand(setExitCode));
+  program.addCommand(metricsCommand());
   // Subcommands added with addCommand do not inherit these settings.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureHelp({ showGlobalOptions: true }).showHelpAfterError('(add --help for usage)');

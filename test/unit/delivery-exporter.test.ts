@@ -3,7 +3,7 @@ import { Registry, type Metric } from 'prom-client';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import { DeliveryExporter, type DeliveryEvent } from '../../src/metrics/delivery-exporter.js';
-import { API_HISTORY, apiCanary, SHOP_HISTORY, shopRelease } from './delivery.test.js';
+import { API_HISTORY, apiCanary, SHOP_HISTORY, shopRelease } from '../support/delivery-history.js';
 
 const NOW = Date.parse('2026-12-01T00:00:00Z');
 const SHOP = { kind: 'Release', namespace: 'prod', name: 'shop' };
