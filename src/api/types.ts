@@ -38,6 +38,16 @@ export interface CanarySpec {
   progressDeadline?: string;
   /** Holds progress while true. */
   paused?: boolean;
+  /** Report promotions (and change failures) to Datadog DORA Metrics. */
+  dora?: DoraSpec;
+}
+
+/** Datadog DORA Metrics reporting of a Canary or a Release. */
+export interface DoraSpec {
+  enabled: boolean;
+  /** Service in Datadog; default the object's name. */
+  service?: string;
+  env?: string;
 }
 
 export type Step = { setWeight: number; pause?: never } | { pause: { duration?: string }; setWeight?: never };
