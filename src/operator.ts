@@ -19,6 +19,9 @@ import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
 import { DeliveryExporter } from './metrics/delivery-exporter.js';
+import { DoraSender } from './metrics/dora-sender.js';
+import { datadogDoraClient } from './metrics/dora-client.js';
+import { doraCredentials } from './metrics/dora-credentials.js';
 import type { Canary } from './api/types.js';
 
 export interface OperatorOptions {
@@ -52,6 +55,8 @@ export interface OperatorHandle {
   readonly runner: MeasurementRunner;
   /** Delivery metrics; the Release controller feeds it with observeRelease/forget. */
   readonly delivery: DeliveryExporter;
+  /** Datadog DORA reporting; the Release controller may call reportReleasePromotion at promotion. */
+  readonly dora: DoraSender;
   isLeader(): boolean;
   /** Graceful stop: no new work, the pass in flight finishes, the lease is released. */
   stop(): Promise<void>;
@@ -97,7 +102,14 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   // Admission webhooks: every replica serves them; the leader keeps their configurations.
   const canaries = informers.for(CANARIES);
   // Delivery metrics from the Canaries' histories (Releases: delivery.observeRelease).
-  const delivery = new DeliveryExporter({ registry: metrics.registry, logger: logger.child({ component: 'delivery' }) });
+  const dora = new DoraSender({
+    client: datadogDoraClient,
+    credentials: doraCredentials(client, { allowPlainHttp: opts.datadogAllowPlainHttp === true }),
+    isLeader,
+    logger: logger.child({ component: 'dora' }),
+    registry: metrics.registry,
+  });
+  const delivery = new DeliveryExporter({ registry: metrics.registry, logger: logger.child({ component: 'delivery' }), listeners: [(e) => dora.onEvent(e)] });
   canaries.addHandler({
     onChange: (o) => delivery.observeCanary(o as unknown as Canary),
     onDelete: (o) => delivery.forget('Canary', o.metadata.namespace ?? '', o.metadata.name),
@@ -130,6 +142,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   leadership.subscribe((leading) => {
     metrics.leader.set(leading ? 1 : 0);
     if (leading) void admission.onStartedLeading();
+    if (leading) dora.kick();
   });
   elector?.start();
   await Promise.all(controllers.map((c) => c.start()));
@@ -141,6 +154,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     ...(healthPort !== undefined ? { healthPort } : {}),
     runner,
     delivery,
+    dora,
     isLeader,
     async stop(): Promise<void> {
       if (stopped) return;
@@ -150,6 +164,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       await elector?.release();
       metrics.leader.set(0);
       runner.close();
+      dora.close();
       await Promise.all([admission.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },

@@ -54,7 +54,7 @@ export interface AssessedDeploy extends Deploy {
   changeFailure?: ChangeFailureCause;
   /** When the failure was remediated (change failures only; absent while not recovered). */
   recoveredAt?: number;
-  /** The deploy that remediated it: the one that put back the previous revision or fixed forward. */
+  /** What remediated it: the deploy a rollback returned to, the one that put it back, or the fix forward. */
   remediatedBy?: Deploy;
 }
 
@@ -225,6 +225,8 @@ export function assessDeploys(deploys: readonly Deploy[], fixForwardWindowMs: nu
     if (d.outcome === DEPLOY_OUTCOMES.RolledBack) {
       d.changeFailure = CHANGE_FAILURE_CAUSES.RolledBack;
       d.recoveredAt = d.finishedAt;
+      // The rollback returned the targets to what ran before.
+      if (prev) d.remediatedBy = prev;
       return;
     }
     // What replaced it: the next promoted deploy that was not rolled back itself.

@@ -6,6 +6,14 @@ import type { AddressInfo } from 'node:net';
 
 export const STAND_IN_BANNER = 'Local stand-in for the Datadog API (for tests and demos). This is not Datadog.';
 
+/** DORA requests received, as sent on the wire (snake_case). */
+export interface DoraEvents {
+  deployments: unknown[];
+  failures: unknown[];
+  /** PATCH /api/v2/dora/deployments/{id}: the id and the body. */
+  patches: Array<{ id: string; body: unknown }>;
+}
+
 export type MonitorStatus = 'OK' | 'Alert' | 'Warn' | 'No Data' | 'Skipped' | 'Ignored' | 'Unknown' | (string & {});
 
 export interface StandInMonitor {
@@ -130,7 +138,7 @@ export class DatadogStandIn {
   private quotas: QuotaState[] = [];
   private log: LoggedRequest[] = [];
   private eventsPosted: unknown[] = [];
-  private dora: { deployments: unknown[]; failures: unknown[] } = { deployments: [], failures: [] };
+  private dora: DoraEvents = { deployments: [], failures: [], patches: [] };
   private nextEventId = 1_000_000;
 
   private constructor(options: StandInOptions) {
@@ -179,7 +187,7 @@ export class DatadogStandIn {
     this.quotas = [];
     this.log = [];
     this.eventsPosted = [];
-    this.dora = { deployments: [], failures: [] };
+    this.dora = { deployments: [], failures: [], patches: [] };
   }
 
   setMonitors(monitors: StandInMonitor[]): void {
@@ -275,7 +283,7 @@ export class DatadogStandIn {
     return structuredClone(this.eventsPosted);
   }
 
-  doraEvents(): { deployments: unknown[]; failures: unknown[] } {
+  doraEvents(): DoraEvents {
     return structuredClone(this.dora);
   }
 
@@ -351,7 +359,8 @@ export class DatadogStandIn {
 
     const apiKeyOk = header(req, 'dd-api-key') === this.apiKey;
     const appKeyOk = header(req, 'dd-application-key') === this.appKey;
-    const apiKeyOnly = path === '/api/v1/validate' || path === '/api/v1/events' || path.startsWith('/api/v2/dora/');
+    // DORA: creating deployments and failures takes the API key only; patching a deployment also the app key.
+    const apiKeyOnly = path === '/api/v1/validate' || path === '/api/v1/events' || (method === 'POST' && (path === '/api/v2/dora/deployment' || path === '/api/v2/dora/failure'));
     if (!apiKeyOk || (!apiKeyOnly && !appKeyOk)) {
       finish(403, { errors: ['Forbidden'] });
       return;
@@ -375,6 +384,8 @@ export class DatadogStandIn {
     if (method === 'POST' && path === '/api/v1/events') return this.postEvent(body);
     if (method === 'POST' && path === '/api/v2/dora/deployment') return this.postDora('deployments', 'dora_deployment', body);
     if (method === 'POST' && path === '/api/v2/dora/failure') return this.postDora('failures', 'dora_failure', body);
+    const doraPatch = /^\/api\/v2\/dora\/deployments\/([^/]+)$/.exec(path);
+    if (method === 'PATCH' && doraPatch) return this.patchDora(decodeURIComponent(doraPatch[1] ?? ''), body);
     return [404, { errors: ['Not found'] }];
   }
 
@@ -599,8 +610,28 @@ export class DatadogStandIn {
   private postDora(kind: 'deployments' | 'failures', type: string, body: string): [number, unknown] {
     const parsed = parseJson(body) as { data?: { attributes?: unknown } } | undefined;
     if (!parsed?.data?.attributes || typeof parsed.data.attributes !== 'object') return [400, { errors: ['data.attributes is required'] }];
+    // A deployment with an id replaces the one with the same id (the id makes a repeated call the same deployment).
+    const id = (parsed.data.attributes as { id?: unknown }).id;
+    if (kind === 'deployments' && typeof id === 'string') {
+      const at = this.dora.deployments.findIndex((d) => (d as { data: { attributes: { id?: unknown } } }).data.attributes.id === id);
+      if (at >= 0) this.dora.deployments[at] = parsed;
+      else this.dora.deployments.push(parsed);
+      return [200, { data: { id, type } }];
+    }
     this.dora[kind].push(parsed);
     return [202, { data: { id: randomUUID().replace(/-/g, '').slice(0, 20), type } }];
+  }
+
+  /** PATCH /api/v2/dora/deployments/{id}: 204 when the deployment exists; the body must be a dora_deployment_patch_request. */
+  private patchDora(id: string, body: string): [number, unknown] {
+    const parsed = parseJson(body) as { data?: { type?: unknown; attributes?: unknown } } | undefined;
+    if (parsed?.data?.type !== 'dora_deployment_patch_request' || !parsed.data.attributes || typeof parsed.data.attributes !== 'object') {
+      return [400, { errors: ['data.type must be dora_deployment_patch_request, with data.attributes'] }];
+    }
+    const known = this.dora.deployments.some((d) => (d as { data: { attributes: { id?: unknown } } }).data.attributes.id === id);
+    if (!known) return [404, { errors: ['deployment not found'] }];
+    this.dora.patches.push({ id, body: parsed });
+    return [204, undefined];
   }
 
   // ---- control over HTTP (JSON), for the demo ----
@@ -692,7 +723,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function send(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
   if (res.destroyed) return;
-  const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const text = payload === undefined ? '' : typeof payload === 'string' ? payload : JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
