@@ -26,9 +26,13 @@ export interface DoraChangeFailureAttributes {
   remediation?: { type: 'rollback' | 'rollforward'; id: string };
 }
 
-/** "deployer-" and 32 hex characters of sha256(uid:revision): within Datadog's 16–128 characters of [A-Za-z0-9-_.:]. */
-export function doraDeploymentId(d: Pick<Deploy, 'uid' | 'revision'>): string {
-  return `deployer-${createHash('sha256').update(`${d.uid}:${d.revision}`).digest('hex').slice(0, 32)}`;
+/**
+ * "deployer-" and 32 hex characters of sha256(uid:revision:startedAt), within Datadog's 16–128
+ * characters of [A-Za-z0-9-_.:]. The start time tells apart two deploys of the same revision (a
+ * Canary's revision is the pod template hash, which comes back when a version is redeployed).
+ */
+export function doraDeploymentId(d: Pick<Deploy, 'uid' | 'revision' | 'startedAt'>): string {
+  return `deployer-${createHash('sha256').update(`${d.uid}:${d.revision}:${new Date(d.startedAt).toISOString()}`).digest('hex').slice(0, 32)}`;
 }
 
 /**
@@ -63,7 +67,7 @@ export function doraChangeFailure(d: AssessedDeploy, dora: DoraSpec): { rollback
   if (d.changeFailure === CHANGE_FAILURE_CAUSES.RolledBack) {
     const before = d.remediatedBy;
     const rollback: DoraDeploymentAttributes = {
-      id: doraDeploymentId({ uid: d.uid, revision: `${d.revision}-rollback` }),
+      id: doraDeploymentId({ uid: d.uid, revision: `${d.revision}-rollback`, startedAt: d.startedAt }),
       service: dora.service ?? d.name,
       ...(dora.env ? { env: dora.env } : {}),
       ...(before?.version ? { version: before.version } : {}),

@@ -101,6 +101,9 @@ export class DoraSender {
     const knownAt = Math.max(d.finishedAt, d.remediatedBy?.finishedAt ?? 0);
     const deployment = doraDeployment(d, dora);
     if (!deployment) return;
+    // The failed deployment may be older than the horizon (not sent since this process started): send it
+    // again with the evidence (same id, no second deployment), so the patch has something to patch.
+    this.enqueue(e.source, { type: 'Deployment', attributes: deployment }, knownAt, []);
     const after = [`Deployment/${deployment.id}`];
     if (failure.rollback) {
       this.enqueue(e.source, { type: 'Deployment', attributes: failure.rollback }, knownAt, []);

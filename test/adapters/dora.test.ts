@@ -18,7 +18,8 @@ const doraShop = (): Release => {
   const r = shopRelease();
   return { ...r, spec: { ...r.spec, datadog: { secretRef: { name: 'datadog' } }, dora: { enabled: true, service: 'shop-web', env: 'prod' } } as Release['spec'] };
 };
-const id = (revision: string): string => doraDeploymentId({ uid: 'uid-shop', revision });
+const STARTS: Record<string, string> = Object.fromEntries(shopRelease().status!.history!.map((r) => [String(r.generation), r.startedAt]));
+const id = (revision: string): string => doraDeploymentId({ uid: 'uid-shop', revision, startedAt: Date.parse(STARTS[revision.replace('-rollback', '')]!) });
 
 async function eventually(check: () => void, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -52,6 +53,8 @@ describe('Datadog DORA Metrics', () => {
       });
       expect(p?.id).to.match(/^deployer-[0-9a-f]{32}$/);
       expect(id('8')).to.equal(id('8')).and.not.equal(id('7'));
+      // The same revision deployed again later is another deployment.
+      expect(doraDeploymentId({ uid: 'u', revision: 'abc', startedAt: 1000 })).not.to.equal(doraDeploymentId({ uid: 'u', revision: 'abc', startedAt: 2000 }));
       // Exact on the wire: a multiple of 10^9 below 2^62 is a float without rounding.
       expect(String(toNanoseconds(Date.parse('2026-11-26T09:15:00.999Z')))).to.equal('1795684500000000000');
     });
