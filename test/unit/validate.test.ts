@@ -73,6 +73,8 @@ const CASES: Case[] = [
   { name: 'unknown template variable', text: edit('query: "sum:', 'query: "sum:errors{version:{{ release }}}"'), path: 'spec.analysis.checks[0].datadogQuery.query', line: 21, message: /unknown variable "release"/ },
   { name: 'unknown variable in a group', text: edit('group: ', 'group: "version:{{ canaryVersion }}"'), path: 'spec.analysis.checks[1].datadogMonitor.group', line: 27, message: /unknown variable "canaryVersion"/ },
   { name: 'checks without datadog', text: edit('datadog:', 'paused: false').replace(/\s+secretRef:\n\s+name: datadog\n/, '\n'), path: 'spec', line: 6, message: /^Invalid value: datadog.secretRef is required when analysis has checks$/ },
+  { name: 'dora without datadog', text: edit('datadog:', 'dora: { enabled: true, env: prod }').replace(/\s+secretRef:\n\s+name: datadog\n/, '\n'), path: 'spec', line: 6, message: /^Invalid value: datadog.secretRef is required when dora is enabled$/ },
+  { name: 'dora with an empty service', text: edit('progressDeadline: 10m', 'progressDeadline: 10m\ndora: { enabled: true, service: "" }'), path: 'spec.dora.service', line: 10, message: /^must not be empty$/ },
   { name: 'bad verdict', text: edit('group: ', 'verdicts: { warn: fail }'), path: 'spec.analysis.checks[1].datadogMonitor.verdicts.warn', line: 27, message: /one of Pass, Fail, Inconclusive, got "fail"/ },
   { name: 'wrong apiVersion', text: edit('apiVersion:', 'apiVersion: deployer.dev/v1'), path: 'apiVersion', line: 1, message: /must be deployer.dev\/v1alpha1/ },
   { name: 'missing name', text: edit('name: checkout', 'labels: {}'), path: 'metadata.name', line: 3, message: /is required/ },
