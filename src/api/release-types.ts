@@ -163,6 +163,10 @@ export interface ReleaseStatus {
   failedTarget?: string;
   /** Why the release failed: the Canary's own explanation, or the check and value. */
   failureReason?: string;
+  /** When the rollback in progress started (it ends after progressDeadline at the latest). */
+  rollingBackSince?: string;
+  /** The reason (an Event reason) of the rollback in progress. */
+  rollbackReason?: string;
   /** A version that was rolled back: held until the spec changes or a retry is requested. */
   failedGeneration?: number;
   /** Post-release check state, same shape as a Canary's. */
