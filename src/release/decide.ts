@@ -541,11 +541,6 @@ class Decider {
     }
     this.requeueAt = Math.min(this.requeueAt ?? Infinity, started + this.deadlineMs);
     if (t.phase === TARGET_PHASES.WaitingForTemplate) return;
-    const spec = this.release.spec.targets.find((x) => x.deployment === t.deployment);
-    // Images applied in a pass that stopped before the write (or undone by someone): apply again.
-    if (spec?.images && Object.keys(spec.images).length && obs.revision === t.revisionBefore && t.revision !== t.revisionBefore) {
-      this.actions.push({ type: 'ApplyImages', deployment: t.deployment, images: spec.images });
-    }
     if (t.phase === TARGET_PHASES.Canary) {
       const c = obs.canary;
       if (!c) {
@@ -564,10 +559,20 @@ class Decider {
       }
       if (this.promoteRequested()) this.annotate(t, 'promote');
       this.unhold(c);
+      this.reapplyImages(t, obs);
       return;
     }
     if (t.phase === TARGET_PHASES.RollingOut) {
       if (obs.revision === t.revision && obs.rolledOut) this.targetDone(t, TARGET_PHASES.Promoted, `Deployment ${t.deployment} rolled out revision ${t.revision}`);
+      else this.reapplyImages(t, obs);
+    }
+  }
+
+  /** Images applied in a pass that stopped before the write (or undone by someone): applied again. */
+  private reapplyImages(t: TargetStatus, obs: ObservedTarget): void {
+    const images = this.release.spec.targets.find((x) => x.deployment === t.deployment)?.images;
+    if (images && Object.keys(images).length && obs.revision === t.revisionBefore && t.revision !== t.revisionBefore) {
+      this.actions.push({ type: 'ApplyImages', deployment: t.deployment, images });
     }
   }
 
@@ -790,12 +795,14 @@ class Decider {
       const active = targets.filter((t) => IN_FLIGHT.includes(t.phase)).map((t) => `${t.deployment} ${phaseWord(t.phase)}`);
       st.message = `group ${g + 1}/${n}: ${active.join(', ') || 'starting'}`;
     }
+    const phase = st.phase;
+    const running = phase !== undefined && ACTIVE.includes(phase);
     if (st.phase === RELEASE_PHASES.Succeeded || st.phase === RELEASE_PHASES.Superseded) this.releaseHolds(() => true);
     // After a rollback or a halt, a Canary stays held only while its Deployment holds a template of the
     // failed release (a sync applied it early): it is not canaried until a newer generation or a retry.
     if (st.phase === RELEASE_PHASES.RolledBack || st.phase === RELEASE_PHASES.Halted) this.releaseHolds((o) => o.canary?.stableRevision === o.revision);
-    const phase = st.phase;
-    const running = phase !== undefined && ACTIVE.includes(phase);
+    // A release that ended places no new hold.
+    if (!running) for (let i = this.actions.length - 1; i >= 0; i--) if (this.actions[i]?.type === 'HoldCanary') this.actions.splice(i, 1);
     const current = st.releaseGeneration === this.generation;
     const ready: [ConditionStatus, string] =
       phase === RELEASE_PHASES.Succeeded && current ? ['True', REASONS.ReleaseSucceeded] : ['False', reasonOfPhase(phase)];
