@@ -5,6 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { MeasurementRunner } from './analysis/runner.js';
 import { CANARIES, canaryController } from './canary/controller.js';
+import { releaseController } from './release/controller.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { RawClient } from './kube/raw-client.js';
 import type { Controller } from './runtime/controller.js';
@@ -87,7 +88,25 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     },
     { logger, metrics, leadership },
   );
-  const controllers: Controller[] = [canary.controller];
+  const release = releaseController(
+    {
+      client,
+      informers,
+      measurements: (onReady) =>
+        new MeasurementRunner({
+          onReady,
+          ...(opts.datadogTimeoutMs ? { timeoutMs: opts.datadogTimeoutMs } : {}),
+          logger: logger.child({ component: 'datadog', controller: 'release' }),
+          metrics: { onCall: (result) => metrics.datadogCalls.inc({ result }) },
+          urlPolicy: { allowPlainHttp: opts.datadogAllowPlainHttp === true },
+        }),
+      events: new KubeEventRecorder(client, 'deployer', identity),
+      concurrency: opts.concurrency ?? 4,
+      resyncMs: opts.resyncMs ?? 5 * 60_000,
+    },
+    { logger, metrics, leadership },
+  );
+  const controllers: Controller[] = [canary.controller, release.controller];
   const runner = canary.runner;
 
   // Admission webhooks: every replica serves them; the leader keeps their configurations.
@@ -139,6 +158,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       await elector?.release();
       metrics.leader.set(0);
       runner.close();
+      release.runner.close();
       await Promise.all([admission.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },
