@@ -48,6 +48,8 @@ export interface ObservedCanary {
   stableVersion?: string;
   failedRevision?: string;
   canaryRevision?: string;
+  /** From the Canary's history: revisions it promoted, and over which stable revision. */
+  promotions?: Array<{ revision: string; stableRevisionBefore?: string }>;
   phase?: string;
   ready: boolean;
   lastResult?: string;
@@ -72,6 +74,8 @@ export interface ObservedTarget {
   /** The newest revision among the Deployment's ReplicaSets other than the template's. */
   previousRevision?: string;
   previousVersion?: string;
+  /** The previous revision's version label (as versionLabel). */
+  previousVersionLabel?: string;
   /** The rolling update to the template is complete. */
   rolledOut: boolean;
   canary?: ObservedCanary;
@@ -403,20 +407,35 @@ class Decider {
     this.beginVerification(t, obs);
   }
 
-  /** revisionBefore: the Canary's stable revision, else the Deployment's revision before the change. */
+  /**
+   * revisionBefore: what the target ran before this release. The Canary's stable revision, else the
+   * Deployment's current revision while the release has not changed it. A template that already
+   * belongs to the release when its group starts (a sync applied it first, its version label says
+   * so) came from the revision before it: the one its Canary promoted it over (the Canary's
+   * history), or the newest ReplicaSet of another version.
+   */
   private setBefore(t: TargetStatus, obs: ObservedTarget, templateNotYetChanged: boolean): void {
-    if (obs.canary?.stableRevision) {
-      t.revisionBefore = obs.canary.stableRevision;
-      if (obs.canary.stableVersion) t.versionBefore = obs.canary.stableVersion;
-    } else if (templateNotYetChanged || obs.rolledOut || !obs.previousRevision) {
-      // Not changed yet, or already running everywhere when the release came: what runs now.
-      t.revisionBefore = obs.revision;
-      t.versionBefore = obs.version;
-    } else {
-      // The rolling update to this template is under way: it comes from the previous ReplicaSet.
+    const belongs = !templateNotYetChanged && obs.versionLabel !== undefined && obs.versionLabel === this.release.spec.version;
+    const c = obs.canary;
+    if (c?.stableRevision) {
+      const promotedOver = belongs && c.stableRevision === obs.revision ? c.promotions?.find((p) => p.revision === obs.revision)?.stableRevisionBefore : undefined;
+      t.revisionBefore = promotedOver ?? c.stableRevision;
+      if (!promotedOver && c.stableVersion) t.versionBefore = c.stableVersion;
+      return;
+    }
+    const previous = (): void => {
       t.revisionBefore = obs.previousRevision;
       if (obs.previousVersion) t.versionBefore = obs.previousVersion;
-    }
+    };
+    if (templateNotYetChanged) {
+      t.revisionBefore = obs.revision;
+      t.versionBefore = obs.version;
+    } else if (belongs && obs.previousRevision && obs.previousVersionLabel !== this.release.spec.version) previous();
+    else if (obs.rolledOut || !obs.previousRevision) {
+      // Already running everywhere when the release came, and nothing says it is new: unchanged.
+      t.revisionBefore = obs.revision;
+      t.versionBefore = obs.version;
+    } else previous();
   }
 
   /** The target's revision is known: it is verified by its Canary or by its rolling update. */

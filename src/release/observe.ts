@@ -67,8 +67,7 @@ export async function observe(release: Release, ctx: ReleaseObserveContext, now:
       const image = c.name !== undefined ? t.images?.[c.name] : undefined;
       if (image !== undefined) c.image = image;
     }
-    const labels = template.metadata?.labels ?? {};
-    const versionLabel = VERSION_LABELS.map((l) => labels[l]).find((v) => v !== undefined);
+    const versionLabel = versionLabelOf(template);
     const canary = guardOf(canaries, t.deployment);
     // The revision before the change matters only until the target starts (or while it may).
     const status = st?.targets?.find((x) => x.deployment === t.deployment);
@@ -83,7 +82,7 @@ export async function observe(release: Release, ctx: ReleaseObserveContext, now:
       ...(versionLabel !== undefined ? { versionLabel } : {}),
       revisionWithImages: revisionOf(withImages),
       versionWithImages: versionOf(withImages),
-      ...(previous ? { previousRevision: previous.revision, previousVersion: previous.version } : {}),
+      ...(previous ? { previousRevision: previous.revision, previousVersion: previous.version, ...(previous.versionLabel !== undefined ? { previousVersionLabel: previous.versionLabel } : {}) } : {}),
       rolledOut: rolledOut(dep),
       ...(canary ? { canary: observeCanary(canary) } : {}),
       ...(claimedBy ? { claimedBy } : {}),
@@ -160,6 +159,9 @@ export function observeCanary(c: Canary): ObservedCanary {
     ...(s.phase ? { phase: s.phase } : {}),
     ready,
     ...(s.lastResult ? { lastResult: s.lastResult } : {}),
+    ...(s.history?.length
+      ? { promotions: s.history.filter((h) => h.outcome === 'Promoted').map((h) => ({ revision: h.revision, ...(h.stableRevisionBefore ? { stableRevisionBefore: h.stableRevisionBefore } : {}) })) }
+      : {}),
     annotations: { ...(c.metadata.annotations ?? {}) },
     handled: {
       ...(s.requests?.promote ? { promote: s.requests.promote.id } : {}),
@@ -183,7 +185,7 @@ export function rolledOut(d: DeploymentObject): boolean {
 }
 
 /** The newest of the Deployment's ReplicaSets whose template is not the Deployment's. */
-async function previousRevisionOf(client: RawClient, dep: DeploymentObject, signal?: AbortSignal): Promise<{ revision: string; version: string } | undefined> {
+async function previousRevisionOf(client: RawClient, dep: DeploymentObject, signal?: AbortSignal): Promise<{ revision: string; version: string; versionLabel?: string } | undefined> {
   const selector = selectorString(dep.spec?.selector);
   const list = await client.list<ReplicaSetObject>(paths.replicaSets(dep.metadata.namespace), selector ? { labelSelector: selector } : undefined, signal);
   const current = revisionOf(dep.spec?.template);
@@ -192,7 +194,15 @@ async function previousRevisionOf(client: RawClient, dep: DeploymentObject, sign
     .filter((rs) => (rs.metadata.ownerReferences ?? []).some((o) => o.uid === dep.metadata.uid) && rs.metadata.labels?.[LABELS.canaryOf] === undefined && rs.spec?.template)
     .sort((a, b) => number(b) - number(a))
     .find((rs) => revisionOf(rs.spec?.template) !== current);
-  return prev?.spec?.template ? { revision: revisionOf(prev.spec.template), version: versionOf(prev.spec.template) } : undefined;
+  if (!prev?.spec?.template) return undefined;
+  const versionLabel = versionLabelOf(prev.spec.template);
+  return { revision: revisionOf(prev.spec.template), version: versionOf(prev.spec.template), ...(versionLabel !== undefined ? { versionLabel } : {}) };
+}
+
+/** The template's version label (VERSION_LABELS, first set wins). */
+export function versionLabelOf(template: PodTemplate | undefined): string | undefined {
+  const labels = template?.metadata?.labels ?? {};
+  return VERSION_LABELS.map((l) => labels[l]).find((v) => v !== undefined);
 }
 
 function selectorString(selector: LabelSelector | undefined): string | undefined {

@@ -145,7 +145,7 @@ describe('Release controller on the real control plane', function () {
       // The api canary pauses for 10 minutes: a promote request on the Release skips the rest of its analysis.
       const r = await kubectl(['annotate', 'release', 'shop', 'deployer.dev/promote=p1', '--overwrite', '-n', w.ns]);
       expect(r.code, r.stderr).to.equal(0);
-      const done = await waitReleasePhase(w, 'Succeeded');
+      const done = await waitRelease(w, (x) => x.status?.phase === 'Succeeded' && x.status.version === '3.0.1', '3.0.1 Succeeded');
       expect(done.status?.releaseGeneration).to.equal(g + 1);
       expect(done.status?.history?.slice(0, 2).map((h) => [h.generation, h.outcome, h.version])).to.deep.equal([
         [g + 1, 'Succeeded', '3.0.1'],
@@ -204,6 +204,86 @@ describe('Release controller on the real control plane', function () {
       const held = await getRelease(w);
       expect(held.status?.phase).to.equal('RolledBack');
       expect(await image(w, 'api')).to.equal('example.com/api:1.0.0');
+    });
+  });
+
+  describe('GitOps: the sync applies the templates, the Release names the version', () => {
+    let w: World;
+    const VERSION = 'app.kubernetes.io/version';
+    const names = ['api', 'web', 'worker'];
+    const gitopsSpec = (version: string): ReleaseSpec => ({ version, targets: names.map((d) => ({ deployment: d })), order: [['api'], ['web', 'worker']], progressDeadline: '90s' });
+    /** What a sync does: server-side apply of every Deployment's manifest at a version. */
+    async function sync(version: string): Promise<void> {
+      for (const d of names) {
+        const m = w.deploymentManifest(d, `example.com/${d}:${version}`, { podLabels: { [VERSION]: version } });
+        const r = await kubectl(['apply', '--server-side', '--field-manager=argocd', '--force-conflicts', '-n', w.ns, '-f', '-'], { input: JSON.stringify(m) });
+        expect(r.code, r.stderr).to.equal(0);
+      }
+    }
+    const revisions = async (): Promise<Record<string, string>> =>
+      Object.fromEntries(await Promise.all(names.map(async (d) => [d, revisionOf((await w.deploymentObject(d)).spec.template as never)] as const)));
+
+    before(async () => {
+      w = await World.create('rel-gitops');
+      await w.startOperator();
+      w.dd.setVersions(['1.0.0', '2.0.0', '3.0.0', '4.0.0']);
+      await w.datadogSecret('datadog');
+      for (const d of names) await w.deployment(d, `example.com/${d}:1.0.0`, { podLabels: { [VERSION]: '1.0.0' } });
+      await guarded(w, 'api', 101);
+      await guarded(w, 'web', 102);
+    });
+    after(async () => w.teardown());
+
+    async function releasedOnce(version: string, before: Record<string, string>): Promise<void> {
+      const r = await waitRelease(w, (x) => x.status?.phase === 'Succeeded' && x.status.version === version && x.status.releaseGeneration === x.metadata.generation, `${version} Succeeded`);
+      const after = await revisions();
+      const t = Object.fromEntries((r.status?.targets ?? []).map((x) => [x.deployment, x]));
+      for (const d of names) {
+        expect(await image(w, d), d).to.equal(`example.com/${d}:${version}`);
+        expect(t[d]?.revision, d).to.equal(after[d]);
+        await rolloutStatus(w, d);
+        // One ReplicaSet of the Deployment runs the version's template: it rolled out once.
+        const rs = (await w.replicaSets(`app=${d},${VERSION}=${version},!deployer.dev/role`)).filter((x) => (x.spec as { replicas?: number }).replicas);
+        expect(rs.length, `${d}: ReplicaSets of ${version}`).to.equal(1);
+      }
+      // What a rollback would return to is what ran before the release.
+      expect(t.api?.revisionBefore).to.equal(before.api);
+      expect(t.worker?.revisionBefore).to.equal(before.worker);
+      expect(r.status?.history?.filter((h) => h.version === version).map((h) => h.outcome)).to.deep.equal(['Succeeded']);
+    }
+
+    it('the Release first, then the Deployments: the release waits for the templates and takes them once', async () => {
+      const before = await revisions();
+      await release(w, gitopsSpec('2.0.0'));
+      const waiting = await waitRelease(w, (r) => r.status?.targets?.find((t) => t.deployment === 'api')?.phase === 'WaitingForTemplate', 'waiting for the template');
+      expect(waiting.status?.targets?.find((t) => t.deployment === 'api')?.message).to.equal('waiting for the template of Deployment api to carry version 2.0.0 (it has 1.0.0)');
+      await sleep(1_000);
+      expect(await revisions(), 'the Release changes no template').to.deep.equal(before);
+      await sync('2.0.0');
+      await releasedOnce('2.0.0', before);
+    });
+
+    it('the Deployments first, then the Release: the release takes the templates once', async () => {
+      const before = await revisions();
+      await sync('3.0.0');
+      await release(w, gitopsSpec('3.0.0'));
+      await releasedOnce('3.0.0', before);
+    });
+
+    it('a guarded target of a later group changed by the sync waits for its group (held-by; needs the Canary to honour it)', async () => {
+      const before = await revisions();
+      await release(w, gitopsSpec('4.0.0'));
+      await waitRelease(w, (r) => r.status?.targets?.find((t) => t.deployment === 'api')?.phase === 'WaitingForTemplate', 'waiting for the template');
+      await eventually(async () => expect((await w.get('web')).metadata.annotations?.['deployer.dev/held-by']).to.equal('release/shop'));
+      await sync('4.0.0');
+      await waitRelease(w, (r) => r.status?.targets?.find((t) => t.deployment === 'api')?.phase === 'Canary', 'api in canary');
+      await sleep(1_000);
+      expect((await w.canaryPods('web')).length, 'no canary of web before its group').to.equal(0);
+      const r = await waitRelease(w, (x) => x.status?.phase === 'Succeeded' && x.status.version === '4.0.0', '4.0.0 Succeeded');
+      const t = Object.fromEntries((r.status?.targets ?? []).map((x) => [x.deployment, x]));
+      expect(t.web).to.include({ phase: 'Promoted', revisionBefore: before.web });
+      expect(Date.parse(t.web!.startedAt!)).to.be.at.least(Date.parse(t.api!.finishedAt!));
+      expect((await w.get('web')).metadata.annotations?.['deployer.dev/held-by']).to.equal(undefined);
     });
   });
 

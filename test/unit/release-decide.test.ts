@@ -309,6 +309,19 @@ describe('Release decide()', () => {
       expect(d.actions).to.deep.include({ type: 'HoldCanary', canary: 'web', holder: 'release/shop' });
     });
 
+    it('a later group changed by the sync before its turn: what it ran before comes from the Canary\'s history or the previous ReplicaSet', () => {
+      const spec: Partial<ReleaseSpec> = { targets: [{ deployment: 'api' }, { deployment: 'web' }, { deployment: 'worker' }], order: [['api'], ['web', 'worker']] };
+      let r = release({ spec });
+      const apiPromoted = target('api', { v: '2', versionLabel: '2.0.0', canary: canary('api', { stableRevision: R('api', '2') }) });
+      r = after(r, decide(r, observed([target('api', { v: '2', versionLabel: '2.0.0', rolledOut: false }), target('web', { versionLabel: '1.0.0' }), target('worker', { guarded: false, versionLabel: '1.0.0' })]), at(0)));
+      // The Canary of web was not held (it promoted the new template before its group), the worker rolled out.
+      const webCanary = canary('web', { stableRevision: R('web', '2'), promotions: [{ revision: R('web', '2'), stableRevisionBefore: R('web', '1') }] });
+      const d = decide(r, observed([apiPromoted, target('web', { v: '2', versionLabel: '2.0.0', canary: webCanary }), target('worker', { guarded: false, v: '2', versionLabel: '2.0.0', previousRevision: R('worker', '1'), previousVersionLabel: '1.0.0' })]), at(60));
+      expect(targetOf(d, 'web')).to.deep.include({ phase: 'Promoted', revisionBefore: R('web', '1'), revision: R('web', '2') });
+      expect(targetOf(d, 'worker')).to.deep.include({ phase: 'Promoted', revisionBefore: R('worker', '1'), revision: R('worker', '2') });
+      expect(d.status.phase).to.equal('Succeeded');
+    });
+
     it('never gets its template: fails at the deadline', () => {
       const spec = { ...gitops, progressDeadline: '1m' };
       const r = after(release({ spec }), decide(release({ spec }), observed([target('api', { versionLabel: '1.0.0' }), target('web')]), at(0)));
