@@ -741,12 +741,13 @@ class Decider {
     const left = (st.targets ?? []).filter((t) => t.phase === TARGET_PHASES.Reverting).map((t) => t.deployment);
     st.phase = RELEASE_PHASES.RolledBack;
     st.finishedAt = this.nowIso;
+    const reason = st.rollbackReason ?? REASONS.RolledBack;
     delete st.rollingBackSince;
     delete st.rollbackReason;
     st.failedGeneration = st.releaseGeneration ?? this.generation;
     const failed = st.failedTarget ? `${st.failedTarget} failed: ` : '';
     st.message = `rolled back: ${failed}${st.failureReason ?? 'unknown reason'}${left.length ? ` (not yet back on their previous revision: ${left.join(', ')})` : ''}`;
-    this.record('RolledBack', { reason: st.rollbackReason ?? REASONS.RolledBack, message: st.failureReason ?? '' });
+    this.record('RolledBack', { reason, message: st.failureReason ?? '' });
     this.event('Warning', REASONS.ReleaseRolledBack, st.message);
   }
 

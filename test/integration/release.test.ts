@@ -207,6 +207,48 @@ describe('Release controller on the real control plane', function () {
     });
   });
 
+  describe('post-release checks', () => {
+    let w: World;
+    before(async () => {
+      w = await World.create('rel-post');
+      await w.startOperator();
+      w.dd.setVersions(['1.0.0', '2.0.0']);
+      await w.datadogSecret('datadog');
+      for (const d of ['api', 'worker']) await w.deployment(d, `example.com/${d}:1.0.0`);
+      await guarded(w, 'api', 101);
+      w.dd.upsertMonitor({ id: 201, name: 'shop checkout errors', tags: ['service:shop'], overallState: 'OK' });
+    });
+    after(async () => w.teardown());
+
+    it('a post-release check that fails returns every target to the previous version', async () => {
+      const before = { api: revisionOf((await w.deploymentObject('api')).spec.template as never), worker: revisionOf((await w.deploymentObject('worker')).spec.template as never) };
+      await release(
+        w,
+        pushSpec({ api: '2.0.0', worker: '2.0.0' }, [['api', 'worker']], {
+          postRelease: { duration: '5m', interval: '1s', checks: [{ name: 'checkout', datadogMonitor: { id: 201 } }] },
+          datadog: { secretRef: { name: 'datadog' } },
+        }),
+      );
+      const verifying = await waitReleasePhase(w, 'Verifying');
+      expect(verifying.status?.promotedAt).to.be.a('string');
+      await waitRelease(w, (r) => (r.status?.checks?.[0]?.passes ?? 0) > 0, 'measured');
+      expect(await image(w, 'api')).to.equal('example.com/api:2.0.0');
+
+      w.dd.upsertMonitor({ id: 201, name: 'shop checkout errors', tags: ['service:shop'], overallState: 'Alert' });
+      const r = await waitReleasePhase(w, 'RolledBack', 'shop', 120_000);
+      expect(r.status?.failureReason).to.match(/^post-release check checkout failed 1 time\(s\) \(limit 0\): Fail Alert/);
+      expect(r.status?.failedTarget).to.equal(undefined);
+      expect(r.status?.history?.[0]).to.include({ outcome: 'RolledBack', reason: 'PostReleaseCheckFailed' });
+      expect(r.status?.history?.[0]?.promotedAt, 'a change failure: it had been promoted').to.be.a('string');
+      for (const d of ['api', 'worker'] as const) {
+        expect(await image(w, d)).to.equal(`example.com/${d}:1.0.0`);
+        expect(revisionOf((await w.deploymentObject(d)).spec.template as never)).to.equal(before[d]);
+        await rolloutStatus(w, d);
+      }
+      await w.waitForEvents('shop', ['ReleaseVerifying', 'PostReleaseCheckFailed', 'ReleaseRolledBack'], 'Release');
+    });
+  });
+
   describe('GitOps: the sync applies the templates, the Release names the version', () => {
     let w: World;
     const VERSION = 'app.kubernetes.io/version';

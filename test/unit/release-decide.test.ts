@@ -384,6 +384,9 @@ describe('Release decide()', () => {
       expect(d.status.failureReason).to.equal('post-release check errors failed 1 time(s) (limit 0): Fail Alert (threshold OK passes)');
       expect(d.actions).to.deep.include({ type: 'RevertTemplate', deployment: 'worker', revision: R('worker', '1') });
       expect(reasons(d)).to.include(REASONS.PostReleaseCheckFailed);
+      const done = decide({ ...verifying(), status: d.status }, observed([target('worker', { guarded: false })], { checks: ['errors'] }), at(70));
+      expect(done.status.phase).to.equal('RolledBack');
+      expect(done.status.history?.[0]).to.deep.include({ outcome: 'RolledBack', reason: REASONS.PostReleaseCheckFailed, promotedAt: iso(60) });
     });
 
     it('passing checks for the duration: Succeeded, promotedAt when the last group was promoted', () => {
