@@ -329,6 +329,73 @@ describe('Release controller on the real control plane', function () {
     });
   });
 
+  describe('an operator killed at each phase', () => {
+    let w: World;
+    const STEPS_4S = [{ setWeight: 34 }, { pause: { duration: '4s' } }];
+    const restart = async (label: string): Promise<void> => {
+      await w.killOperatorProcess(w.proc, 'SIGKILL');
+      w.startOperatorProcess(['--no-leader-elect'], `operator-${label}`);
+    };
+    const paused = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (const d of ['api', 'web', 'worker']) if ((await w.deploymentObject(d)).spec.paused) out.push(d);
+      return out;
+    };
+    before(async () => {
+      w = await World.create('rel-kill');
+      w.startOperatorProcess(['--no-leader-elect'], 'operator-first');
+      w.dd.setVersions(['1.0.0', '2.0.0', '3.0.0']);
+      await w.datadogSecret('datadog');
+      for (const d of ['api', 'web', 'worker']) await w.deployment(d, `example.com/${d}:1.0.0`);
+      await guarded(w, 'api', 101, STEPS_4S);
+      await guarded(w, 'web', 102, STEPS_4S);
+      w.dd.upsertMonitor({ id: 201, name: 'shop checkout errors', tags: ['service:shop'], overallState: 'OK' });
+    });
+    after(async () => w.teardown());
+
+    it('killed while group 1, group 2 and the post-release checks run, it resumes and releases exactly once', async () => {
+      await release(w, pushSpec({ api: '2.0.0', web: '2.0.0', worker: '2.0.0' }, [['api'], ['web', 'worker']], {
+        postRelease: { duration: '6s', interval: '1s', checks: [{ name: 'checkout', datadogMonitor: { id: 201 } }] },
+        datadog: { secretRef: { name: 'datadog' } },
+      }));
+      await waitRelease(w, (r) => r.status?.targets?.[0]?.phase === 'Canary', 'group 1 in canary');
+      await restart('group1');
+      await waitRelease(w, (r) => r.status?.currentGroup === 1 && r.status?.phase === 'Progressing', 'group 2 running');
+      await restart('group2');
+      await waitReleasePhase(w, 'Verifying');
+      await restart('verifying');
+      const r = await waitReleasePhase(w, 'Succeeded', 'shop', 120_000);
+      expect(r.status?.history?.map((h) => [h.generation, h.outcome])).to.deep.equal([[1, 'Succeeded']]);
+      expect(r.status?.targets?.map((t) => t.phase)).to.deep.equal(['Promoted', 'Promoted', 'Promoted']);
+      for (const d of ['api', 'web', 'worker']) {
+        expect(await image(w, d)).to.equal(`example.com/${d}:2.0.0`);
+        await rolloutStatus(w, d);
+        const rs = (await w.replicaSets(`app=${d},!deployer.dev/role`)).filter((x) => JSON.stringify(x.spec).includes(`${d}:2.0.0`));
+        expect(rs.length, `${d}: one ReplicaSet of 2.0.0`).to.equal(1);
+      }
+      expect(await paused(), 'no target left paused').to.deep.equal([]);
+      expect((await w.events('shop', 'Release')).filter((e) => e.reason === 'ReleaseStarted').length).to.equal(1);
+    });
+
+    it('killed while rolling back, it resumes and leaves no target half-reverted or paused', async () => {
+      w.dd.setAlertVersions(['3.0.0']);
+      await release(w, pushSpec({ api: '2.0.0', web: '3.0.0', worker: '3.0.0' }, [['api', 'worker'], ['web']], { version: '3.0.0' }));
+      await waitRelease(w, (r) => r.status?.releaseGeneration === 2 && (r.status.phase === 'RollingBack' || r.status.phase === 'RolledBack'), 'rolling back');
+      await restart('rollingback');
+      const r = await waitRelease(w, (x) => x.status?.releaseGeneration === 2 && x.status.phase === 'RolledBack', 'rolled back', 'shop', 120_000);
+      expect(r.status?.failedTarget).to.equal('web');
+      expect(r.status?.history?.map((h) => [h.generation, h.outcome])).to.deep.equal([
+        [2, 'RolledBack'],
+        [1, 'Succeeded'],
+      ]);
+      for (const d of ['api', 'web', 'worker']) {
+        expect(await image(w, d)).to.equal(`example.com/${d}:2.0.0`);
+        await rolloutStatus(w, d);
+      }
+      expect(await paused(), 'no target left paused').to.deep.equal([]);
+    });
+  });
+
   describe('bad input', () => {
     let w: World;
     before(async () => {
