@@ -5,6 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { MeasurementRunner } from './analysis/runner.js';
 import { CANARIES, canaryController } from './canary/controller.js';
+import { releaseController } from './release/controller.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { RawClient } from './kube/raw-client.js';
 import type { Controller } from './runtime/controller.js';
@@ -18,11 +19,7 @@ import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
-import { DeliveryExporter } from './metrics/delivery-exporter.js';
-import { DoraSender } from './metrics/dora-sender.js';
-import { datadogDoraClient } from './metrics/dora-client.js';
-import { doraCredentials } from './metrics/dora-credentials.js';
-import type { Canary } from './api/types.js';
+import { DeliveryComponent } from './metrics/delivery-component.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -53,10 +50,8 @@ export interface OperatorHandle {
   readonly webhookPort: number;
   readonly healthPort?: number;
   readonly runner: MeasurementRunner;
-  /** Delivery metrics; the Release controller feeds it with observeRelease/forget. */
-  readonly delivery: DeliveryExporter;
-  /** Datadog DORA reporting; the Release controller may call reportReleasePromotion at promotion. */
-  readonly dora: DoraSender;
+  /** Delivery metrics and DORA reporting from the Canaries' and Releases' histories. */
+  readonly delivery: DeliveryComponent;
   isLeader(): boolean;
   /** Graceful stop: no new work, the pass in flight finishes, the lease is released. */
   stop(): Promise<void>;
@@ -76,44 +71,31 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const leadership: Leadership = elector ?? alwaysLeader;
   const isLeader = (): boolean => leadership.isLeader();
 
-  // The controllers.
-  const canary = canaryController(
-    {
-      client,
-      informers,
-      measurements: (onReady) =>
-        new MeasurementRunner({
-          onReady,
-          ...(opts.datadogTimeoutMs ? { timeoutMs: opts.datadogTimeoutMs } : {}),
-          logger: logger.child({ component: 'datadog' }),
-          metrics: { onCall: (result) => metrics.datadogCalls.inc({ result }) },
-          urlPolicy: { allowPlainHttp: opts.datadogAllowPlainHttp === true },
-        }),
-      events: new KubeEventRecorder(client, 'deployer', identity),
-      ...(opts.notifier ? { notifier: opts.notifier } : {}),
-      concurrency: opts.concurrency ?? 4,
-      resyncMs: opts.resyncMs ?? 5 * 60_000,
-    },
-    { logger, metrics, leadership },
-  );
-  const controllers: Controller[] = [canary.controller];
+  // The controllers, on one runtime.
+  const runtime = { logger, metrics, leadership };
+  const shared = {
+    client,
+    informers,
+    measurements: (onReady: (key: string) => void, component: string): MeasurementRunner =>
+      new MeasurementRunner({
+        onReady,
+        ...(opts.datadogTimeoutMs ? { timeoutMs: opts.datadogTimeoutMs } : {}),
+        logger: logger.child({ component: 'datadog', controller: component }),
+        metrics: { onCall: (result) => metrics.datadogCalls.inc({ result }) },
+        urlPolicy: { allowPlainHttp: opts.datadogAllowPlainHttp === true },
+      }),
+    events: new KubeEventRecorder(client, 'deployer', identity),
+    concurrency: opts.concurrency ?? 4,
+    resyncMs: opts.resyncMs ?? 5 * 60_000,
+  };
+  const canary = canaryController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'canary'), ...(opts.notifier ? { notifier: opts.notifier } : {}) }, runtime);
+  const release = releaseController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'release') }, runtime);
+  const controllers: Controller[] = [canary.controller, release.controller];
   const runner = canary.runner;
 
-  // Admission webhooks: every replica serves them; the leader keeps their configurations.
+  // Delivery metrics; admission webhooks (every replica serves them; the leader keeps their configurations).
+  const delivery = new DeliveryComponent({ client, informers, registry: metrics.registry, logger, isLeader, allowPlainHttp: opts.datadogAllowPlainHttp === true });
   const canaries = informers.for(CANARIES);
-  // Delivery metrics from the Canaries' histories (Releases: delivery.observeRelease).
-  const dora = new DoraSender({
-    client: datadogDoraClient,
-    credentials: doraCredentials(client, { allowPlainHttp: opts.datadogAllowPlainHttp === true }),
-    isLeader,
-    logger: logger.child({ component: 'dora' }),
-    registry: metrics.registry,
-  });
-  const delivery = new DeliveryExporter({ registry: metrics.registry, logger: logger.child({ component: 'delivery' }), listeners: [(e) => dora.onEvent(e)] });
-  canaries.addHandler({
-    onChange: (o) => delivery.observeCanary(o as unknown as Canary),
-    onDelete: (o) => delivery.forget('Canary', o.metadata.namespace ?? '', o.metadata.name),
-  });
   const canaryExists = (ns: string, name: string): boolean | undefined => (canaries.hasSynced ? canaries.get(name, ns) !== undefined : undefined);
   const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, isLeader });
   const webhookPort = admission.port;
@@ -142,7 +124,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   leadership.subscribe((leading) => {
     metrics.leader.set(leading ? 1 : 0);
     if (leading) void admission.onStartedLeading();
-    if (leading) dora.kick();
+    if (leading) delivery.onStartedLeading();
   });
   elector?.start();
   await Promise.all(controllers.map((c) => c.start()));
@@ -154,7 +136,6 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     ...(healthPort !== undefined ? { healthPort } : {}),
     runner,
     delivery,
-    dora,
     isLeader,
     async stop(): Promise<void> {
       if (stopped) return;
@@ -164,7 +145,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       await elector?.release();
       metrics.leader.set(0);
       runner.close();
-      dora.close();
+      release.runner.close();
+      delivery.close();
       await Promise.all([admission.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },

@@ -1,6 +1,8 @@
 // Names the controller, the admission webhook and the CLI agree on.
 
 export const FIELD_MANAGER = 'deployer';
+/** The Release's writes to Deployments (images, reverts): not the operator's own manager, so the admission webhook holds them like a user's change. */
+export const RELEASE_FIELD_MANAGER = 'deployer-release';
 export const CONTROLLER_NAME = 'deployer.dev/canary-controller';
 export const FINALIZER = 'deployer.dev/finalizer';
 
@@ -29,6 +31,8 @@ export const ANNOTATIONS = {
   retry: 'deployer.dev/retry',
   /** On canary ReplicaSets and pods: the full version under test (a label value holds at most 63 characters). */
   version: 'deployer.dev/version',
+  /** On a Canary: the Release (release/<name>) whose later group it belongs to; the Canary starts no canary while set. */
+  heldBy: 'deployer.dev/held-by',
 } as const;
 
 export const CONDITIONS = {
@@ -94,6 +98,23 @@ export const REASONS = {
   TargetRecreated: 'TargetRecreated',
   /** The Deployment's stable-revision annotation named a revision that was not verified; it was put back. */
   StableAnnotationRestored: 'StableAnnotationRestored',
+  // Release
+  ReleaseStarted: 'ReleaseStarted',
+  GroupStarted: 'GroupStarted',
+  WaitingForTemplate: 'WaitingForTemplate',
+  TargetPromoted: 'TargetPromoted',
+  TargetFailed: 'TargetFailed',
+  ReleaseVerifying: 'ReleaseVerifying',
+  ReleaseSucceeded: 'ReleaseSucceeded',
+  ReleaseRollingBack: 'ReleaseRollingBack',
+  ReleaseRolledBack: 'ReleaseRolledBack',
+  ReleaseSuperseded: 'ReleaseSuperseded',
+  ReleaseHalted: 'ReleaseHalted',
+  ReleaseFailed: 'ReleaseFailed',
+  ReleaseHeld: 'ReleaseHeld',
+  PostReleaseCheckFailed: 'PostReleaseCheckFailed',
+  TargetClaimed: 'TargetClaimed',
+  ContainerNotFound: 'ContainerNotFound',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -2,7 +2,7 @@
 // Deployments, verified target by target and rolled back all-or-nothing. The CRD schema in
 // crds/deployer.dev_releases.yaml is the source of truth for what the apiserver accepts;
 // these types mirror it.
-import type { API_VERSION, CheckSpec, Condition, DatadogSpec, ObjectMeta, RequestRecord } from './types.js';
+import type { API_VERSION, CheckSpec, Condition, DatadogSpec, DoraSpec, ObjectMeta, RequestRecord } from './types.js';
 
 export const RELEASE_KIND = 'Release';
 export const RELEASE_PLURAL = 'releases';
@@ -30,8 +30,10 @@ export interface ReleaseSpec {
   progressDeadline?: string;
   /** Releases kept in status.history; default 20. */
   historyLimit?: number;
-  /** Credentials for postRelease checks (as on a Canary). */
+  /** Credentials for postRelease checks and DORA reporting (as on a Canary). */
   datadog?: DatadogSpec;
+  /** Report promoted releases to Datadog DORA Metrics. */
+  dora?: DoraSpec;
 }
 
 export interface ReleaseSource {
@@ -163,6 +165,10 @@ export interface ReleaseStatus {
   failedTarget?: string;
   /** Why the release failed: the Canary's own explanation, or the check and value. */
   failureReason?: string;
+  /** When the rollback in progress started (it ends after progressDeadline at the latest). */
+  rollingBackSince?: string;
+  /** The reason (an Event reason) of the rollback in progress. */
+  rollbackReason?: string;
   /** A version that was rolled back: held until the spec changes or a retry is requested. */
   failedGeneration?: number;
   /** Post-release check state, same shape as a Canary's. */

@@ -135,4 +135,6 @@ export const paths = {
   leases: (ns: string): string => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
   mutatingWebhook: (name: string): string => `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`,
   mutatingWebhooks: (): string => '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+  releases: (ns?: string): string => (ns ? `/apis/deployer.dev/v1alpha1/namespaces/${ns}/releases` : '/apis/deployer.dev/v1alpha1/releases'),
+  release: (ns: string, name: string): string => `/apis/deployer.dev/v1alpha1/namespaces/${ns}/releases/${name}`,
 };
