@@ -38,6 +38,10 @@ export interface CanarySpec {
   progressDeadline?: string;
   /** Holds progress while true. */
   paused?: boolean;
+  /** Finished canaries kept in status.history; default 10. */
+  historyLimit?: number;
+  /** Earlier stable revisions that roll out again without a canary; default { revisions: 3 }. */
+  rollbackWindow?: { revisions?: number };
 }
 
 export type Step = { setWeight: number; pause?: never } | { pause: { duration?: string }; setWeight?: never };
