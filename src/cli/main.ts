@@ -10,6 +10,8 @@ import { pauseCommand } from './commands/pause.js';
 import { REQUEST_VERBS, requestCommand } from './commands/request.js';
 import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
+import { releaseCommand } from './commands/release.js';
+import { historyCommand } from './commands/history.js';
 import { CliError, EXIT, type ExitCode } from './errors.js';
 import { terminalSafe } from './terminal.js';
 
@@ -38,6 +40,8 @@ export function buildProgram(name: string, setExitCode: (code: ExitCode) => void
   program.addCommand(pauseCommand(true));
   program.addCommand(pauseCommand(false));
   program.addCommand(validateCommand(setExitCode));
+  program.addCommand(releaseCommand());
+  program.addCommand(historyCommand());
   // Subcommands added with addCommand do not inherit these settings.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureHelp({ showGlobalOptions: true }).showHelpAfterError('(add --help for usage)');
