@@ -25,13 +25,13 @@ export function programName(argv1: string | undefined): string {
 export function buildProgram(name: string, setExitCode: (code: ExitCode) => void): Command {
   const program = new Command(name)
     .description('Inspect and steer Deployer canaries (deployer.dev/v1alpha1 Canary)')
-    .version(VERSION, '--version')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--context <name>', 'kubeconfig context to use')
     .option('-n, --namespace <namespace>', "namespace (default: the context's namespace, else default)")
     .addHelpText(
       'after',
       '\nExit codes: 0 ok, 1 canary rolled back or failed / validation problems, 2 usage or cluster errors, 3 timeout.\n' +
+        'depctl --version prints the version of depctl (as the first argument: `release --version V` is the version to release).\n' +
         'Set DEPCTL_DEBUG=1 to print stack traces.',
     );
   program.addCommand(getCommand());
@@ -55,6 +55,12 @@ export function buildProgram(name: string, setExitCode: (code: ExitCode) => void
 export async function run(argv: string[]): Promise<number> {
   let code: ExitCode = EXIT.ok;
   const program = buildProgram(programName(argv[1]), (c) => (code = c));
+  // The program's own --version only as the first argument: after a subcommand it is that
+  // command's option (depctl release NAME --version 1.4.2), which commander would otherwise take.
+  if (argv[2] === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return EXIT.ok;
+  }
   try {
     await program.parseAsync(argv);
     return code;
