@@ -356,7 +356,8 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
 function revertCandidate(canary: Canary, dep: ObservedDeployment): boolean {
   const st = canary.status;
   const progressing = getCondition(st?.conditions, CONDITIONS.Progressing);
-  if (progressing?.status === 'True' && progressing.reason === REASONS.Promoting && st?.canaryRevision === dep.revision) return false;
+  // Decided already: its canary runs, or its promotion does.
+  if (progressing?.status === 'True' && st?.canaryRevision === dep.revision) return false;
   return inRollbackWindow(st?.history, dep.stableAnnotation ?? st?.stableRevision, dep.revision, rollbackWindowOf(canary)) !== undefined;
 }
 
