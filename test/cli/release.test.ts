@@ -2,7 +2,7 @@
 // No controller runs in this namespace; statuses are written with kubectl patch --subresource=status.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,8 +48,10 @@ describe('depctl release commands against the API server', function () {
   before(async function () {
     await ensureCluster();
     await buildCli();
-    // The Release CRD: the operator's when the cluster has it, else a minimal one for these tests.
-    if ((await kubectl(['get', 'crd', 'releases.deployer.dev'])).code !== 0) {
+    // The Release CRD: the repository's when it has one, else the cluster's, else a minimal one for these tests.
+    const crd = join(ROOT, 'crds/deployer.dev_releases.yaml');
+    if (existsSync(crd)) await must(['apply', '--server-side', '--force-conflicts', '-f', crd]);
+    else if ((await kubectl(['get', 'crd', 'releases.deployer.dev'])).code !== 0) {
       const r = await kubectl(['create', '-f', join(ROOT, 'test/cli/fixtures/releases-crd.yaml')]);
       if (r.code !== 0 && !/AlreadyExists/.test(r.stderr)) throw new Error(r.stderr);
     }
