@@ -95,6 +95,27 @@ describe('Canary rollback window and held-by on the real control plane', functio
     expect(events.map((e) => e.reason), JSON.stringify(events.map((e) => [e.reason, e.message]))).not.to.include('RevertAccepted');
   });
 
+  it('a revision whose ReplicaSet is gone (revisionHistoryLimit 0) runs a canary', async () => {
+    w.dd.upsertMonitor(versionMonitor(204, 'shop'));
+    const manifest = w.deploymentManifest('shop', 'example.com/shop:1.0.0');
+    (manifest.spec as Record<string, unknown>).revisionHistoryLimit = 0;
+    await w.apply(manifest);
+    const ready = await kubectl(['rollout', 'status', 'deployment/shop', '-n', w.ns, '--timeout=60s']);
+    expect(ready.code, ready.stderr).to.equal(0);
+    await w.canary('shop', { steps: FAST_STEPS, analysis: { interval: '1s', checks: [{ name: 'errors', datadogMonitor: { id: 204 } }] }, datadog: { secretRef: { name: 'datadog' } }, progressDeadline: '60s' });
+    await w.waitPhase('shop', 'Waiting');
+    await w.setImage('shop', 'example.com/shop:1.1.0');
+    await w.waitFor('shop', (c) => c.status?.phase === 'Succeeded' && c.status.stableVersion === '1.1.0', 'promoted 1.1.0');
+    await eventually(async () => {
+      const own = (await w.replicaSets('app=shop,!deployer.dev/role')).length;
+      if (own !== 1) throw new Error(`${own} ReplicaSets of shop, waiting for the old one to go`);
+    });
+    await w.setImage('shop', 'example.com/shop:1.0.0');
+    await w.waitFor('shop', (c) => c.status?.phase === 'Progressing' && c.status.canaryVersion === '1.0.0', 'a canary of 1.0.0');
+    expect((await w.events('shop')).map((e) => e.reason)).not.to.include('RevertAccepted');
+    await w.waitFor('shop', (c) => c.status?.phase === 'Succeeded' && c.status.stableVersion === '1.0.0', 'promoted 1.0.0 after its canary');
+  });
+
   it('deployer.dev/held-by holds a new revision without canary pods until it is removed; a running canary is unaffected', async () => {
     await given(w, 'worker', 203);
     await w.annotate('worker', 'deployer.dev/held-by', 'release/shop');
