@@ -792,10 +792,7 @@ class Pass {
     // The Ready condition carries the acceptance until the promotion completes (acceptedRevert()).
     this.cond(CONDITIONS.Ready, 'False', REASONS.RevertAccepted, msg);
     this.event('Normal', REASONS.RevertAccepted, msg, true);
-    this.promote(dep);
-    this.set(PHASES.Promoting, msg);
-    const promoting = this.events.findIndex((e) => e.reason === REASONS.Promoting);
-    if (promoting >= 0) this.events.splice(promoting, 1); // RevertAccepted says it
+    this.promote(dep, msg);
     return true;
   }
 
@@ -1230,16 +1227,17 @@ class Pass {
     }
   }
 
-  private promote(dep: ObservedDeployment): void {
+  /** acceptedRevert: the message of a revert accepted within the rollback window (its own Event says it). */
+  private promote(dep: ObservedDeployment, acceptedRevert?: string): void {
     const st = this.st;
     const msg = `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`;
     this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
     st.promotionStartedAt = this.nowIso;
     st.currentStep = this.canary.spec.steps.length;
     st.stepProgress = `${st.currentStep}/${st.currentStep}`;
-    this.set(PHASES.Promoting, msg);
+    this.set(PHASES.Promoting, acceptedRevert ?? msg);
     this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
-    this.event('Normal', REASONS.Promoting, msg, true);
+    if (acceptedRevert === undefined) this.event('Normal', REASONS.Promoting, msg, true);
     this.requeueAt(this.now + 2_000);
   }
 
