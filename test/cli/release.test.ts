@@ -171,6 +171,20 @@ describe('depctl release commands against the API server', function () {
     }
   });
 
+  it('history canary/NAME shows a Canary\'s status.history', async () => {
+    await must(['apply', '--server-side', '--force-conflicts', '-f', join(ROOT, 'crds/deployer.dev_canaries.yaml')]);
+    const canary = { apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', metadata: { name: 'api', namespace: ns }, spec: { targetRef: { name: 'api' }, steps: [] } };
+    const created = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(canary) });
+    expect(created.code, created.stderr).to.equal(0);
+    const now = new Date().toISOString();
+    await must(['patch', 'canary', 'api', '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { history: [{ revision: 'r2', version: '1.1.0', startedAt: now, finishedAt: now, outcome: 'RolledBack', reason: 'CheckFailed', result: 'rolled back revision r2', release: 'shop' }] } })]);
+    const r = await depctl(['history', 'canary/api', '-n', ns]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.split('\n')[1]).to.match(/^r2\s+1\.1\.0\s+RolledBack\s+CheckFailed\s+\d+s ago\s+0s\s+shop\s+rolled back revision r2$/);
+    // No controller here: drop a finalizer a controller elsewhere may have added, so the namespace can go.
+    await kubectl(['patch', 'canary', 'api', '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+  });
+
   it('--from-git fills spec.source: origin without credentials, HEAD, its time and author, lines changed over every commit since the last release', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'depctl-git-'));
     await git(dir, ['init', '-q', '-b', 'main']);

@@ -177,3 +177,19 @@ describe('depctl views of a Release', () => {
     expect(['Succeeded', 'Progressing', 'Verifying', 'RolledBack', 'Failed', 'Halted', undefined].map(releaseExitCode)).to.deep.equal([0, 0, 0, 1, 1, 1, 0]);
   });
 });
+
+describe('depctl history canary/NAME', () => {
+  it('one row per finished canary, newest first, with the Release and the result', async () => {
+    const { renderCanaryHistory } = await import('../../src/cli/format/canary-history.js');
+    const lines = renderCanaryHistory(
+      [
+        { revision: 'aaaa', version: '1.0.0', stableRevisionBefore: 'bbbb', startedAt: '2026-12-01T11:58:00Z', finishedAt: '2026-12-01T11:58:30Z', promotedAt: '2026-12-01T11:58:30Z', outcome: 'Promoted', reason: 'RevertAccepted', result: 'revision aaaa (version 1.0.0) was verified on 2026-12-01T10:00:00Z (within the rollback window of 3): rolled out without a new canary', release: 'shop' },
+        { revision: 'bbbb', version: '1.1.0', startedAt: '2026-12-01T11:00:00Z', finishedAt: '2026-12-01T11:06:00Z', outcome: 'RolledBack', reason: 'CheckFailed', result: 'rolled back revision bbbb' },
+      ],
+      { now: NOW, width: 250 },
+    ).split('\n');
+    expect(lines[0]).to.match(/^REVISION\s+VERSION\s+OUTCOME\s+REASON\s+STARTED\s+DURATION\s+RELEASE\s+RESULT$/);
+    expect(lines[1]).to.match(/^aaaa\s+1\.0\.0\s+Promoted\s+RevertAccepted\s+2m ago\s+30s\s+shop\s+revision aaaa \(version 1\.0\.0\) was verified on/);
+    expect(lines[2]).to.match(/^bbbb\s+1\.1\.0\s+RolledBack\s+CheckFailed\s+60m ago\s+6m\s+-\s+rolled back revision bbbb$/);
+  });
+});
