@@ -31,8 +31,10 @@ export const ANNOTATIONS = {
   retry: 'deployer.dev/retry',
   /** On canary ReplicaSets and pods: the full version under test (a label value holds at most 63 characters). */
   version: 'deployer.dev/version',
-  /** On a Canary: the Release (release/<name>) whose later group it belongs to; the Canary starts no canary while set. */
+  /** On a Canary: "release/<name>" while a Release holds new revisions of its target until the target's group starts. */
   heldBy: 'deployer.dev/held-by',
+  /** On a Canary: the Release (name) that drives its target's revisions; recorded in status.history. */
+  release: 'deployer.dev/release',
 } as const;
 
 export const CONDITIONS = {
@@ -115,6 +117,10 @@ export const REASONS = {
   PostReleaseCheckFailed: 'PostReleaseCheckFailed',
   TargetClaimed: 'TargetClaimed',
   ContainerNotFound: 'ContainerNotFound',
+  /** The template went back to a revision within spec.rollbackWindow: rolled out without a new canary. */
+  RevertAccepted: 'RevertAccepted',
+  /** A new revision waits: the Canary's deployer.dev/held-by annotation names a Release whose group has not started. */
+  HeldByRelease: 'HeldByRelease',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
@@ -126,6 +132,10 @@ export const DEFAULTS = {
   monitorGroup: 'version:{{ version }}',
   /** Measurements kept per check in status. */
   measurementHistory: 10,
+  /** Finished canaries kept in status.history. */
+  historyLimit: 10,
+  /** Earlier stable revisions trusted without a new canary. */
+  rollbackWindowRevisions: 3,
 } as const;
 
 /** The value of an Inconclusive measurement that Datadog's rate limit prevented (never an error, never a pass). */

@@ -40,6 +40,10 @@ export interface CanarySpec {
   paused?: boolean;
   /** Report promotions (and change failures) to Datadog DORA Metrics. */
   dora?: DoraSpec;
+  /** Finished canaries kept in status.history; default 10. */
+  historyLimit?: number;
+  /** Earlier stable revisions that roll out again without a canary; default { revisions: 3 }. */
+  rollbackWindow?: { revisions?: number };
 }
 
 /** Datadog DORA Metrics reporting of a Canary or a Release. */

@@ -1,13 +1,14 @@
 // The Canary state machine: a pure function of the spec, the last status and a snapshot of
 // the world. No I/O, no clock, never throws. Everything it wants done comes back as actions.
 import { ANNOTATIONS, CONDITIONS, DEFAULTS, FINALIZER, RATE_LIMITED_VALUE, REASONS, type Reason } from '../api/constants.js';
-import type { Canary, CanaryStatus, CheckStatus, ConditionStatus, Measurement, Phase, Step } from '../api/types.js';
+import type { Canary, CanaryOutcome, CanaryStatus, CheckStatus, ConditionStatus, Measurement, Phase, Step } from '../api/types.js';
 import { PHASES } from '../api/types.js';
 import type { ResolvedCheck } from '../analysis/provider.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition, setCondition } from './conditions.js';
 import { canaryReplicas } from './replicas.js';
 import { canaryVersionFor } from './revision.js';
+import { addRecord, historyLimitOf, inRollbackWindow, rollbackWindowOf } from './history.js';
 
 export interface ObservedDeployment {
   name: string;
@@ -40,6 +41,8 @@ export interface ObservedDeployment {
   stableVersion?: string;
   /** A ReplicaSet of the Deployment runs the stable revision (its template can be restored). */
   stableTemplateKnown: boolean;
+  /** A ReplicaSet of the Deployment runs the current template's revision (looked up only for a revision in the rollback window). */
+  revisionReplicaSetExists?: boolean;
 }
 
 export interface ObservedReplicaSet {
@@ -296,6 +299,35 @@ class Pass {
 
   private targetName(): string {
     return `${this.canary.metadata.namespace}/${this.canary.spec.targetRef.name}`;
+  }
+
+  /** The Release that drives the target's revisions: the deployer.dev/release annotation, else the one holding it. */
+  private releaseName(): string | undefined {
+    const a = this.canary.metadata.annotations ?? {};
+    return a[ANNOTATIONS.release] || a[ANNOTATIONS.heldBy]?.replace(/^release\//, '') || undefined;
+  }
+
+  /** Adds the canary that ends in this pass to status.history (call before the status fields move on). */
+  private record(revision: string, outcome: CanaryOutcome, reason: Reason, result: string, extra: { version?: string; promoted?: boolean } = {}): void {
+    const st = this.st;
+    const release = this.releaseName();
+    const version = extra.version ?? st.canaryVersion;
+    this.st.history = addRecord(
+      st.history,
+      {
+        revision,
+        ...(version !== undefined ? { version } : {}),
+        ...(st.stableRevision !== undefined && st.stableRevision !== revision ? { stableRevisionBefore: st.stableRevision } : {}),
+        startedAt: st.startedAt ?? this.nowIso,
+        finishedAt: this.nowIso,
+        ...(extra.promoted ? { promotedAt: this.nowIso } : {}),
+        outcome,
+        reason,
+        result,
+        ...(release !== undefined ? { release } : {}),
+      },
+      historyLimitOf(this.canary),
+    );
   }
 
   // ---------- deletion ----------
@@ -563,6 +595,7 @@ class Pass {
       // The template went back to the stable revision while a canary ran or after a rollback.
       const what = st.canaryRevision ? ` the canary of revision ${st.canaryRevision} (version ${st.canaryVersion}) was discarded` : '';
       const msg = `template reverted to the stable revision ${dep.revision} (version ${st.stableVersion});${what || ' nothing to verify'}`;
+      if (reason !== undefined && st.canaryRevision !== undefined && st.canaryRevision !== dep.revision) this.record(st.canaryRevision, 'Reverted', REASONS.RevertedToStable, msg);
       st.failedRevision = undefined;
       this.finish(PHASES.Waiting, REASONS.RevertedToStable, 'True', msg);
       this.event('Normal', REASONS.RevertedToStable, msg);
@@ -605,17 +638,20 @@ class Pass {
       this.undoPromotion(dep, landed, REASONS.AbortRequested, `aborted by request ${abort} during the promotion`);
       return;
     }
+    const revert = this.acceptedRevert();
     if (landed && dep.rolloutComplete && !dep.paused) {
-      const msg = `promoted revision ${dep.revision} (version ${dep.version})`;
+      const msg = revert ?? `promoted revision ${dep.revision} (version ${dep.version})`;
       if (this.observed.canaryReplicaSets.length) {
         this.dropActions('DeleteCanaryReplicaSets');
         this.actions.push({ type: 'DeleteCanaryReplicaSets' });
       }
+      const reason = revert !== undefined ? REASONS.RevertAccepted : REASONS.Promoted;
+      this.record(dep.revision, 'Promoted', reason, msg, { promoted: true });
       st.stableRevision = dep.revision;
       // The version the Deployment's pods report (a distinct canary version was the canary's alone).
       st.stableVersion = dep.version;
-      this.finish(PHASES.Succeeded, REASONS.Promoted, 'True', msg);
-      this.event('Normal', REASONS.Promoted, msg);
+      this.finish(PHASES.Succeeded, reason, 'True', msg);
+      if (revert === undefined) this.event('Normal', REASONS.Promoted, msg);
       return;
     }
     const bySpec = this.canary.spec.paused === true;
@@ -639,7 +675,7 @@ class Pass {
       this.undoPromotion(dep, landed, REASONS.ProgressDeadlineExceeded, `promotion of revision ${dep.revision} did not complete within the progress deadline (${dep.rolloutMessage})`);
       return;
     }
-    const msg = `rolling out revision ${dep.revision} through the Deployment (${dep.rolloutMessage})`;
+    const msg = revert !== undefined ? `${revert} (${dep.rolloutMessage})` : `rolling out revision ${dep.revision} through the Deployment (${dep.rolloutMessage})`;
     this.set(PHASES.Promoting, msg);
     this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`);
     this.requeueAt(Math.min(this.now + 5_000, started + this.settings.deadlineMs + 1));
@@ -692,6 +728,7 @@ class Pass {
       this.whilePromoting(dep, false);
       return;
     }
+    if (st.failedRevision !== rev && dep.revisionReplicaSetExists === true && this.acceptRevert(dep)) return;
     if (dep.generationObserved && dep.replicas > 0 && dep.updatedReplicas >= dep.replicas) {
       this.notCanaried(dep);
       return;
@@ -704,6 +741,11 @@ class Pass {
       return;
     }
     const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
+    const heldBy = this.canary.metadata.annotations?.[ANNOTATIONS.heldBy];
+    if (heldBy && !(active && st.canaryRevision === rev)) {
+      this.heldByRelease(dep, heldBy);
+      return;
+    }
     // A canary in progress or a promotion not yet complete is superseded by a newer template.
     if (st.canaryRevision !== rev || !active) this.start(dep, this.progressingReason !== undefined);
     if (dep.replicas === 0) {
@@ -711,6 +753,78 @@ class Pass {
       return;
     }
     this.analyse(dep);
+  }
+
+  /**
+   * The template went back to a revision within spec.rollbackWindow whose ReplicaSet still
+   * exists: it was verified (or stable) before, so it rolls out at once through the promotion
+   * path, without canary pods. Returns false when the revision is not in the window.
+   */
+  private acceptRevert(dep: ObservedDeployment): boolean {
+    const st = this.st;
+    const n = rollbackWindowOf(this.canary);
+    const match = inRollbackWindow(st.history, dep.stableAnnotation ?? st.stableRevision, dep.revision, n);
+    if (!match) return false;
+    const active = this.progressingReason !== undefined;
+    if (active && st.canaryRevision && st.canaryRevision !== dep.revision) {
+      this.record(st.canaryRevision, 'Superseded', REASONS.Superseded, `revision ${st.canaryRevision} (version ${st.canaryVersion}) superseded by revision ${dep.revision} (version ${dep.version}), which is within the rollback window`);
+    }
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    const when = match.promoted
+      ? `was verified on ${isoSeconds(Date.parse(match.promoted.promotedAt ?? match.promoted.finishedAt))}`
+      : `was stable until ${isoSeconds(Date.parse(match.stableUntil!.promotedAt ?? match.stableUntil!.finishedAt))}`;
+    const msg = `revision ${dep.revision} (version ${dep.version}) ${when} (within the rollback window of ${n}): rolled out without a new canary`;
+    if (dep.stableAnnotation) st.stableRevision = dep.stableAnnotation;
+    st.canaryRevision = dep.revision;
+    st.canaryVersion = dep.version;
+    st.failedRevision = undefined;
+    st.startedAt = this.nowIso;
+    st.finishedAt = undefined;
+    st.analysisStartedAt = undefined;
+    st.stepStartedAt = undefined;
+    st.canaryPodsWaitingSince = undefined;
+    st.pausedSince = undefined;
+    st.weightReadyAt = undefined;
+    st.checks = [];
+    st.canaryWeight = 0;
+    st.canaryReplicas = 0;
+    st.canaryReadyReplicas = 0;
+    // The Ready condition carries the acceptance until the promotion completes (acceptedRevert()).
+    this.cond(CONDITIONS.Ready, 'False', REASONS.RevertAccepted, msg);
+    this.event('Normal', REASONS.RevertAccepted, msg, true);
+    this.promote(dep, msg);
+    return true;
+  }
+
+  /** The message of a revert accepted within the rollback window whose promotion is under way. */
+  private acceptedRevert(): string | undefined {
+    const ready = getCondition(this.st.conditions, CONDITIONS.Ready);
+    return ready?.reason === REASONS.RevertAccepted && ready.status === 'False' ? ready.message : undefined;
+  }
+
+  /**
+   * A Release holds the target's new revisions until its group starts (deployer.dev/held-by):
+   * the Deployment stays held by the gate, no canary pods; a canary of another revision ends.
+   */
+  private heldByRelease(dep: ObservedDeployment, heldBy: string): void {
+    const st = this.st;
+    const msg = `revision ${dep.revision} (version ${dep.version}) held by ${heldBy} until its group starts`;
+    if (this.observed.canaryReplicaSets.length) this.actions.push({ type: 'DeleteCanaryReplicaSets' });
+    const active = this.progressingReason !== undefined && this.progressingReason !== REASONS.Promoting;
+    if (active && st.canaryRevision && st.canaryRevision !== dep.revision) {
+      this.record(st.canaryRevision, 'Superseded', REASONS.Superseded, `revision ${st.canaryRevision} (version ${st.canaryVersion}) superseded by revision ${dep.revision} (version ${dep.version}), ${msg}`);
+      st.finishedAt = this.nowIso;
+      st.canaryWeight = 0;
+      st.canaryReplicas = 0;
+      st.canaryReadyReplicas = 0;
+      st.canaryPodsWaitingSince = undefined;
+      st.pausedSince = undefined;
+    }
+    const first = st.message !== msg;
+    this.set(PHASES.Waiting, msg);
+    this.cond(CONDITIONS.Progressing, 'False', REASONS.HeldByRelease, msg);
+    this.cond(CONDITIONS.Ready, 'False', REASONS.HeldByRelease, msg);
+    if (first) this.event('Normal', REASONS.HeldByRelease, msg);
   }
 
   /**
@@ -775,11 +889,9 @@ class Pass {
   private start(dep: ObservedDeployment, supersedes: boolean): void {
     const st = this.st;
     if (supersedes && st.canaryRevision && st.canaryRevision !== dep.revision) {
-      this.event(
-        'Normal',
-        REASONS.Superseded,
-        `revision ${st.canaryRevision} (version ${st.canaryVersion}) superseded by revision ${dep.revision} (version ${dep.version}); restarting from step 1`,
-      );
+      const msg = `revision ${st.canaryRevision} (version ${st.canaryVersion}) superseded by revision ${dep.revision} (version ${dep.version}); restarting from step 1`;
+      this.record(st.canaryRevision, 'Superseded', REASONS.Superseded, msg);
+      this.event('Normal', REASONS.Superseded, msg);
     }
     this.actions.push({ type: 'DeleteCanaryReplicaSets', keepRevision: dep.revision });
     if (dep.stableVersion !== undefined) st.stableVersion = dep.stableVersion;
@@ -1115,16 +1227,17 @@ class Pass {
     }
   }
 
-  private promote(dep: ObservedDeployment): void {
+  /** acceptedRevert: the message of a revert accepted within the rollback window (its own Event says it). */
+  private promote(dep: ObservedDeployment, acceptedRevert?: string): void {
     const st = this.st;
     const msg = `promoting revision ${dep.revision} (version ${dep.version}) through the Deployment's rolling update`;
     this.actions.push({ type: 'PromoteDeployment', revision: dep.revision });
     st.promotionStartedAt = this.nowIso;
     st.currentStep = this.canary.spec.steps.length;
     st.stepProgress = `${st.currentStep}/${st.currentStep}`;
-    this.set(PHASES.Promoting, msg);
+    this.set(PHASES.Promoting, acceptedRevert ?? msg);
     this.cond(CONDITIONS.Progressing, 'True', REASONS.Promoting, msg);
-    this.event('Normal', REASONS.Promoting, msg, true);
+    if (acceptedRevert === undefined) this.event('Normal', REASONS.Promoting, msg, true);
     this.requeueAt(this.now + 2_000);
   }
 
@@ -1136,6 +1249,7 @@ class Pass {
     const paused = this.observed.deployment?.paused ?? false; // already held: nothing to write
     if (hold && !paused && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
     const msg = `rolled back revision ${revision} (version ${st.canaryVersion}): ${why}`;
+    this.record(revision, 'RolledBack', reason, msg);
     st.failedRevision = revision;
     this.finish(PHASES.RolledBack, REASONS.RolledBack, 'False', msg);
     this.event('Warning', reason, msg, true);

@@ -18,6 +18,7 @@ import { getCondition } from './conditions.js';
 import { measurementNotBefore, settingsOf, untrustedStableAnnotation, type CredentialsState, type Observed, type ObservedDeployment, type ObservedReplicaSet } from './decide.js';
 import { canaryVersionFor, labelValue, revisionOf, versionOf, type PodTemplate } from './revision.js';
 import type { StableRevisionCache } from './stable-revisions.js';
+import { inRollbackWindow, rollbackWindowOf } from './history.js';
 
 export interface ObserveContext {
   client: RawClient;
@@ -179,6 +180,15 @@ export async function observeStableRevision(
   revision: string,
 ): Promise<{ version: string; template: PodTemplate } | undefined> {
   if (revisionOf(dep.spec.template) === revision) return { version: versionOf(dep.spec.template), template: dep.spec.template };
+  return observeReplicaSetRevision(client, dep, revision);
+}
+
+/** The version and template of `revision` from a ReplicaSet the Deployment owns (one LIST with its selector). */
+export async function observeReplicaSetRevision(
+  client: RawClient,
+  dep: DeploymentObject,
+  revision: string,
+): Promise<{ version: string; template: PodTemplate } | undefined> {
   const selector = labelSelectorString(dep.spec.selector);
   const list = await client.list<ReplicaSetObject>(paths.replicaSets(dep.metadata.namespace), selector ? { labelSelector: selector } : undefined);
   const owned = list.items.filter((rs) => (rs.metadata.ownerReferences ?? []).some((o) => o.uid === dep.metadata.uid));
@@ -232,6 +242,12 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
         deployment = { ...deployment, stableVersion: stable.version, stableTemplateKnown: true };
       }
     }
+  }
+
+  if (depObj && deployment && deployment.guardLabel === name && deployment.revision !== deployment.stableAnnotation && revertCandidate(canary, deployment)) {
+    // A template within the rollback window rolls out without a canary only while its ReplicaSet exists.
+    const found = await observeReplicaSetRevision(ctx.client, depObj, deployment.revision);
+    deployment = { ...deployment, revisionReplicaSetExists: found !== undefined };
   }
 
   let guardedByOther: string | undefined;
@@ -334,6 +350,15 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
     measurementRequests,
     ...(stableTemplate ? { stableTemplate } : {}),
   };
+}
+
+/** The Deployment's template is a revision within the rollback window, not already being promoted. */
+function revertCandidate(canary: Canary, dep: ObservedDeployment): boolean {
+  const st = canary.status;
+  const progressing = getCondition(st?.conditions, CONDITIONS.Progressing);
+  // Decided already: its canary runs, or its promotion does.
+  if (progressing?.status === 'True' && st?.canaryRevision === dep.revision) return false;
+  return inRollbackWindow(st?.history, dep.stableAnnotation ?? st?.stableRevision, dep.revision, rollbackWindowOf(canary)) !== undefined;
 }
 
 function olderThan(a: KubeObject, b: { metadata: { creationTimestamp?: string; name: string } }): boolean {

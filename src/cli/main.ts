@@ -11,6 +11,8 @@ import { pauseCommand } from './commands/pause.js';
 import { REQUEST_VERBS, requestCommand } from './commands/request.js';
 import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
+import { releaseCommand } from './commands/release.js';
+import { historyCommand } from './commands/history.js';
 import { CliError, EXIT, type ExitCode } from './errors.js';
 import { terminalSafe } from './terminal.js';
 
@@ -24,13 +26,13 @@ export function programName(argv1: string | undefined): string {
 export function buildProgram(name: string, setExitCode: (code: ExitCode) => void): Command {
   const program = new Command(name)
     .description('Inspect and steer Deployer canaries (deployer.dev/v1alpha1 Canary)')
-    .version(VERSION, '--version')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--context <name>', 'kubeconfig context to use')
     .option('-n, --namespace <namespace>', "namespace (default: the context's namespace, else default)")
     .addHelpText(
       'after',
       '\nExit codes: 0 ok, 1 canary rolled back or failed / validation problems, 2 usage or cluster errors, 3 timeout.\n' +
+        'depctl --version prints the version of depctl (as the first argument: `release --version V` is the version to release).\n' +
         'Set DEPCTL_DEBUG=1 to print stack traces.',
     );
   program.addCommand(getCommand());
@@ -40,6 +42,8 @@ export function buildProgram(name: string, setExitCode: (code: ExitCode) => void
   program.addCommand(pauseCommand(false));
   program.addCommand(validateCommand(setExitCode));
   program.addCommand(metricsCommand());
+  program.addCommand(releaseCommand());
+  program.addCommand(historyCommand());
   // Subcommands added with addCommand do not inherit these settings.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureHelp({ showGlobalOptions: true }).showHelpAfterError('(add --help for usage)');
@@ -53,6 +57,12 @@ export function buildProgram(name: string, setExitCode: (code: ExitCode) => void
 export async function run(argv: string[]): Promise<number> {
   let code: ExitCode = EXIT.ok;
   const program = buildProgram(programName(argv[1]), (c) => (code = c));
+  // The program's own --version only as the first argument: after a subcommand it is that
+  // command's option (depctl release NAME --version 1.4.2), which commander would otherwise take.
+  if (argv[2] === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return EXIT.ok;
+  }
   try {
     await program.parseAsync(argv);
     return code;

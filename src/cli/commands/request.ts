@@ -8,6 +8,8 @@ import { parseTimeout, sleep } from '../duration-option.js';
 import { connect } from '../kube.js';
 import { globalOptions } from '../options.js';
 import { out } from '../output.js';
+import { releaseRef } from '../release-kube.js';
+import { releaseRequest } from './release-request.js';
 
 export const REQUEST_VERBS = ['promote', 'abort', 'retry'] as const;
 export type RequestVerb = (typeof REQUEST_VERBS)[number];
@@ -29,7 +31,7 @@ export function newRequestId(now: Date = new Date()): string {
 export function requestCommand(verb: RequestVerb): Command {
   return new Command(verb)
     .description(DESCRIPTIONS[verb])
-    .argument('<name>', 'the Canary')
+    .argument('<name>', 'the Canary, or release/NAME for a Release')
     .option('--wait', 'wait until the controller has handled the request')
     .option('--timeout <duration>', 'how long --wait waits', DEFAULT_WAIT)
     .addHelpText(
@@ -42,6 +44,8 @@ export function requestCommand(verb: RequestVerb): Command {
       const cluster = await connect(globalOptions(cmd));
       const ns = cluster.namespace;
       const id = newRequestId();
+      const release = releaseRef(name);
+      if (release !== undefined) return releaseRequest(cluster, verb, release, id, { ...(opts.wait ? { wait: true } : {}), timeoutMs });
       await cluster.patchCanary(ns, name, { metadata: { annotations: { [ANNOTATIONS[verb]]: id } } });
       out(`${verb} requested for ${ns}/${name} (request ${id})`);
       if (!opts.wait) return;

@@ -9,6 +9,8 @@ import { renderStatus, type StatusEvent } from '../format/status-view.js';
 import { connect, lastSeen, type Cluster, type KubeEvent } from '../kube.js';
 import { globalOptions } from '../options.js';
 import { err, out, OUTPUT_FORMATS, serialize, type OutputFormat } from '../output.js';
+import { releaseRef } from '../release-kube.js';
+import { releaseStatus } from './release-status.js';
 
 const EVENT_LIMIT = 10;
 const EVENTS_POLL_MS = 2000;
@@ -43,7 +45,7 @@ const eventsSignature = (events: KubeEvent[]): string => events.map((e) => `${e.
 export function statusCommand(setExitCode: (code: ExitCode) => void): Command {
   return new Command('status')
     .description('Show a Canary in detail: revisions, steps, checks, conditions and recent Events')
-    .argument('<name>', 'the Canary')
+    .argument('<name>', 'the Canary, or release/NAME for a Release')
     .option('-w, --watch', 'redraw on every change and exit when the canary settles')
     .option('--timeout <duration>', 'with --watch: give up after this long (exit 3)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
@@ -63,11 +65,17 @@ export function statusCommand(setExitCode: (code: ExitCode) => void): Command {
         'Examples:',
         '  depctl status checkout -n shop',
         '  depctl status checkout -n shop --watch --timeout 30m',
+        '  depctl status release/shop -n shop --watch   (a Release: exit 0 Succeeded, 1 RolledBack, Failed or Halted)',
       ].join('\n'),
     )
     .action(async (name: string, opts: StatusOptions, cmd: Command) => {
       const timeoutMs = parseTimeout(opts.timeout);
       const cluster = await connect(globalOptions(cmd));
+      const release = releaseRef(name);
+      if (release !== undefined) {
+        setExitCode(await releaseStatus(cluster, release, { watch: opts.watch === true, timeoutMs, output: opts.output }));
+        return;
+      }
       const canary = await cluster.getCanary(cluster.namespace, name);
       if (!opts.watch) {
         if (opts.output === 'table') {
