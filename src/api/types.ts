@@ -50,6 +50,11 @@ export interface AnalysisSpec {
   /** Consecutive errors per check that roll back. Default 3. */
   consecutiveErrorLimit?: number;
   checks?: CheckSpec[];
+  /**
+   * Start baseline pods (the stable template, as many as the canary pods, at the same time,
+   * labelled deployer.dev/role=baseline) for compare checks. Default false.
+   */
+  baseline?: boolean;
 }
 
 export const VERDICTS = { Pass: 'Pass', Fail: 'Fail', Inconclusive: 'Inconclusive', Error: 'Error' } as const;
@@ -160,6 +165,9 @@ export interface CanaryStatus {
   canaryWeight?: number;
   canaryReplicas?: number;
   canaryReadyReplicas?: number;
+  /** Baseline pods (spec.analysis.baseline): the stable template, started with the canary pods. */
+  baselineReplicas?: number;
+  baselineReadyReplicas?: number;
   startedAt?: string;
   finishedAt?: string;
   stepStartedAt?: string;
