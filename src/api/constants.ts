@@ -105,6 +105,10 @@ export const DEFAULTS = {
   monitorGroup: 'version:{{ version }}',
   /** Measurements kept per check in status. */
   measurementHistory: 10,
+  /** compare checks: points per series before judging, significance level, tolerated relative difference of medians. */
+  compareMinPoints: 10,
+  compareSignificance: 0.05,
+  compareTolerance: 0.1,
 } as const;
 
 /** Values of the deployer.dev/role label (and of the Datadog tag `role`) on pods the operator starts. */

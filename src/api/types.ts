@@ -95,10 +95,30 @@ export interface DatadogQueryCheck {
   noData?: AssignableVerdict;
 }
 
+/**
+ * Canary against baseline: a metric query rendered once per role ({{ role }} is "canary", then
+ * "baseline"), the two series compared with a Mann-Whitney U test. Needs spec.analysis.baseline.
+ */
+export interface CompareCheck {
+  /** A Datadog metric query with {{ role }} in its scope, e.g. avg:trace.http.request.duration{service:web,role:{{ role }}}. */
+  query: string;
+  /** Higher values are worse (latency, errors); false for throughput or success rates. Default true. */
+  higherIsWorse?: boolean;
+  /** Points each series needs before the test judges; fewer is Inconclusive. Default 10. */
+  minPoints?: number;
+  /** Significance level of the one-sided test. Default 0.05. */
+  significance?: number;
+  /** Relative difference of the medians tolerated in the bad direction (0.1 = 10%). Default 0.1. */
+  tolerance?: number;
+  /** How far back to query, Go-style duration. Default 10 × the analysis interval, at least 5m. */
+  window?: string;
+}
+
 export interface CheckSpec {
   name: string;
   datadogMonitor?: DatadogMonitorCheck;
   datadogQuery?: DatadogQueryCheck;
+  compare?: CompareCheck;
 }
 
 export interface DatadogSpec {
