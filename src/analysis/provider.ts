@@ -12,7 +12,7 @@ export interface DatadogCredentials {
 }
 
 /** A check with its templates rendered and its defaults applied. */
-export type ResolvedCheck = ResolvedMonitorCheck | ResolvedQueryCheck;
+export type ResolvedCheck = ResolvedMonitorCheck | ResolvedQueryCheck | ResolvedCompareCheck;
 
 export interface ResolvedMonitorCheck {
   kind: 'datadogMonitor';
@@ -36,6 +36,20 @@ export interface ResolvedQueryCheck {
   intervalMs: number;
 }
 
+/** Canary against baseline: one query per role, compared by a Mann-Whitney U test (analysis/compare.ts). */
+export interface ResolvedCompareCheck {
+  kind: 'compare';
+  name: string;
+  /** The query rendered with {{ role }} = canary and = baseline. */
+  queries: { canary: string; baseline: string };
+  higherIsWorse: boolean;
+  minPoints: number;
+  significance: number;
+  tolerance: number;
+  windowMs: number;
+  intervalMs: number;
+}
+
 /** One state seen for one monitor (the canary's group if it is multi-alert). */
 export interface MonitorObservation {
   id: number;
@@ -50,6 +64,16 @@ export interface MonitorObservation {
 export type Observation =
   | { kind: 'monitors'; takenAt: number; monitors: MonitorObservation[]; url: string }
   | { kind: 'series'; takenAt: number; fromMs: number; toMs: number; points: Array<[number, number | null]>; bucketMs?: number; url: string }
+  /** The canary's and the baseline's series of a compare check, read over the same window. */
+  | {
+      kind: 'seriesPair';
+      takenAt: number;
+      fromMs: number;
+      toMs: number;
+      canary: { points: Array<[number, number | null]>; bucketMs?: number };
+      baseline: { points: Array<[number, number | null]>; bucketMs?: number };
+      url: string;
+    }
   | { kind: 'error'; takenAt: number; message: string; status?: number; url?: string }
   /** Datadog kept answering 429: no measurement, and not an error of the check either. */
   | { kind: 'rateLimited'; takenAt: number; until: number; retries: number; url?: string };

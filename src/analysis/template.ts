@@ -2,7 +2,7 @@
 import { DEFAULTS } from '../api/constants.js';
 import type { AssignableVerdict, CanarySpec, CheckSpec, MonitorState, MonitorVerdicts } from '../api/types.js';
 import { MONITOR_STATES } from '../api/types.js';
-import type { ResolvedCheck, ResolvedMonitorCheck, ResolvedQueryCheck } from './provider.js';
+import type { ResolvedCheck, ResolvedCompareCheck, ResolvedMonitorCheck, ResolvedQueryCheck } from './provider.js';
 import { parseDuration } from './duration.js';
 
 export type RenderResult = { ok: true; text: string } | { ok: false; error: string };
@@ -82,9 +82,10 @@ export function resolveChecks(spec: CanarySpec, vars: Record<string, string>): R
 type OneResult = { ok: true; check: ResolvedCheck } | { ok: false; error: string };
 
 function resolveCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
-  const kinds = [check.datadogMonitor, check.datadogQuery].filter((k) => k !== undefined && k !== null).length;
-  if (kinds !== 1) return { ok: false, error: 'set exactly one of datadogMonitor or datadogQuery' };
+  const kinds = [check.datadogMonitor, check.datadogQuery, check.compare].filter((k) => k !== undefined && k !== null).length;
+  if (kinds !== 1) return { ok: false, error: 'set exactly one of datadogMonitor, datadogQuery or compare' };
   if (check.datadogMonitor) return resolveMonitorCheck(check, vars, intervalMs);
+  if (check.compare) return resolveCompareCheck(check, vars, intervalMs);
   return resolveQueryCheck(check, vars, intervalMs);
 }
 
@@ -154,5 +155,44 @@ function resolveQueryCheck(check: CheckSpec, vars: Record<string, string>, inter
   const resolved: ResolvedQueryCheck = { kind: 'datadogQuery', name: check.name, query: query.text.trim(), windowMs, noData, intervalMs };
   if (spec.min !== undefined) resolved.min = spec.min;
   if (spec.max !== undefined) resolved.max = spec.max;
+  return { ok: true, check: resolved };
+}
+
+/** {{ role }} in a compare query, whitespace optional. */
+export const ROLE_VARIABLE = /\{\{\s*role\s*\}\}/;
+const COMPARE_MIN_WINDOW_MS = 5 * 60_000;
+const COMPARE_WINDOW_INTERVALS = 10;
+
+function resolveCompareCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
+  const spec = check.compare;
+  if (!spec || typeof spec.query !== 'string' || spec.query.trim() === '') return { ok: false, error: 'compare.query is required' };
+  if (!ROLE_VARIABLE.test(spec.query)) return { ok: false, error: 'compare.query needs {{ role }} in its scope (e.g. {service:web,role:{{ role }}}) so the canary and the baseline each get their own series' };
+  const canary = renderTemplate(spec.query, { ...vars, role: 'canary' });
+  if (!canary.ok) return canary;
+  const baseline = renderTemplate(spec.query, { ...vars, role: 'baseline' });
+  if (!baseline.ok) return baseline;
+  const minPoints = spec.minPoints ?? DEFAULTS.compareMinPoints;
+  if (!Number.isInteger(minPoints) || minPoints < 3) return { ok: false, error: 'compare.minPoints must be an integer of at least 3' };
+  const significance = spec.significance ?? DEFAULTS.compareSignificance;
+  if (typeof significance !== 'number' || !(significance > 0 && significance <= 0.5)) return { ok: false, error: 'compare.significance must be above 0 and at most 0.5' };
+  const tolerance = spec.tolerance ?? DEFAULTS.compareTolerance;
+  if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) return { ok: false, error: 'compare.tolerance must be a number of at least 0' };
+  let windowMs = Math.max(COMPARE_WINDOW_INTERVALS * intervalMs, COMPARE_MIN_WINDOW_MS);
+  if (spec.window !== undefined) {
+    const parsed = parseDuration(spec.window);
+    if (parsed === undefined || parsed <= 0) return { ok: false, error: `compare.window "${spec.window}" is not a positive duration such as "10m"` };
+    windowMs = parsed;
+  }
+  const resolved: ResolvedCompareCheck = {
+    kind: 'compare',
+    name: check.name,
+    queries: { canary: canary.text.trim(), baseline: baseline.text.trim() },
+    higherIsWorse: spec.higherIsWorse ?? true,
+    minPoints,
+    significance,
+    tolerance,
+    windowMs,
+    intervalMs,
+  };
   return { ok: true, check: resolved };
 }

@@ -136,7 +136,18 @@ export const DEFAULTS = {
   historyLimit: 10,
   /** Earlier stable revisions trusted without a new canary. */
   rollbackWindowRevisions: 3,
+  /** compare checks: points per series before judging, significance level, tolerated relative difference of medians. */
+  compareMinPoints: 10,
+  compareSignificance: 0.05,
+  compareTolerance: 0.1,
 } as const;
+
+/** Values of the deployer.dev/role label (and of the Datadog tag `role`) on pods the operator starts. */
+export const ROLES = { canary: 'canary', baseline: 'baseline' } as const;
+export type Role = (typeof ROLES)[keyof typeof ROLES];
+
+/** Pod annotation the Datadog Agent reads extra tags from (JSON object), for every metric of the pod. */
+export const DD_TAGS_ANNOTATION = 'ad.datadoghq.com/tags';
 
 /** The value of an Inconclusive measurement that Datadog's rate limit prevented (never an error, never a pass). */
 export const RATE_LIMITED_VALUE = 'rate limited';

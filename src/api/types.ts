@@ -64,6 +64,11 @@ export interface AnalysisSpec {
   /** Consecutive errors per check that roll back. Default 3. */
   consecutiveErrorLimit?: number;
   checks?: CheckSpec[];
+  /**
+   * Start baseline pods (the stable template, as many as the canary pods, at the same time,
+   * labelled deployer.dev/role=baseline) for compare checks. Default false.
+   */
+  baseline?: boolean;
 }
 
 export const VERDICTS = { Pass: 'Pass', Fail: 'Fail', Inconclusive: 'Inconclusive', Error: 'Error' } as const;
@@ -104,10 +109,30 @@ export interface DatadogQueryCheck {
   noData?: AssignableVerdict;
 }
 
+/**
+ * Canary against baseline: a metric query rendered once per role ({{ role }} is "canary", then
+ * "baseline"), the two series compared with a Mann-Whitney U test. Needs spec.analysis.baseline.
+ */
+export interface CompareCheck {
+  /** A Datadog metric query with {{ role }} in its scope, e.g. avg:trace.http.request.duration{service:web,role:{{ role }}}. */
+  query: string;
+  /** Higher values are worse (latency, errors); false for throughput or success rates. Default true. */
+  higherIsWorse?: boolean;
+  /** Points each series needs before the test judges; fewer is Inconclusive. Default 10. */
+  minPoints?: number;
+  /** Significance level of the one-sided test. Default 0.05. */
+  significance?: number;
+  /** Relative difference of the medians tolerated in the bad direction (0.1 = 10%). Default 0.1. */
+  tolerance?: number;
+  /** How far back to query, Go-style duration. Default 10 × the analysis interval, at least 5m. */
+  window?: string;
+}
+
 export interface CheckSpec {
   name: string;
   datadogMonitor?: DatadogMonitorCheck;
   datadogQuery?: DatadogQueryCheck;
+  compare?: CompareCheck;
 }
 
 export interface DatadogSpec {
@@ -174,6 +199,9 @@ export interface CanaryStatus {
   canaryWeight?: number;
   canaryReplicas?: number;
   canaryReadyReplicas?: number;
+  /** Baseline pods (spec.analysis.baseline): the stable template, started with the canary pods. */
+  baselineReplicas?: number;
+  baselineReadyReplicas?: number;
   startedAt?: string;
   finishedAt?: string;
   stepStartedAt?: string;

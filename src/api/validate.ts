@@ -203,9 +203,9 @@ const has = (o: JsonObject, key: string): boolean => o[key] !== undefined && o[k
 
 const PLACEHOLDERS: Record<string, string> = Object.fromEntries(TEMPLATE_VARIABLES.map((v) => [v, `x-${v}`]));
 
-function checkTemplate(value: unknown, path: string, problems: Problem[]): void {
+function checkTemplate(value: unknown, path: string, problems: Problem[], extra: Record<string, string> = {}): void {
   if (typeof value !== 'string') return;
-  const result = renderTemplate(value, PLACEHOLDERS);
+  const result = renderTemplate(value, { ...PLACEHOLDERS, ...extra });
   if (!result.ok) {
     problems.push({ path, message: result.error });
   }
@@ -244,6 +244,8 @@ function controllerProblems(obj: JsonObject): Problem[] {
     }
     const query = check.datadogQuery;
     if (isObject(query)) checkTemplate(query.query, `${path}.datadogQuery.query`, problems);
+    const compare = check.compare;
+    if (isObject(compare)) checkTemplate(compare.query, `${path}.compare.query`, problems, { role: 'x-role' });
   });
   return problems;
 }

@@ -47,7 +47,10 @@ export interface ObservedDeployment {
 
 export interface ObservedReplicaSet {
   name: string;
+  /** The revision under test (a baseline ReplicaSet carries the revision it is the baseline for). */
   revision: string;
+  /** 'baseline' for a baseline ReplicaSet (the stable template); absent for canary pods. */
+  role?: 'baseline';
   replicas: number;
   readyReplicas: number;
 }
@@ -80,6 +83,8 @@ export type Action =
   | { type: 'PromoteDeployment'; revision: string }
   | { type: 'RestoreStableTemplate'; revision: string }
   | { type: 'EnsureCanaryReplicaSet'; revision: string; version: string; replicas: number }
+  /** Baseline pods for the canary of `revision`: the template of stableRevision, `replicas` of them. */
+  | { type: 'EnsureBaselineReplicaSet'; revision: string; stableRevision: string; replicas: number }
   | { type: 'DeleteCanaryReplicaSets'; keepRevision?: string }
   | { type: 'Measure'; checks: string[] };
 
@@ -182,6 +187,12 @@ function describe(m: Measurement | undefined): string {
   const threshold = m.threshold ? ` (threshold ${m.threshold})` : '';
   const why = m.message ? `: ${m.message}` : '';
   return `${m.verdict}${value}${threshold}${why}`;
+}
+
+/** ", baseline pods 1/2 Ready" for a waiting message, with why baseline pods cannot start. */
+function baselineText(pods: { desired: number; baseline?: { readyCount: number; why?: string } }): string {
+  if (!pods.baseline) return '';
+  return pods.baseline.why !== undefined ? `; baseline pods cannot start: ${pods.baseline.why}` : `, baseline pods ${pods.baseline.readyCount}/${pods.desired} Ready`;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -460,6 +471,7 @@ class Pass {
       st.canaryWeight = 0;
       st.canaryReplicas = 0;
       st.canaryReadyReplicas = 0;
+      this.noBaselinePods();
       st.canaryPodsWaitingSince = undefined;
       st.pausedSince = undefined;
       this.cond(CONDITIONS.Progressing, 'False', reason, msg);
@@ -535,6 +547,7 @@ class Pass {
       st.canaryWeight = 0;
       st.canaryReplicas = 0;
       st.canaryReadyReplicas = 0;
+      this.noBaselinePods();
       st.canaryPodsWaitingSince = undefined;
       st.pausedSince = undefined;
       this.cond(CONDITIONS.Progressing, 'False', REASONS.TargetRecreated, `${what}; the canary in progress was stopped`);
@@ -881,6 +894,7 @@ class Pass {
     st.canaryPodsWaitingSince = undefined;
     st.canaryReplicas = 0;
     st.canaryReadyReplicas = 0;
+    this.noBaselinePods();
     const msg = `Deployment ${dep.name} is scaled to zero: no canary pods and no promotion until it has replicas; revision ${dep.revision} stays held`;
     this.set(PHASES.Paused, msg);
     this.cond(CONDITIONS.Progressing, 'True', REASONS.ScaledToZero, msg);
@@ -1043,14 +1057,14 @@ class Pass {
     }
   }
 
-  private waitForPods(dep: ObservedDeployment, pods: { desired: number; readyCount: number }): void {
+  private waitForPods(dep: ObservedDeployment, pods: { desired: number; readyCount: number; baseline?: { readyCount: number; why?: string } }): void {
     // The deadline counts from when the pods stopped being Ready (or the count changed), not
     // from the step's start: an HPA resize or one NotReady pod late in a long step gets time.
     const since = Date.parse(this.st.canaryPodsWaitingSince ?? this.nowIso);
     if (this.now - since > this.settings.deadlineMs) {
       this.rollback(
         REASONS.ProgressDeadlineExceeded,
-        `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready after ${Math.round((this.now - since) / 1000)}s`,
+        `canary pods not Ready within the progress deadline: ${pods.readyCount}/${pods.desired} Ready${baselineText(pods)} after ${Math.round((this.now - since) / 1000)}s`,
         dep.revision,
         true,
       );
@@ -1058,7 +1072,7 @@ class Pass {
     }
     this.progressing(
       REASONS.WaitingForCanaryPods,
-      `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready, deadline ${isoSeconds(since + this.settings.deadlineMs)})`,
+      `step ${this.stepProgress()}: waiting for canary pods (${pods.readyCount}/${pods.desired} Ready${baselineText(pods)}, deadline ${isoSeconds(since + this.settings.deadlineMs)})`,
     );
     this.requeueAt(since + this.settings.deadlineMs + 1);
   }
@@ -1119,7 +1133,7 @@ class Pass {
     const weight = weightAt(this.canary.spec.steps, idx);
     // Checks measure canary traffic: before any setWeight (or without one) they get one canary pod.
     const desired = Math.max(canaryReplicas(dep.replicas, weight), this.observed.checks.length > 0 ? 1 : 0);
-    const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision);
+    const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision && r.role === undefined);
     if (desired > 0 || rs) {
       if (!this.actions.some((a) => a.type === 'EnsureCanaryReplicaSet')) {
         this.actions.push({ type: 'EnsureCanaryReplicaSet', revision: dep.revision, version: st.canaryVersion ?? dep.version, replicas: desired });
@@ -1129,14 +1143,39 @@ class Pass {
       }
     }
     const readyCount = rs ? Math.min(rs.readyReplicas, desired) : 0;
-    const ready = desired === 0 || (rs !== undefined && rs.replicas === desired && rs.readyReplicas >= desired);
+    let ready = desired === 0 || (rs !== undefined && rs.replicas === desired && rs.readyReplicas >= desired);
+    const baseline = this.ensureBaselinePods(dep, desired);
+    if (baseline && !baseline.ready) ready = false;
     if (ready) st.canaryPodsWaitingSince = undefined;
     else st.canaryPodsWaitingSince ??= this.nowIso;
     st.canaryWeight = weight;
     st.canaryReplicas = desired;
     st.canaryReadyReplicas = rs?.readyReplicas ?? 0;
     st.stepProgress = this.stepProgress();
-    return { desired, readyCount, ready };
+    return { desired, readyCount, ready, ...(baseline ? { baseline } : {}) };
+  }
+
+  /**
+   * Baseline pods (spec.analysis.baseline): the stable template, as many as the canary pods and
+   * scaled with them, so canary and baseline start together and age alike. Undefined when the
+   * Canary asks for none.
+   */
+  private ensureBaselinePods(dep: ObservedDeployment, desired: number): { readyCount: number; ready: boolean; why?: string } | undefined {
+    const st = this.st;
+    if (this.canary.spec.analysis?.baseline !== true) return undefined;
+    const rs = this.observed.canaryReplicaSets.find((r) => r.revision === dep.revision && r.role === 'baseline');
+    const stable = st.stableRevision;
+    let why: string | undefined;
+    if (stable === undefined || !dep.stableTemplateKnown) why = `the stable revision's template (${stable ?? 'unknown'}) was not found in a ReplicaSet of Deployment ${dep.name}`;
+    else if (desired > 0 || rs) {
+      this.dropActions('EnsureBaselineReplicaSet');
+      this.actions.push({ type: 'EnsureBaselineReplicaSet', revision: dep.revision, stableRevision: stable, replicas: desired });
+    }
+    const readyCount = rs ? Math.min(rs.readyReplicas, desired) : 0;
+    const ready = why === undefined && (desired === 0 || (rs !== undefined && rs.replicas === desired && rs.readyReplicas >= desired));
+    st.baselineReplicas = desired;
+    st.baselineReadyReplicas = rs?.readyReplicas ?? 0;
+    return { readyCount, ready, ...(why !== undefined ? { why } : {}) };
   }
 
   /** Records due measurements and asks for missing ones. Returns true when it rolled back. */
@@ -1244,7 +1283,7 @@ class Pass {
   private rollback(reason: Reason, why: string, revision: string, hold: boolean): void {
     const st = this.st;
     // A pass that rolls back never creates or scales canary pods, nor asks for measurements.
-    this.dropActions('EnsureCanaryReplicaSet', 'Measure', 'DeleteCanaryReplicaSets');
+    this.dropActions('EnsureCanaryReplicaSet', 'EnsureBaselineReplicaSet', 'Measure', 'DeleteCanaryReplicaSets');
     this.actions.push({ type: 'DeleteCanaryReplicaSets' });
     const paused = this.observed.deployment?.paused ?? false; // already held: nothing to write
     if (hold && !paused && !this.actions.some((a) => a.type === 'HoldDeployment')) this.actions.push({ type: 'HoldDeployment' });
@@ -1269,9 +1308,17 @@ class Pass {
     st.canaryWeight = 0;
     st.canaryReplicas = 0;
     st.canaryReadyReplicas = 0;
+    this.noBaselinePods();
     this.set(phase, msg);
     this.cond(CONDITIONS.Progressing, 'False', reason, msg);
     this.cond(CONDITIONS.Ready, ready, reason, msg);
+  }
+
+  /** Baseline pods go with the canary pods. */
+  private noBaselinePods(): void {
+    if (this.st.baselineReplicas === undefined) return;
+    this.st.baselineReplicas = 0;
+    this.st.baselineReadyReplicas = 0;
   }
 
   /** Requests that had nothing to act on are still echoed, once, in any state, so none acts on a later revision. */

@@ -5,7 +5,7 @@
 // Deployment's status, an unrelated label) is retried on the fresh object after re-checking the
 // template revision, the stable revision and the gate label. Every write is reported as an
 // expectation, so a later pass does not act on a cache that has not caught up with it.
-import { ANNOTATIONS, FINALIZER, LABELS } from '../api/constants.js';
+import { ANNOTATIONS, DD_TAGS_ANNOTATION, FINALIZER, LABELS, ROLES, type Role } from '../api/constants.js';
 import { heldReason } from '../api/held-reason.js';
 import { API_VERSION, CANARY_KIND, type Canary } from '../api/types.js';
 import type { MeasurementSource } from '../analysis/provider.js';
@@ -35,6 +35,44 @@ export function canaryReplicaSetName(target: string, revision: string): string {
   return `${target.slice(0, 240 - suffix.length)}${suffix}`;
 }
 
+/** Name of the baseline ReplicaSet for the canary of a revision: predictable, so a retry finds it. */
+export function baselineReplicaSetName(target: string, revision: string): string {
+  const suffix = `-baseline-${revision}`;
+  return `${target.slice(0, 240 - suffix.length)}${suffix}`;
+}
+
+/** Environment variable the Datadog tracers and the Agent read extra tags from. */
+const DD_TAGS_ENV = 'DD_TAGS';
+
+/**
+ * Tags a pod template with its role the ways Datadog reads tags: the Agent's pod annotation
+ * ad.datadoghq.com/tags (every metric of the pod) and DD_TAGS in each container (traces and
+ * custom metrics of the tracers). Existing tags are kept; a DD_TAGS taken from elsewhere
+ * (valueFrom) is left alone.
+ */
+export function tagRole(template: PodTemplate, role: Role): void {
+  const annotations = { ...(template.metadata?.annotations ?? {}) };
+  let tags: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(annotations[DD_TAGS_ANNOTATION] ?? '{}');
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) tags = parsed as Record<string, unknown>;
+  } catch {
+    // An annotation that is not JSON is useless to the Agent too: replaced.
+  }
+  annotations[DD_TAGS_ANNOTATION] = JSON.stringify({ ...tags, role });
+  template.metadata = { ...(template.metadata ?? {}), annotations };
+  const spec = template.spec as { containers?: Container[] } | undefined;
+  for (const c of spec?.containers ?? []) {
+    const env = (c.env ??= []);
+    const existing = env.find((e) => e.name === DD_TAGS_ENV);
+    if (!existing) env.push({ name: DD_TAGS_ENV, value: `role:${role}` });
+    else if (existing.valueFrom === undefined) {
+      const kept = (existing.value ?? '').split(/[\s,]+/).filter((t) => t !== '' && !t.startsWith('role:'));
+      existing.value = [...kept, `role:${role}`].join(' ');
+    }
+  }
+}
+
 /** Environment variable the Datadog tracers read the version from. */
 const DD_VERSION_ENV = 'DD_VERSION';
 
@@ -62,6 +100,7 @@ export function canaryReplicaSet(canary: Canary, deployment: DeploymentObject, r
   const fullVersion = canaryVersion === labelValue(templateVersion) ? templateVersion : version;
   template.metadata = { ...(template.metadata ?? {}), labels, annotations: { ...(template.metadata?.annotations ?? {}), [ANNOTATIONS.version]: fullVersion } };
   if (canaryVersion !== templateVersion) overrideLiteralVersion(template, canaryVersion);
+  if (canary.spec.analysis?.baseline === true) tagRole(template, ROLES.canary);
   const selector = {
     matchLabels: { ...(deployment.spec.selector.matchLabels ?? {}), [LABELS.role]: 'canary', [LABELS.revision]: revision },
     ...(deployment.spec.selector.matchExpressions ? { matchExpressions: deployment.spec.selector.matchExpressions } : {}),
@@ -74,6 +113,39 @@ export function canaryReplicaSet(canary: Canary, deployment: DeploymentObject, r
       namespace: canary.metadata.namespace,
       labels: { [LABELS.role]: 'canary', [LABELS.canaryOf]: owner, [LABELS.revision]: revision },
       annotations: { 'deployer.dev/target': deployment.metadata.name, [ANNOTATIONS.version]: fullVersion },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: CANARY_KIND, name: canary.metadata.name, uid: canary.metadata.uid, controller: true, blockOwnerDeletion: true }],
+    },
+    spec: { replicas, selector, template },
+  };
+}
+
+/**
+ * The baseline ReplicaSet: the stable template, with the labels of its role (deployer.dev/role
+ * baseline, the revision it is the baseline for) and the Datadog tag role:baseline; its version
+ * stays the stable version. Its selector requires role=baseline, so neither the Deployment's
+ * ReplicaSets (which select on pod-template-hash) nor the canary ReplicaSet adopt its pods.
+ */
+export function baselineReplicaSet(canary: Canary, deployment: DeploymentObject, stableTemplate: PodTemplate, revision: string, replicas: number): KubeObject {
+  const template = structuredClone(stableTemplate);
+  const owner = labelValue(canary.metadata.name);
+  const labels: Record<string, string> = { ...(template.metadata?.labels ?? {}) };
+  delete labels[LABELS.podTemplateHash];
+  const version = versionOf(stableTemplate);
+  Object.assign(labels, { [LABELS.role]: ROLES.baseline, [LABELS.canaryOf]: owner, [LABELS.revision]: revision, [LABELS.ddVersion]: labelValue(version) });
+  template.metadata = { ...(template.metadata ?? {}), labels, annotations: { ...(template.metadata?.annotations ?? {}), [ANNOTATIONS.version]: version } };
+  tagRole(template, ROLES.baseline);
+  const selector = {
+    matchLabels: { ...(deployment.spec.selector.matchLabels ?? {}), [LABELS.role]: ROLES.baseline, [LABELS.revision]: revision },
+    ...(deployment.spec.selector.matchExpressions ? { matchExpressions: deployment.spec.selector.matchExpressions } : {}),
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: {
+      name: baselineReplicaSetName(deployment.metadata.name, revision),
+      namespace: canary.metadata.namespace,
+      labels: { [LABELS.role]: ROLES.baseline, [LABELS.canaryOf]: owner, [LABELS.revision]: revision },
+      annotations: { 'deployer.dev/target': deployment.metadata.name, [ANNOTATIONS.version]: version },
       ownerReferences: [{ apiVersion: API_VERSION, kind: CANARY_KIND, name: canary.metadata.name, uid: canary.metadata.uid, controller: true, blockOwnerDeletion: true }],
     },
     spec: { replicas, selector, template },
@@ -208,14 +280,23 @@ export async function execute(canary: Canary, decision: Decision, snap: Snapshot
           );
           break;
         }
-        case 'EnsureCanaryReplicaSet': {
+        case 'EnsureCanaryReplicaSet':
+        case 'EnsureBaselineReplicaSet': {
           if (!dep) break;
-          const name = canaryReplicaSetName(dep.metadata.name, action.revision);
+          const d = dep;
+          const name = action.type === 'EnsureCanaryReplicaSet' ? canaryReplicaSetName(d.metadata.name, action.revision) : baselineReplicaSetName(d.metadata.name, action.revision);
           const existing = snap.replicaSets.find((rs) => rs.metadata.name === name) as (KubeObject & { spec?: { replicas?: number } }) | undefined;
           if (!existing) {
+            let body: KubeObject;
+            if (action.type === 'EnsureCanaryReplicaSet') body = canaryReplicaSet(canary, d, action.revision, action.version, action.replicas);
+            else {
+              const stable = snap.stableTemplate && revisionOf(snap.stableTemplate) === action.stableRevision ? snap.stableTemplate : (await observeStableRevision(client, d, action.stableRevision))?.template;
+              if (!stable) throw new Error(`no ReplicaSet of Deployment ${d.metadata.name} runs stable revision ${action.stableRevision}, so baseline pods cannot start`);
+              body = baselineReplicaSet(canary, d, stable, action.revision, action.replicas);
+            }
             try {
               fence(`create ReplicaSet ${name}`);
-              const created = await client.create<KubeObject>(paths.replicaSets(ns), canaryReplicaSet(canary, dep, action.revision, action.version, action.replicas), undefined, signal);
+              const created = await client.create<KubeObject>(paths.replicaSets(ns), body, undefined, signal);
               expect({ kind: 'ReplicaSet', name, expect: 'Present', ...(created?.metadata?.uid ? { uid: created.metadata.uid } : {}) });
             } catch (err) {
               if (!isAlreadyExists(err)) throw err;
@@ -298,8 +379,10 @@ function describeTarget(action: Action, canary: Canary, dep: DeploymentObject | 
       return `Canary ${canary.metadata.name}`;
     case 'EnsureCanaryReplicaSet':
       return `canary ReplicaSet ${canaryReplicaSetName(dep?.metadata.name ?? canary.spec.targetRef.name, action.revision)}`;
+    case 'EnsureBaselineReplicaSet':
+      return `baseline ReplicaSet ${baselineReplicaSetName(dep?.metadata.name ?? canary.spec.targetRef.name, action.revision)}`;
     case 'DeleteCanaryReplicaSets':
-      return `canary ReplicaSets of Canary ${canary.metadata.name}`;
+      return `canary and baseline ReplicaSets of Canary ${canary.metadata.name}`;
     default:
       return `Deployment ${dep?.metadata.name ?? canary.spec.targetRef.name}`;
   }

@@ -4,7 +4,7 @@
 // stable revision's template is looked up (a LIST with the Deployment's selector) only while a
 // decision can need it, and remembered (a miss is looked up again after 30 s); the Datadog
 // Secret is fetched (cached briefly, never logged).
-import { LABELS, ANNOTATIONS, CONDITIONS, REASONS } from '../api/constants.js';
+import { LABELS, ANNOTATIONS, CONDITIONS, REASONS, ROLES } from '../api/constants.js';
 import type { Canary } from '../api/types.js';
 import { validateCanary } from '../api/validate.js';
 import type { DatadogCredentials, MeasurementRequest, MeasurementSource, ResolvedCheck } from '../analysis/provider.js';
@@ -157,7 +157,7 @@ async function readCanaryReplicaSets(ctx: ObserveContext, canary: Canary): Promi
   const ns = canary.metadata.namespace;
   const owner = labelValue(canary.metadata.name);
   const cached = ctx.replicaSets.list(ns).filter((rs) => rs.metadata.labels?.[LABELS.canaryOf] === owner) as ReplicaSetObject[];
-  const expectsPods = (canary.status?.canaryReplicas ?? 0) > 0 || canary.metadata.deletionTimestamp !== undefined;
+  const expectsPods = (canary.status?.canaryReplicas ?? 0) > 0 || (canary.status?.baselineReplicas ?? 0) > 0 || canary.metadata.deletionTimestamp !== undefined;
   if (cached.length || !expectsPods) return cached;
   const live = await ctx.client.list<ReplicaSetObject>(paths.replicaSets(ns), { labelSelector: `${LABELS.canaryOf}=${owner}` });
   return live.items.filter((rs) => !rs.metadata.deletionTimestamp);
@@ -223,6 +223,7 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
   const canaryReplicaSets: ObservedReplicaSet[] = replicaSets.map((rs) => ({
     name: rs.metadata.name,
     revision: rs.metadata.labels?.[LABELS.revision] ?? '',
+    ...(rs.metadata.labels?.[LABELS.role] === ROLES.baseline ? { role: ROLES.baseline } : {}),
     replicas: rs.spec?.replicas ?? 0,
     readyReplicas: rs.status?.readyReplicas ?? 0,
   }));

@@ -88,6 +88,12 @@ describe('cli status view', () => {
     expect(text).to.include('Weight:      [████░░░░░░░░░░░░░░░░]  20%');
   });
 
+  it('shows baseline pods beside the canary pods when the Canary has them, and nothing otherwise', () => {
+    expect(text).to.not.include('Baseline:');
+    const withBaseline = renderStatus({ ...PROGRESSING, status: { ...PROGRESSING.status, baselineReplicas: 2, baselineReadyReplicas: 1 } }, { now: NOW, events: [] });
+    expect(withBaseline).to.include('Baseline:    revision 5d8f7c9b4, version 1.4.1  (1/2 pods ready)');
+  });
+
   it('marks done, current and pending steps', () => {
     expect(text).to.include(['Steps (2/4):', '  ✓ 1. setWeight 20%', '  ▶ 2. pause 5m', '  · 3. setWeight 50%', '  · 4. pause until promoted'].join('\n'));
   });

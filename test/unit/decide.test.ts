@@ -1220,3 +1220,131 @@ describe('decide(): the Reconciling condition kstatus reads follows Progressing'
     same(cleared);
   });
 });
+
+describe('decide(): baseline pods (spec.analysis.baseline)', () => {
+  const withBaseline = (status?: CanaryStatus, annotations?: Record<string, string>): Canary => {
+    const c = canary({ ...(status ? { status } : {}), ...(annotations ? { annotations } : {}) });
+    c.spec.analysis = { ...c.spec.analysis, baseline: true };
+    return c;
+  };
+  const baseRs = (revision: string, replicas: number, ready: number) => ({ name: `checkout-baseline-${revision}`, revision, role: 'baseline' as const, replicas, readyReplicas: ready });
+  const failing = [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [m('Pass', -40, 'OK')] }];
+
+  const cases: Array<{
+    name: string;
+    c: Canary;
+    o: Observed;
+    baseline?: { revision: string; stableRevision: string; replicas: number } | 'none';
+    canaryReplicas?: number;
+    delete?: { keepRevision?: string } | 'none';
+    status?: Partial<CanaryStatus>;
+    phase?: string;
+    message?: RegExp;
+  }> = [
+    {
+      name: 'a new revision starts baseline pods of the stable template with the canary pods, as many',
+      c: withBaseline({ stableRevision: STABLE, phase: 'Waiting' }),
+      o: observed({ deployment: testing() }),
+      baseline: { revision: NEXT, stableRevision: STABLE, replicas: 1 },
+      canaryReplicas: 1,
+      status: { baselineReplicas: 1, baselineReadyReplicas: 0 },
+      phase: 'Progressing',
+    },
+    {
+      name: 'analysis waits for the baseline pods too',
+      c: withBaseline({ ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-30) }),
+      o: observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1), baseRs(NEXT, 1, 0)] }),
+      baseline: { revision: NEXT, stableRevision: STABLE, replicas: 1 },
+      delete: 'none',
+      status: { analysisStartedAt: undefined, baselineReplicas: 1, baselineReadyReplicas: 0 },
+      message: /waiting for canary pods \(1\/1 Ready, baseline pods 0\/1 Ready/,
+    },
+    {
+      name: 'analysis starts when canary and baseline pods are Ready',
+      c: withBaseline({ ...running(0), analysisStartedAt: undefined, checks: [], stepStartedAt: iso(-5) }),
+      o: observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1), baseRs(NEXT, 1, 1)] }),
+      baseline: { revision: NEXT, stableRevision: STABLE, replicas: 1 },
+      delete: 'none',
+      status: { analysisStartedAt: iso(0), baselineReplicas: 1, baselineReadyReplicas: 1, currentStep: 1 },
+    },
+    {
+      name: 'the baseline scales with the canary at a higher weight',
+      c: withBaseline(running(2, { stepStartedAt: iso(-5) })),
+      o: observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1), baseRs(NEXT, 1, 1)] }),
+      baseline: { revision: NEXT, stableRevision: STABLE, replicas: 9 },
+      canaryReplicas: 9,
+      status: { baselineReplicas: 9, baselineReadyReplicas: 1 },
+    },
+    {
+      name: 'without the stable template the baseline cannot start and the canary waits',
+      c: withBaseline({ ...running(0), analysisStartedAt: undefined, stepStartedAt: iso(-30) }),
+      o: observed({ deployment: testing({ stableTemplateKnown: false }), canaryReplicaSets: [rs(NEXT, 1, 1)] }),
+      baseline: 'none',
+      status: { analysisStartedAt: undefined },
+      message: /baseline pods cannot start: the stable revision's template \(aaaaaaaaaa\) was not found/,
+    },
+    {
+      name: 'a failed check rolls back: canary and baseline ReplicaSets deleted, none ensured',
+      c: withBaseline(running(1, { checks: failing })),
+      o: observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1), baseRs(NEXT, 1, 1)], measurements: { errors: m('Fail', 0, 'Alert') } }),
+      baseline: 'none',
+      delete: {},
+      status: { baselineReplicas: 0, baselineReadyReplicas: 0, canaryReplicas: 0 },
+      phase: 'RolledBack',
+    },
+    {
+      name: 'an abort deletes the baseline with the canary pods',
+      c: withBaseline(running(1, { baselineReplicas: 1, baselineReadyReplicas: 1 }), { [ANNOTATIONS.abort]: 'stop-1' }),
+      o: observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1), baseRs(NEXT, 1, 1)] }),
+      baseline: 'none',
+      delete: {},
+      status: { baselineReplicas: 0, baselineReadyReplicas: 0 },
+      phase: 'RolledBack',
+    },
+    {
+      name: 'the promotion, once rolled out, deletes the baseline left behind',
+      c: withBaseline(
+        running(4, {
+          promotionStartedAt: iso(-10),
+          baselineReplicas: 9,
+          conditions: [{ type: CONDITIONS.Progressing, status: 'True', reason: REASONS.Promoting, message: '', lastTransitionTime: iso(-10) }],
+          phase: 'Promoting',
+        }),
+      ),
+      o: observed({ deployment: dep({ revision: NEXT, version: '1.1.0', stableAnnotation: NEXT }), canaryReplicaSets: [baseRs(NEXT, 9, 9)] }),
+      baseline: 'none',
+      delete: {},
+      status: { baselineReplicas: 0 },
+      phase: 'Succeeded',
+    },
+    {
+      name: 'the baseline of an earlier revision is deleted, that of the revision under test kept',
+      c: withBaseline(running(1)),
+      o: observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1), baseRs(NEXT, 1, 1), baseRs(NEWER, 1, 1)] }),
+      baseline: { revision: NEXT, stableRevision: STABLE, replicas: 1 },
+      delete: { keepRevision: NEXT },
+    },
+    {
+      name: 'without spec.analysis.baseline no baseline pods and no baseline status',
+      c: canary({ status: { stableRevision: STABLE, phase: 'Waiting' } }),
+      o: observed({ deployment: testing() }),
+      baseline: 'none',
+      status: { baselineReplicas: undefined },
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const d = decide(tc.c, tc.o, at(0));
+      const base = action(d, 'EnsureBaselineReplicaSet');
+      if (tc.baseline === 'none') expect(base).to.equal(undefined);
+      else if (tc.baseline) expect(base).to.deep.equal({ type: 'EnsureBaselineReplicaSet', ...tc.baseline });
+      if (tc.canaryReplicas !== undefined) expect(action(d, 'EnsureCanaryReplicaSet')?.replicas).to.equal(tc.canaryReplicas);
+      const del = action(d, 'DeleteCanaryReplicaSets');
+      if (tc.delete === 'none') expect(del).to.equal(undefined);
+      else if (tc.delete) expect(del).to.deep.equal({ type: 'DeleteCanaryReplicaSets', ...tc.delete });
+      for (const [k, v] of Object.entries(tc.status ?? {})) expect(d.status[k as keyof CanaryStatus], k).to.deep.equal(v);
+      if (tc.phase) expect(d.status.phase).to.equal(tc.phase);
+      if (tc.message) expect(d.status.message).to.match(tc.message);
+    });
+  }
+});

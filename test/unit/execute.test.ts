@@ -8,7 +8,7 @@ import type { Canary } from '../../src/api/types.js';
 import type { MeasurementRequest, MeasurementSource, ResolvedCheck } from '../../src/analysis/provider.js';
 import { boundedMessage } from '../../src/canary/api-failure.js';
 import type { Decision } from '../../src/canary/decide.js';
-import { canaryReplicaSet, execute } from '../../src/canary/execute.js';
+import { baselineReplicaSet, canaryReplicaSet, execute } from '../../src/canary/execute.js';
 import type { DeploymentObject, Snapshot } from '../../src/canary/observe.js';
 import type { RawClient } from '../../src/kube/raw-client.js';
 
@@ -196,5 +196,38 @@ describe('boundedMessage(): what reaches status and Events from an API error', (
     const long = boundedMessage('x'.repeat(1000), 300);
     expect(long).to.have.length(300);
     expect(long.endsWith('…')).to.equal(true);
+  });
+});
+
+describe('baselineReplicaSet(): the stable template, labelled and tagged as the baseline', () => {
+  const withBaseline = (): Canary => {
+    const c = canary();
+    c.spec.analysis = { baseline: true };
+    return c;
+  };
+  type Full = RS & { metadata: { name: string; ownerReferences: Array<{ kind: string; controller: boolean }> }; spec: { replicas: number; selector: { matchLabels: Record<string, string> } } };
+  const stable = deployment('example.com/web:1.0.0', [{ name: 'DD_TAGS', value: 'team:shop role:old' }], { [LABELS.podTemplateHash]: 'h1' }).spec.template;
+  const rs = baselineReplicaSet(withBaseline(), deployment('example.com/web:1.1.0'), stable, 'abcdef0123', 3) as unknown as Full;
+
+  it('has a fixed name, the Canary as controller and the replicas asked for', () => {
+    expect(rs.metadata.name).to.equal('web-baseline-abcdef0123');
+    expect(rs.metadata.ownerReferences).to.deep.include({ apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', name: 'web', uid: 'cu', controller: true, blockOwnerDeletion: true });
+    expect(rs.spec.replicas).to.equal(3);
+  });
+  it('keeps the stable version and says its role in labels, the selector and Datadog tags', () => {
+    const labels = rs.spec.template.metadata.labels;
+    expect(labels).to.include({ app: 'web', [LABELS.role]: 'baseline', [LABELS.revision]: 'abcdef0123', [LABELS.canaryOf]: 'web', [LABELS.ddVersion]: '1.0.0' });
+    expect(labels).to.not.have.property(LABELS.podTemplateHash);
+    expect(rs.spec.selector.matchLabels).to.deep.equal({ app: 'web', [LABELS.role]: 'baseline', [LABELS.revision]: 'abcdef0123' });
+    expect(JSON.parse(rs.spec.template.metadata.annotations['ad.datadoghq.com/tags']!)).to.deep.equal({ role: 'baseline' });
+    expect(rs.spec.template.spec.containers[0]!.env).to.deep.include({ name: 'DD_TAGS', value: 'team:shop role:baseline' });
+  });
+  it('canary pods of a Canary with a baseline are tagged role:canary; without one they are left as they were', () => {
+    const tagged = canaryReplicaSet(withBaseline(), deployment('example.com/web:1.1.0'), 'abcdef0123', '1.1.0', 1) as unknown as RS;
+    expect(JSON.parse(tagged.spec.template.metadata.annotations['ad.datadoghq.com/tags']!)).to.deep.equal({ role: 'canary' });
+    expect(tagged.spec.template.spec.containers[0]!.env).to.deep.include({ name: 'DD_TAGS', value: 'role:canary' });
+    const plain = canaryReplicaSet(canary(), deployment('example.com/web:1.1.0'), 'abcdef0123', '1.1.0', 1) as unknown as RS;
+    expect(plain.spec.template.metadata.annotations).to.not.have.property('ad.datadoghq.com/tags');
+    expect(plain.spec.template.spec.containers[0]!.env).to.equal(undefined);
   });
 });

@@ -66,7 +66,7 @@ const CASES: Case[] = [
   { name: 'missing targetRef', text: edit('targetRef:', 'targetRefs:'), path: 'spec.targetRef', line: 6, message: /is required/ },
   { name: 'bad check name', text: edit('- name: error-rate', '- name: Error_Rate'), path: 'spec.analysis.checks[0].name', line: 19, message: /lowercase name/ },
   { name: 'duplicate check name', text: edit('- name: monitors', '- name: error-rate'), path: 'spec.analysis.checks[1]', line: 24, message: /duplicate check name "error-rate"/ },
-  { name: 'check with two kinds', text: edit('datadogMonitor:', 'datadogQuery: { query: x, max: 1 }\ndatadogMonitor:'), path: 'spec.analysis.checks[1]', line: 24, message: /^Invalid value: a check must have exactly one of datadogMonitor or datadogQuery$/ },
+  { name: 'check with two kinds', text: edit('datadogMonitor:', 'datadogQuery: { query: x, max: 1 }\ndatadogMonitor:'), path: 'spec.analysis.checks[1]', line: 24, message: /^Invalid value: a check must have exactly one of datadogMonitor, datadogQuery or compare$/ },
   { name: 'monitor with two selectors', text: edit('tags: ["service:{{ name }}"]', 'tags: [a]\nid: 12'), path: 'spec.analysis.checks[1].datadogMonitor', line: 25, message: /^Invalid value: datadogMonitor needs exactly one of id, tags or query$/ },
   { name: 'query without bounds', text: edit('max: 0.5', 'window: 5m').replace('          window: 5m\n          window: 5m', '          window: 5m'), path: 'spec.analysis.checks[0].datadogQuery', line: 20, message: /needs min, max or both/ },
   { name: 'min above max', text: edit('max: 0.5', 'max: 0.5\nmin: 2'), path: 'spec.analysis.checks[0].datadogQuery', line: 20, message: /^Invalid value: datadogQuery.min must not exceed max$/ },
@@ -231,4 +231,39 @@ describe('paths', () => {
     expect(pointerToPath('/metadata/annotations/deployer.dev~1promote')).to.equal('metadata.annotations.deployer.dev/promote');
     expect(splitPath('spec.analysis.checks[10].name')).to.deep.equal(['spec', 'analysis', 'checks', 10, 'name']);
   });
+});
+
+describe('validateCanary: compare checks and baseline pods', () => {
+  const spec = (analysis: Record<string, unknown>) => ({
+    apiVersion: 'deployer.dev/v1alpha1',
+    kind: 'Canary',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: { targetRef: { name: 'web' }, steps: [{ setWeight: 20 }, { pause: { duration: '10m' } }], analysis, datadog: { secretRef: { name: 'datadog' } } },
+  });
+  const compare = (over: Record<string, unknown> = {}) => ({ name: 'latency', compare: { query: 'avg:latency{service:web,role:{{ role }}}', ...over } });
+  const cases: Array<{ name: string; analysis: Record<string, unknown>; want: RegExp | null; path?: string }> = [
+    { name: 'a compare check with baseline pods is valid', analysis: { baseline: true, checks: [compare({ higherIsWorse: false, minPoints: 20, significance: 0.01, tolerance: 0.05, window: '15m' })] }, want: null },
+    { name: 'a compare check without baseline pods', analysis: { checks: [compare()] }, want: /compare checks need analysis.baseline set to true/, path: 'spec' },
+    { name: 'a compare check with baseline: false', analysis: { baseline: false, checks: [compare()] }, want: /compare checks need analysis.baseline set to true/, path: 'spec' },
+    { name: 'a compare query without {{ role }}', analysis: { baseline: true, checks: [compare({ query: 'avg:latency{service:web}' })] }, want: /compare.query needs \{\{ role \}\} in its scope/, path: 'spec.analysis.checks[0].compare' },
+    { name: '{{ role }} in a datadogQuery is an unknown variable', analysis: { checks: [{ name: 'q', datadogQuery: { query: 'avg:x{role:{{ role }}}', max: 1 } }] }, want: /unknown variable "role"/, path: 'spec.analysis.checks[0].datadogQuery.query' },
+    { name: 'a compare check that also has a query', analysis: { baseline: true, checks: [{ ...compare(), datadogQuery: { query: 'avg:x{*}', max: 1 } }] }, want: /exactly one of datadogMonitor, datadogQuery or compare/, path: 'spec.analysis.checks[0]' },
+    { name: 'significance above 0.5', analysis: { baseline: true, checks: [compare({ significance: 0.6 })] }, want: /must be at most 0.5/, path: 'spec.analysis.checks[0].compare.significance' },
+    { name: 'minPoints below 3', analysis: { baseline: true, checks: [compare({ minPoints: 2 })] }, want: /must be at least 3/, path: 'spec.analysis.checks[0].compare.minPoints' },
+    { name: 'a negative tolerance', analysis: { baseline: true, checks: [compare({ tolerance: -0.1 })] }, want: /must be at least 0, got -0.1/, path: 'spec.analysis.checks[0].compare.tolerance' },
+    { name: 'a window over 24h', analysis: { baseline: true, checks: [compare({ window: '25h' })] }, want: /compare.window must be at most 24h/, path: 'spec.analysis.checks[0].compare.window' },
+    { name: 'baseline must be a boolean', analysis: { baseline: 'yes' }, want: /boolean/, path: 'spec.analysis.baseline' },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const problems = validateCanary(spec(tc.analysis));
+      if (tc.want === null) {
+        expect(problems).to.deep.equal([]);
+        return;
+      }
+      const hit = problems.find((p) => tc.want!.test(p.message));
+      expect(hit, JSON.stringify(problems)).to.not.equal(undefined);
+      expect(hit!.path).to.equal(tc.path);
+    });
+  }
 });

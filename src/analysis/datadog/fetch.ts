@@ -9,7 +9,9 @@ export type RemoteCall =
   | { kind: 'monitorById'; id: number }
   | { kind: 'monitorsByTags'; tags: string[] }
   | { kind: 'monitorSearch'; query: string }
-  | { kind: 'metricQuery'; query: string; windowMs: number };
+  | { kind: 'metricQuery'; query: string; windowMs: number }
+  /** A compare check's two queries (canary, baseline) over the same window. */
+  | { kind: 'metricPair'; canary: string; baseline: string; windowMs: number };
 
 export interface FetchOptions {
   timeoutMs: number;
@@ -40,6 +42,7 @@ const DEFAULT_RATE_LIMIT_RESET_S = 10;
 
 export function remoteCallFor(check: ResolvedCheck): RemoteCall {
   if (check.kind === 'datadogQuery') return { kind: 'metricQuery', query: check.query, windowMs: check.windowMs };
+  if (check.kind === 'compare') return { kind: 'metricPair', canary: check.queries.canary, baseline: check.queries.baseline, windowMs: check.windowMs };
   if (check.monitor.id !== undefined) return { kind: 'monitorById', id: check.monitor.id };
   if (check.monitor.tags !== undefined) return { kind: 'monitorsByTags', tags: [...check.monitor.tags].sort() };
   return { kind: 'monitorSearch', query: check.monitor.query ?? '' };
@@ -61,6 +64,8 @@ export function describeCall(call: RemoteCall): string {
       return `monitor search "${call.query}"`;
     case 'metricQuery':
       return `query "${call.query}" over ${formatDuration(call.windowMs)}`;
+    case 'metricPair':
+      return `queries "${call.canary}" and "${call.baseline}" over ${formatDuration(call.windowMs)}`;
     default: {
       const never: never = call;
       return String(never);
@@ -94,6 +99,8 @@ export async function fetchObservation(credentials: DatadogCredentials, call: Re
       return fetchMonitorSearch(credentials, call.query, opts);
     case 'metricQuery':
       return fetchMetricQuery(credentials, call.query, call.windowMs, opts);
+    case 'metricPair':
+      return fetchMetricPair(credentials, call, opts);
     default: {
       const never: never = call;
       return { observation: { kind: 'error', takenAt: opts.now(), message: `unknown call ${String(never)}` } };
@@ -190,6 +197,43 @@ export async function fetchMetricQuery(credentials: DatadogCredentials, query: s
     if (typeof first?.interval === 'number' && first.interval > 0) observation.bucketMs = first.interval * 1000;
     return observation;
   });
+}
+
+/**
+ * Both series of a compare check, queried at once over the same window. A rate limit on either is
+ * the pair's rate limit; an error of either is the pair's error, naming which query failed.
+ */
+export async function fetchMetricPair(credentials: DatadogCredentials, call: Extract<RemoteCall, { kind: 'metricPair' }>, opts: FetchOptions): Promise<FetchResult> {
+  const toMs = opts.now();
+  const pinned: FetchOptions = { ...opts, now: () => Math.max(opts.now(), toMs) };
+  const at = { ...pinned, now: () => toMs };
+  // The window ends at the same instant for both queries; takenAt is when the answers were in.
+  const [canary, baseline] = await Promise.all([fetchMetricQuery(credentials, call.canary, call.windowMs, at), fetchMetricQuery(credentials, call.baseline, call.windowMs, at)]);
+  const quota = [canary.quota, baseline.quota].filter((q): q is Quota => q !== undefined).sort((a, b) => a.remaining - b.remaining)[0];
+  const extra = { ...(quota ? { quota } : {}) };
+  const limited = [canary, baseline].filter((r) => r.rateLimitResetMs !== undefined).sort((a, b) => (b.rateLimitResetMs ?? 0) - (a.rateLimitResetMs ?? 0))[0];
+  if (limited) return { ...limited, ...extra };
+  for (const [role, r] of [['canary', canary], ['baseline', baseline]] as const) {
+    const o = r.observation;
+    if (o.kind !== 'series') {
+      const message = o.kind === 'error' ? `${role} query: ${o.message}` : `${role} query: unexpected ${o.kind} result`;
+      return { ...r, observation: { kind: 'error', takenAt: pinned.now(), message, ...(o.url ? { url: o.url } : {}), ...(o.kind === 'error' && o.status !== undefined ? { status: o.status } : {}) }, ...extra };
+    }
+  }
+  const c = canary.observation as Extract<Observation, { kind: 'series' }>;
+  const b = baseline.observation as Extract<Observation, { kind: 'series' }>;
+  return {
+    observation: {
+      kind: 'seriesPair',
+      takenAt: pinned.now(),
+      fromMs: c.fromMs,
+      toMs: c.toMs,
+      canary: { points: c.points, ...(c.bucketMs !== undefined ? { bucketMs: c.bucketMs } : {}) },
+      baseline: { points: b.points, ...(b.bucketMs !== undefined ? { bucketMs: b.bucketMs } : {}) },
+      url: c.url,
+    },
+    ...extra,
+  };
 }
 
 /** Reads a state that may be a string or, for a value the client does not know, `{ _data }`. */

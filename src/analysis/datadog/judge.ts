@@ -2,7 +2,8 @@
 import { RATE_LIMITED_VALUE } from '../../api/constants.js';
 import type { AssignableVerdict, Measurement, MonitorState, Verdict } from '../../api/types.js';
 import { MONITOR_STATES } from '../../api/types.js';
-import type { MonitorObservation, Observation, ResolvedMonitorCheck, ResolvedQueryCheck } from '../provider.js';
+import type { MonitorObservation, Observation, ResolvedCheck, ResolvedCompareCheck, ResolvedMonitorCheck, ResolvedQueryCheck } from '../provider.js';
+import { compareSamples } from '../compare.js';
 
 const RANK: Record<AssignableVerdict, number> = { Pass: 0, Inconclusive: 1, Fail: 2 };
 /** Bucket assumed for a single point when the series does not say its interval. */
@@ -208,7 +209,54 @@ export function judgeSeries(check: ResolvedQueryCheck, obs: Observation): Measur
   return { ...base, verdict, value, time: isoTime(obs.takenAt), message: `query "${check.query}" was ${value} at ${isoTime(ts)}, ${why}` };
 }
 
+/**
+ * The values of the complete, non-null points of a series (bucket as in lastCompletePoint): the
+ * newest bucket, still filling, is left out.
+ */
+export function completeValues(points: ReadonlyArray<readonly [number, number | null]>, toMs: number, bucketMs?: number): number[] {
+  const sorted = points.filter((p) => Number.isFinite(p[0])).slice().sort((a, b) => a[0] - b[0]);
+  let bucket = bucketMs !== undefined && bucketMs > 0 ? bucketMs : undefined;
+  if (bucket === undefined) {
+    for (let i = 1; i < sorted.length; i++) {
+      const gap = (sorted[i]?.[0] ?? 0) - (sorted[i - 1]?.[0] ?? 0);
+      if (gap > 0 && (bucket === undefined || gap < bucket)) bucket = gap;
+    }
+    bucket ??= DEFAULT_BUCKET_MS;
+  }
+  const b = bucket;
+  return sorted.filter(([ts, v]) => ts + b <= toMs && v !== null && Number.isFinite(v)).map(([, v]) => v as number);
+}
+
+/** Judges a compare check: the canary's series against the baseline's (analysis/compare.ts). */
+export function judgeCompare(check: ResolvedCompareCheck, obs: Observation): Measurement {
+  if (obs.kind === 'error') return errorMeasurement(obs, obs.message);
+  if (obs.kind === 'rateLimited') return rateLimitedMeasurement(obs);
+  if (obs.kind !== 'seriesPair') return errorMeasurement(obs, `expected the canary's and the baseline's series for check "${check.name}", got ${obs.kind}`);
+  const canary = completeValues(obs.canary.points, obs.toMs, obs.canary.bucketMs);
+  const baseline = completeValues(obs.baseline.points, obs.toMs, obs.baseline.bucketMs);
+  const c = compareSamples(canary, baseline, check);
+  return {
+    verdict: c.verdict,
+    value: c.value,
+    threshold: c.threshold,
+    time: isoTime(obs.takenAt),
+    url: obs.url,
+    message: `${c.message}; queries "${check.queries.canary}" and "${check.queries.baseline}" from ${isoTime(obs.fromMs)} to ${isoTime(obs.toMs)}`,
+  };
+}
+
 /** Judges an observation for any check. */
-export function judgeObservation(check: ResolvedMonitorCheck | ResolvedQueryCheck, obs: Observation): Measurement {
-  return check.kind === 'datadogMonitor' ? judgeMonitors(check, obs) : judgeSeries(check, obs);
+export function judgeObservation(check: ResolvedCheck, obs: Observation): Measurement {
+  switch (check.kind) {
+    case 'datadogMonitor':
+      return judgeMonitors(check, obs);
+    case 'datadogQuery':
+      return judgeSeries(check, obs);
+    case 'compare':
+      return judgeCompare(check, obs);
+    default: {
+      const never: never = check;
+      return never;
+    }
+  }
 }

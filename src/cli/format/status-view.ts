@@ -95,6 +95,7 @@ export function renderStatus(unsafe: Canary, opts: StatusViewOptions): string {
   lines.push(field('Stable', revision(st.stableRevision, st.stableVersion)));
   const pods = st.canaryReplicas !== undefined ? `  (${st.canaryReadyReplicas ?? 0}/${st.canaryReplicas} pods ready)` : '';
   lines.push(field('Canary', `${revision(st.canaryRevision, st.canaryVersion)}${st.canaryRevision ? pods : ''}`));
+  if (st.canaryRevision && st.baselineReplicas !== undefined && st.baselineReplicas > 0) lines.push(field('Baseline', `${revision(st.stableRevision, st.stableVersion)}  (${st.baselineReadyReplicas ?? 0}/${st.baselineReplicas} pods ready)`));
   if (st.failedRevision) lines.push(field('Failed', `revision ${st.failedRevision} (not tried again until retried)`));
   lines.push(field('Weight', progressBar(st.canaryWeight ?? 0, 20, opts.ascii)));
   if (st.startedAt) lines.push(field('Started', `${ageSince(st.startedAt, opts.now)} ago${st.finishedAt ? `, finished ${ageSince(st.finishedAt, opts.now)} ago` : ''}`));
