@@ -18,6 +18,8 @@ import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
+import type { Canary } from './api/types.js';
+import { hintBoardFor, PushComponent, type PushOptions } from './push/component.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -41,12 +43,16 @@ export interface OperatorOptions {
   notifier?: Notifier;
   /** Allow a Datadog Secret's url to use plain http to hosts other than loopback (--datadog-allow-http). */
   datadogAllowPlainHttp?: boolean;
+  /** The Datadog push endpoint (off when absent). */
+  push?: PushOptions;
 }
 
 export interface OperatorHandle {
   readonly metrics: OperatorMetrics;
   readonly webhookPort: number;
   readonly healthPort?: number;
+  /** The port of the Datadog push endpoint, when it is on. */
+  readonly pushPort?: number;
   readonly runner: MeasurementRunner;
   isLeader(): boolean;
   /** Graceful stop: no new work, the pass in flight finishes, the lease is released. */
@@ -68,6 +74,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const isLeader = (): boolean => leadership.isLeader();
 
   // The controllers.
+  const hints = hintBoardFor(opts.push);
   const canary = canaryController(
     {
       client,
@@ -84,6 +91,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       ...(opts.notifier ? { notifier: opts.notifier } : {}),
       concurrency: opts.concurrency ?? 4,
       resyncMs: opts.resyncMs ?? 5 * 60_000,
+      ...(hints ? { hints } : {}),
     },
     { logger, metrics, leadership },
   );
@@ -95,6 +103,28 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const canaryExists = (ns: string, name: string): boolean | undefined => (canaries.hasSynced ? canaries.get(name, ns) !== undefined : undefined);
   const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, isLeader });
   const webhookPort = admission.port;
+
+  // The Datadog push endpoint: its own port, the admission webhook's serving certificate.
+  let push: PushComponent | undefined;
+  if (opts.push && hints) {
+    push = await PushComponent.start({
+      push: opts.push,
+      client,
+      logger,
+      metrics,
+      board: hints,
+      canaries: () => canaries.list() as unknown as Canary[],
+      monitorsSeen: (key, check) => runner.monitorsSeen(key, check),
+      enqueue: (key) => canary.controller.enqueue(key),
+      isLeader,
+      certificate: admission.certificate,
+    }).catch(async (err: unknown) => {
+      await admission.stop();
+      throw err;
+    });
+    const started = push;
+    admission.onCertificate((cert) => started.setCertificate(cert.certPem, cert.keyPem));
+  }
 
   let health: HealthServer | undefined;
   let healthPort: number | undefined;
@@ -129,6 +159,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     metrics,
     webhookPort,
     ...(healthPort !== undefined ? { healthPort } : {}),
+    ...(push ? { pushPort: push.port } : {}),
     runner,
     isLeader,
     async stop(): Promise<void> {
@@ -139,7 +170,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       await elector?.release();
       metrics.leader.set(0);
       runner.close();
-      await Promise.all([admission.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
+      await Promise.all([admission.stop(), push?.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },
   };
