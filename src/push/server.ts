@@ -64,15 +64,13 @@ export class PushServer {
     this.reply(res, e.handle(body, remote));
   }
 
-  /** Answers; with `req`, an unread body is discarded and the connection closed after the answer. */
+  /** Answers; with `req`, the answer comes before the body was read: the connection closes after it. */
   private reply(res: ServerResponse, a: PushAnswer, req?: IncomingMessage): void {
     if (res.headersSent) return;
     res.writeHead(a.status, { 'Content-Type': 'application/json', ...(req ? { Connection: 'close' } : {}), ...a.headers });
     res.end(JSON.stringify(a.body));
-    if (req && !req.complete) {
-      req.resume();
-      req.socket.destroySoon?.();
-    }
+    // The rest of an unread body is discarded (the request deadline bounds it), then the connection closes.
+    if (req && !req.complete) req.resume();
   }
 
   /** Serves a renewed certificate to new connections. */
