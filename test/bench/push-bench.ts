@@ -124,6 +124,7 @@ async function main(): Promise<void> {
       await waitUntil(async () => ((await client.get<{ status?: { phase?: string } }>(paths.canary(ns, name))).status?.phase === 'Waiting' ? true : undefined));
       dd.setWebhook(push ? { url: `https://127.0.0.1:${PUSH_PORT}/datadog/webhook`, headers: { 'X-Deployer-Token': TOKEN }, payload: PAYLOAD, transitions: ['Triggered'] } : undefined);
       const runs: Run[] = [];
+      let lastPushAt = 0;
       for (let i = 1; i <= RUNS; i++) {
         const version = `${push ? 'p' : 'q'}${i}.0.0`;
         dd.setVersions([version]);
@@ -136,7 +137,8 @@ async function main(): Promise<void> {
         // The alert comes at a uniformly random moment of the poll interval after the last measurement.
         const lastPoll = Date.parse(held!.measurements.at(-1)!.time);
         const intervalMs = push ? 2_000 : POLL_INTERVAL_S * 1000;
-        const alertAt = lastPoll + Math.random() * intervalMs;
+        // A push within --push-min-interval (1s here) of the last one would be throttled, as designed.
+        const alertAt = Math.max(lastPoll + Math.random() * intervalMs, lastPushAt + 1_200);
         await sleep(Math.max(0, alertAt - Date.now()));
         const t0 = Date.now();
         dd.setAlertVersions([version]);
@@ -157,8 +159,9 @@ async function main(): Promise<void> {
         if (push) {
           const deliveries = await dd.webhookDeliveries();
           const d = deliveries.at(-1)!;
-          if (d.status !== 202) throw new Error(`the push was answered ${d.status ?? d.error}`);
+          if (d.status !== 202) throw new Error(`the push was answered ${d.status ?? d.error}: ${d.answer ?? ''}`);
           start = d.sentAt;
+          lastPushAt = d.sentAt;
         }
         runs.push({ rolledBackMs: rolledBackAt! - start, podsGoneMs: podsGoneAt! - start });
         dd.setAlertVersions([]);

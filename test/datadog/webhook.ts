@@ -25,6 +25,8 @@ export interface WebhookDelivery {
   sentAt: number;
   answeredAt?: number;
   status?: number;
+  /** The answer's body (first 2 KiB). */
+  answer?: string;
   error?: string;
   body: string;
   headers: Record<string, string>;
@@ -62,8 +64,9 @@ export function deliver(hook: StandInWebhook, delivery: WebhookDelivery): Promis
         timeout: 15_000,
       },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve({ ...delivery, status: res.statusCode ?? 0, answeredAt: Date.now() }));
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ ...delivery, status: res.statusCode ?? 0, answer: Buffer.concat(chunks).toString('utf8').slice(0, 2048), answeredAt: Date.now() }));
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out after 15 s')));
