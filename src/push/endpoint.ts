@@ -47,8 +47,13 @@ export const STATUS_OF: Record<PushResult, number> = {
   [PUSH_RESULTS.unavailable]: 503,
 };
 
+/** A refusal is logged at most this often per result (a flood of them is in the metric). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 export class PushEndpoint {
   private readonly now: () => number;
+  /** result -> when a refusal was last logged, and how many went unlogged since. */
+  private readonly refusalLog = new Map<PushResult, { at: number; unlogged: number }>();
 
   constructor(private readonly o: PushEndpointOptions) {
     this.now = o.now ?? Date.now;
@@ -105,9 +110,20 @@ export class PushEndpoint {
       // Metrics never break a request.
     }
     const status = STATUS_OF[result];
-    // Refusals are logged by result and address only: never a header or a body.
-    if (status >= 400 && result !== PUSH_RESULTS.notLeader && result !== PUSH_RESULTS.unavailable) this.o.logger.warn('Refused a push', { result, remote });
+    // Refusals are logged by result and address only (never a header or a body), and sparsely.
+    if (status >= 400 && result !== PUSH_RESULTS.notLeader && result !== PUSH_RESULTS.unavailable) this.logRefusal(result, remote);
     else if (result !== PUSH_RESULTS.accepted) this.o.logger.debug('Answered a push', { result, remote });
     return { status, result, body: { result, ...detail } };
+  }
+
+  private logRefusal(result: PushResult, remote: string | undefined): void {
+    const now = this.now();
+    const last = this.refusalLog.get(result);
+    if (last && now - last.at < REFUSAL_LOG_INTERVAL_MS) {
+      last.unlogged++;
+      return;
+    }
+    this.o.logger.warn('Refused a push', { result, remote, ...(last?.unlogged ? { alsoRefusedSinceLastLog: last.unlogged } : {}) });
+    this.refusalLog.set(result, { at: now, unlogged: 0 });
   }
 }

@@ -6,7 +6,7 @@ import https from 'node:https';
 import { PUSH_RESULTS, type PushResult } from '../../src/api/push.js';
 import type { Canary, CheckStatus } from '../../src/api/types.js';
 import { hintedDueAt, hintedNotBefore, pendingHint } from '../../src/canary/due.js';
-import { createLogger } from '../../src/runtime/logger.js';
+import { createLogger, type Logger } from '../../src/runtime/logger.js';
 import { PushEndpoint } from '../../src/push/endpoint.js';
 import { HintBoard } from '../../src/push/hints.js';
 import { checksSelecting, targetsFor } from '../../src/push/match.js';
@@ -254,6 +254,25 @@ describe('push: the endpoint', () => {
     const s = standby.e.handle(alert());
     expect([s.status, s.headers?.['Retry-After']]).to.deep.equal([503, '1']);
     expect(standby.enqueued).to.deep.equal([]);
+  });
+});
+
+describe('push: what it logs', () => {
+  it('never a token or a body, and a flood of refusals sparsely', async () => {
+    const lines: string[] = [];
+    const capture = (level: string) => (message: string, meta?: unknown) => void lines.push(`${level} ${message} ${JSON.stringify(meta ?? {})}`);
+    const logger = { warn: capture('warn'), info: capture('info'), debug: capture('debug'), error: capture('error'), child: () => logger } as unknown as Logger;
+    let now = at(0);
+    const e = new PushEndpoint({ tokens: fixedToken(TOKEN), board: new HintBoard(), canaries: () => [], monitorsSeen: () => undefined, enqueue: () => undefined, isLeader: () => true, logger, now: () => now });
+    for (let i = 0; i < 50; i++) await e.authenticate(`forged-token-secret-${i}-xxxxxxxx`, '10.0.0.9');
+    e.handle('{"monitor_id": "body-secret-value"', '10.0.0.9');
+    e.handle(alert({ scope: 'scope-secret-value' }));
+    now = at(11);
+    await e.authenticate('forged-token-secret-late-xxxxxxxx', '10.0.0.9');
+    const text = lines.join('\n');
+    for (const secret of ['forged-token-secret', TOKEN, 'body-secret-value']) expect(text).to.not.contain(secret);
+    expect(lines.filter((l) => l.includes('"result":"forbidden"'))).to.have.length(2);
+    expect(text).to.contain('"alsoRefusedSinceLastLog":49');
   });
 });
 
