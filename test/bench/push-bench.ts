@@ -183,7 +183,7 @@ async function main(): Promise<void> {
       what: `monitor group alerts (at a random moment of the interval) → status RolledBack / canary pods gone, analysis interval ${POLL_INTERVAL_S}s, no push`,
       rolledBackMs: summary(pollRuns.map((r) => r.rolledBackMs)),
       podsGoneMs: summary(pollRuns.map((r) => r.podsGoneMs)),
-      note: 'the wait for the next poll grows with the interval: with interval 1m it averages 30 s more',
+      note: 'the wait for the next poll is up to one interval (half of it on average): set POLL_INTERVAL=60 for the interval the push scenario uses',
     };
   } finally {
     op.kill('SIGTERM');
