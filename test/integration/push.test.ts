@@ -15,7 +15,7 @@ export const PAYLOAD = '{"event_id": "$ID", "monitor_id": "$ALERT_ID", "transiti
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Given: Deployment web at 1.0.0, the push endpoint on with its token Secret, a Canary checking monitor 101 every minute, and a canary of 1.1.0 held after its first Pass. */
-async function givenCanaryUnderAnalysis(w: World): Promise<Canary> {
+async function givenCanaryUnderAnalysis(w: World, monitor: { id?: number; tags?: string[] } = { id: 101 }): Promise<Canary> {
   await w.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'deployer-push' }, stringData: { token: TOKEN } });
   const op = await w.startOperator({ push: { port: 0, host: '127.0.0.1', tokenSecret: { namespace: w.ns, name: 'deployer-push' } } });
   expect(op.pushPort).to.be.a('number');
@@ -26,7 +26,7 @@ async function givenCanaryUnderAnalysis(w: World): Promise<Canary> {
   await w.deployment('web', 'example.com/web:1.0.0');
   await w.canary('web', {
     steps: [{ setWeight: 34 }, { pause: {} }],
-    analysis: { interval: '1m', failureLimit: 0, checks: [{ name: 'errors', datadogMonitor: { id: 101 } }] },
+    analysis: { interval: '1m', failureLimit: 0, checks: [{ name: 'errors', datadogMonitor: monitor }] },
     datadog: { secretRef: { name: 'datadog' } },
   });
   await w.waitPhase('web', 'Waiting');
@@ -110,6 +110,18 @@ describe('Push from Datadog on the real control plane', function () {
     expect(monitorCalls(w), 'one early poll in all').to.equal(1);
     expect(await w.canaryPods('web'), 'canary pods still run').to.have.length(held.status!.canaryReplicas!);
     expect(await pushCounts(w)).to.deep.equal({ forbidden: 1, unauthenticated: 1, malformed: 2, too_large: 1, accepted: 1, duplicate: 1, throttled: 20 });
+  });
+
+  it('reaches a check that selects monitors by tag, through the monitors its last answer listed', async () => {
+    await givenCanaryUnderAnalysis(w, { tags: ['service:web'] });
+    w.dd.clearRequests();
+    w.dd.setAlertVersions(['1.1.0']);
+    const [delivery] = await w.dd.webhookDeliveries();
+    expect(delivery?.status, delivery?.answer ?? delivery?.error).to.equal(202);
+    const rolled = await w.waitPhase('web', 'RolledBack', 10_000);
+    await w.waitNoCanaryPods('web', 10_000);
+    expect(rolled.status?.message).to.contain('check errors failed');
+    expect(w.dd.requests('/api/v1/monitor').length, 'one tag selection call').to.equal(1);
   });
 
   it('a push for a monitor no check selects changes nothing', async () => {
