@@ -11,6 +11,8 @@ import type { Controller } from './runtime/controller.js';
 import { HealthServer, type Readiness } from './runtime/health-server.js';
 import { KubeLeaseStore, LeaderElector } from './runtime/leader-election.js';
 import { alwaysLeader, type Leadership } from './runtime/leadership.js';
+import type { Canary } from './api/types.js';
+import { hintBoardFor, PushComponent, type PushOptions } from './push/component.js';
 import { leaseNameFor, leaseNamespaceFor } from './runtime/lease-location.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
@@ -18,8 +20,6 @@ import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
-import type { Canary } from './api/types.js';
-import { hintBoardFor, PushComponent, type PushOptions } from './push/component.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -168,9 +168,10 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       logger.info('Stopping: finishing the passes in flight');
       await Promise.all(controllers.map((c) => c.stop()));
       await elector?.release();
+      await push?.stop();
       metrics.leader.set(0);
       runner.close();
-      await Promise.all([admission.stop(), push?.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
+      await Promise.all([admission.stop(), informers.stop(), health?.stop(), metricsServer?.stop()]);
       logger.info('Stopped');
     },
   };

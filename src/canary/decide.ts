@@ -6,9 +6,9 @@ import { PHASES } from '../api/types.js';
 import type { ResolvedCheck } from '../analysis/provider.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition, setCondition } from './conditions.js';
+import { hintedDueAt } from './due.js';
 import { canaryReplicas } from './replicas.js';
 import { canaryVersionFor } from './revision.js';
-import { hintedDueAt } from './due.js';
 
 export interface ObservedDeployment {
   name: string;

@@ -9,6 +9,8 @@ import type { Canary } from '../api/types.js';
 import { validateCanary } from '../api/validate.js';
 import type { DatadogCredentials, MeasurementRequest, MeasurementSource, ResolvedCheck } from '../analysis/provider.js';
 import { parseDatadogSecret } from '../analysis/secret.js';
+import { hintedNotBefore } from './due.js';
+import type { HintSource } from '../push/hints.js';
 import { resolveChecks } from '../analysis/template.js';
 import { errorCode, isNotFound } from '../kube/errors.js';
 import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
@@ -18,8 +20,6 @@ import { getCondition } from './conditions.js';
 import { measurementNotBefore, settingsOf, untrustedStableAnnotation, type CredentialsState, type Observed, type ObservedDeployment, type ObservedReplicaSet } from './decide.js';
 import { canaryVersionFor, labelValue, revisionOf, versionOf, type PodTemplate } from './revision.js';
 import type { StableRevisionCache } from './stable-revisions.js';
-import { hintedNotBefore } from './due.js';
-import type { HintSource } from '../push/hints.js';
 
 export interface ObserveContext {
   client: RawClient;

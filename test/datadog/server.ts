@@ -180,11 +180,11 @@ export class DatadogStandIn {
     this.versions = [];
     this.faults = [];
     this.quotas = [];
+    this.webhook = undefined;
+    this.deliveries = [];
     this.log = [];
     this.eventsPosted = [];
     this.dora = { deployments: [], failures: [] };
-    this.webhook = undefined;
-    this.deliveries = [];
   }
 
   setMonitors(monitors: StandInMonitor[]): void {
