@@ -40,7 +40,11 @@ const program = new Command('deployer')
     new Option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)').argParser(duration).default(15_000, '15s'),
   )
   .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info')
-  .option('--datadog-allow-http', "allow a Datadog Secret's url to use plain http to hosts other than loopback (keys travel in clear text)", false);
+  .option('--datadog-allow-http', "allow a Datadog Secret's url to use plain http to hosts other than loopback (keys travel in clear text)", false)
+  .option('--push-port <port>', 'serve the Datadog push endpoint (HTTPS, the webhook certificate) on this port (default: off)', port)
+  .option('--push-path <path>', 'path of the Datadog push endpoint', '/datadog/webhook')
+  .option('--push-token-secret <name>', "Secret (NAME in the operator's namespace, or NAMESPACE/NAME) whose key \"token\" authenticates pushes")
+  .addOption(new Option('--push-min-interval <duration>', 'at most one early measurement per monitor in this time').argParser(duration).default(10_000, '10s'));
 
 program.parse();
 const o = program.opts<{
@@ -60,12 +64,30 @@ const o = program.opts<{
   leaseDuration: number;
   logLevel: string;
   datadogAllowHttp: boolean;
+  pushPort?: number;
+  pushPath: string;
+  pushTokenSecret?: string;
+  pushMinInterval: number;
 }>();
 
 const logger = createLogger({ level: o.logLevel });
 if (o.webhookFailurePolicy !== 'Fail' && o.webhookFailurePolicy !== 'Ignore') {
   logger.error('Invalid --webhook-failure-policy', { value: o.webhookFailurePolicy });
   process.exit(2);
+}
+let push: OperatorOptions['push'];
+if (o.pushPort !== undefined) {
+  const [first, second] = (o.pushTokenSecret ?? '').split('/');
+  const tokenSecret = second ? { namespace: first ?? '', name: second } : first ? { namespace: process.env.POD_NAMESPACE ?? o.leaseNamespace ?? '', name: first } : undefined;
+  if (!tokenSecret?.namespace || !tokenSecret.name) {
+    logger.error('The push endpoint needs --push-token-secret=<name> (in the operator\'s namespace, POD_NAMESPACE) or <namespace>/<name>', { value: o.pushTokenSecret });
+    process.exit(2);
+  }
+  if (!o.pushPath.startsWith('/')) {
+    logger.error('Invalid --push-path: it starts with /', { value: o.pushPath });
+    process.exit(2);
+  }
+  push = { port: o.pushPort, host: o.webhookHost, path: o.pushPath, tokenSecret, minHintIntervalMs: o.pushMinInterval };
 }
 const target: OperatorOptions['webhook']['target'] = o.webhookService ? { service: o.webhookService } : { urlFromPort: o.webhookUrl ?? '127.0.0.1' };
 
@@ -94,8 +116,9 @@ try {
         } : {}),
     logger,
     datadogAllowPlainHttp: o.datadogAllowHttp,
+    ...(push ? { push } : {}),
   });
-  logger.info('Operator started', { webhookPort: op.webhookPort, healthPort: op.healthPort, leaderElection: o.leaderElect });
+  logger.info('Operator started', { webhookPort: op.webhookPort, healthPort: op.healthPort, leaderElection: o.leaderElect, ...(op.pushPort !== undefined ? { pushPort: op.pushPort } : {}) });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

@@ -12,6 +12,8 @@ import type { Controller } from './runtime/controller.js';
 import { HealthServer, type Readiness } from './runtime/health-server.js';
 import { KubeLeaseStore, LeaderElector } from './runtime/leader-election.js';
 import { alwaysLeader, type Leadership } from './runtime/leadership.js';
+import type { Canary } from './api/types.js';
+import { hintBoardFor, PushComponent, type PushOptions } from './push/component.js';
 import { leaseNameFor, leaseNamespaceFor } from './runtime/lease-location.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { OperatorMetrics } from './runtime/metrics.js';
@@ -43,12 +45,16 @@ export interface OperatorOptions {
   notifier?: Notifier;
   /** Allow a Datadog Secret's url to use plain http to hosts other than loopback (--datadog-allow-http). */
   datadogAllowPlainHttp?: boolean;
+  /** The Datadog push endpoint (off when absent). */
+  push?: PushOptions;
 }
 
 export interface OperatorHandle {
   readonly metrics: OperatorMetrics;
   readonly webhookPort: number;
   readonly healthPort?: number;
+  /** The port of the Datadog push endpoint, when it is on. */
+  readonly pushPort?: number;
   readonly runner: MeasurementRunner;
   /** Delivery metrics and DORA reporting from the Canaries' and Releases' histories. */
   readonly delivery: DeliveryComponent;
@@ -72,6 +78,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const isLeader = (): boolean => leadership.isLeader();
 
   // The controllers, on one runtime.
+  const hints = hintBoardFor(opts.push);
   const runtime = { logger, metrics, leadership };
   const shared = {
     client,
@@ -88,7 +95,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     concurrency: opts.concurrency ?? 4,
     resyncMs: opts.resyncMs ?? 5 * 60_000,
   };
-  const canary = canaryController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'canary'), ...(opts.notifier ? { notifier: opts.notifier } : {}) }, runtime);
+  const canary = canaryController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'canary'), ...(opts.notifier ? { notifier: opts.notifier } : {}), ...(hints ? { hints } : {}) }, runtime);
   const release = releaseController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'release') }, runtime);
   const controllers: Controller[] = [canary.controller, release.controller];
   const runner = canary.runner;
@@ -99,6 +106,28 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const canaryExists = (ns: string, name: string): boolean | undefined => (canaries.hasSynced ? canaries.get(name, ns) !== undefined : undefined);
   const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, isLeader });
   const webhookPort = admission.port;
+
+  // The Datadog push endpoint: its own port, the admission webhook's serving certificate.
+  let push: PushComponent | undefined;
+  if (opts.push && hints) {
+    push = await PushComponent.start({
+      push: opts.push,
+      client,
+      logger,
+      metrics,
+      board: hints,
+      canaries: () => canaries.list() as unknown as Canary[],
+      monitorsSeen: (key, check) => runner.monitorsSeen(key, check),
+      enqueue: (key) => canary.controller.enqueue(key),
+      isLeader,
+      certificate: admission.certificate,
+    }).catch(async (err: unknown) => {
+      await admission.stop();
+      throw err;
+    });
+    const started = push;
+    admission.onCertificate((cert) => started.setCertificate(cert.certPem, cert.keyPem));
+  }
 
   let health: HealthServer | undefined;
   let healthPort: number | undefined;
@@ -134,6 +163,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     metrics,
     webhookPort,
     ...(healthPort !== undefined ? { healthPort } : {}),
+    ...(push ? { pushPort: push.port } : {}),
     runner,
     delivery,
     isLeader,
@@ -143,6 +173,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       logger.info('Stopping: finishing the passes in flight');
       await Promise.all(controllers.map((c) => c.stop()));
       await elector?.release();
+      await push?.stop();
       metrics.leader.set(0);
       runner.close();
       release.runner.close();

@@ -135,6 +135,8 @@ export class MeasurementRunner implements MeasurementSource {
   /** Credential fingerprint -> calls running, and flights waiting for one of them to finish. */
   private readonly running = new Map<string, number>();
   private readonly parked = new Map<string, Set<Flight>>();
+  /** `canaryKey\ncheckName` -> the monitor ids its last observation listed (newest last). */
+  private readonly monitorsByCheck = new Map<string, readonly number[]>();
   private readonly counters = { calls: 0, sharedHits: 0, requests: 0, rateLimited: 0, budgetDelayed: 0 };
   private closed = false;
 
@@ -164,6 +166,7 @@ export class MeasurementRunner implements MeasurementSource {
         entry.readers.add(req.canaryKey);
         this.counters.sharedHits++;
       }
+      if (entry.observation.kind === 'monitors') this.rememberMonitors(req, entry.observation.monitors.map((m) => m.id));
       return judgeObservation(req.check, entry.observation);
     } catch (err) {
       this.logger?.warn('Failed to read a measurement', { canary: req?.canaryKey, error: errorText(err) });
@@ -210,6 +213,18 @@ export class MeasurementRunner implements MeasurementSource {
     } catch (err) {
       this.logger?.warn('Failed to start a measurement', { canary: req?.canaryKey, error: errorText(err) });
     }
+  }
+
+  /** The monitor ids the last observation a check of this Canary read listed (a push names a monitor). */
+  monitorsSeen(canaryKey: string, checkName: string): readonly number[] | undefined {
+    return this.monitorsByCheck.get(`${canaryKey}\n${checkName}`);
+  }
+
+  private rememberMonitors(req: MeasurementRequest, ids: number[]): void {
+    const key = `${req.canaryKey}\n${req.check.name}`;
+    this.monitorsByCheck.delete(key);
+    this.monitorsByCheck.set(key, ids);
+    if (this.monitorsByCheck.size > this.maxCacheEntries) this.monitorsByCheck.delete(this.monitorsByCheck.keys().next().value!);
   }
 
   stats(): RunnerStats {

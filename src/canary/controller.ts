@@ -13,6 +13,7 @@ import type { SharedInformers, ResourceDescriptor } from '../runtime/shared-info
 import { SecretCache } from './observe.js';
 import { CanaryReconciler } from './reconciler.js';
 import { StableRevisionCache } from './stable-revisions.js';
+import type { HintSource } from '../push/hints.js';
 
 export const CANARIES: ResourceDescriptor = { resource: 'canaries', path: paths.canaries };
 /** Deployments with the guard label (whatever its value). */
@@ -29,6 +30,8 @@ export interface CanaryControllerOptions {
   notifier?: Notifier;
   concurrency?: number;
   resyncMs?: number;
+  /** Checks pushes asked to measure again early (the push endpoint). */
+  hints?: HintSource;
 }
 
 export function canaryController(o: CanaryControllerOptions, rt: ControllerRuntime): { controller: Controller; runner: MeasurementRunner } {
@@ -57,6 +60,7 @@ export function canaryController(o: CanaryControllerOptions, rt: ControllerRunti
     secrets: new SecretCache(o.client),
     stableRevisions: new StableRevisionCache(),
     measurements: runner,
+    ...(o.hints ? { hints: o.hints } : {}),
     events: o.events,
     ...(o.notifier ? { notifier: o.notifier } : {}),
     logger: rt.logger,

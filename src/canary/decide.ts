@@ -6,6 +6,7 @@ import { PHASES } from '../api/types.js';
 import type { ResolvedCheck } from '../analysis/provider.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition, setCondition } from './conditions.js';
+import { hintedDueAt } from './due.js';
 import { canaryReplicas } from './replicas.js';
 import { canaryVersionFor } from './revision.js';
 import { addRecord, historyLimitOf, inRollbackWindow, rollbackWindowOf } from './history.js';
@@ -71,6 +72,8 @@ export interface Observed {
   checks: ResolvedCheck[];
   /** Fresh measurements that are ready, by check name. */
   measurements: Record<string, Measurement | undefined>;
+  /** Checks a push asked to measure again early: check name -> time of the push (ms). */
+  hints?: Record<string, number>;
 }
 
 export type Action =
@@ -1188,7 +1191,7 @@ class Pass {
     const creds = this.observed.credentials;
     for (const check of this.observed.checks) {
       let cs = byName.get(check.name) ?? emptyCheckStatus(check.name);
-      const due = nextDueAt(cs, started, intervalMs);
+      const due = hintedDueAt(nextDueAt(cs, started, intervalMs), cs, started, this.observed.hints?.[check.name]);
       if (this.now >= due) {
         const m: Measurement | undefined =
           creds && !creds.ok ? { verdict: 'Error', time: this.nowIso, message: creds.message } : this.observed.measurements[check.name];

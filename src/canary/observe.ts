@@ -9,6 +9,8 @@ import type { Canary } from '../api/types.js';
 import { validateCanary } from '../api/validate.js';
 import type { DatadogCredentials, MeasurementRequest, MeasurementSource, ResolvedCheck } from '../analysis/provider.js';
 import { parseDatadogSecret } from '../analysis/secret.js';
+import { hintedNotBefore } from './due.js';
+import type { HintSource } from '../push/hints.js';
 import { resolveChecks } from '../analysis/template.js';
 import { errorCode, isNotFound } from '../kube/errors.js';
 import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
@@ -29,6 +31,8 @@ export interface ObserveContext {
   measurements: MeasurementSource;
   /** The stable revision's version and template, remembered between passes (absent: looked up every time). */
   stableRevisions?: StableRevisionCache;
+  /** Checks pushes asked to measure again early (absent: no push endpoint). */
+  hints?: HintSource;
 }
 
 export interface Snapshot {
@@ -321,14 +325,18 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
   // The requests for the checks' next slots, built once: peeked now, requested by a Measure action.
   const measurements: Observed['measurements'] = {};
   const measurementRequests: MeasurementRequest[] = [];
+  let hints: Record<string, number> = {};
   if (credentials && testing) {
     const { intervalMs } = settingsOf(canary);
     const startedAt = sameCanary ? canary.status?.analysisStartedAt : undefined;
     // Analysis that starts in this pass starts now.
     const started = startedAt ? Date.parse(startedAt) : now;
+    // A push's hint asks for a measurement taken after it, now rather than at the next slot.
+    if (startedAt && ctx.hints) hints = ctx.hints.hintsFor(canaryKey(canary), now);
     for (const check of checks) {
       const cs = sameCanary ? canary.status?.checks?.find((c) => c.name === check.name) : undefined;
-      const req: MeasurementRequest = { canaryKey: canaryKey(canary), check, credentials, notBefore: measurementNotBefore(cs, started, intervalMs) };
+      const notBefore = hintedNotBefore(measurementNotBefore(cs, started, intervalMs), cs, started, hints[check.name]);
+      const req: MeasurementRequest = { canaryKey: canaryKey(canary), check, credentials, notBefore };
       measurementRequests.push(req);
       const m = startedAt ? ctx.measurements.peek(req) : undefined;
       if (m) measurements[check.name] = m;
@@ -344,6 +352,7 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
       ...(credentialsState ? { credentials: credentialsState } : {}),
       checks,
       measurements,
+      ...(Object.keys(hints).length ? { hints } : {}),
     },
     ...(depObj ? { deployment: depObj } : {}),
     replicaSets,

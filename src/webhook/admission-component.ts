@@ -59,6 +59,7 @@ export class AdmissionConfigurationError extends Error {
 export class AdmissionComponent {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly certificateListeners: Array<(cert: ServingCertificate) => void> = [];
 
   private constructor(
     private readonly o: AdmissionComponentOptions,
@@ -142,6 +143,16 @@ export class AdmissionComponent {
     return component;
   }
 
+  /** The serving certificate in force (other HTTPS endpoints of the operator serve it too). */
+  get certificate(): ServingCertificate {
+    return this.cert;
+  }
+
+  /** Called with each renewed certificate. */
+  onCertificate(listener: (cert: ServingCertificate) => void): void {
+    this.certificateListeners.push(listener);
+  }
+
   /** Ready once the operator knows who it is (its own writes must skip the webhooks). */
   ready(): boolean {
     return this.identity.current !== undefined;
@@ -180,6 +191,7 @@ export class AdmissionComponent {
     });
     if (next.certPem !== this.cert.certPem) {
       this.server.setCertificate(next.certPem, next.keyPem);
+      for (const listener of this.certificateListeners) listener(next);
       this.o.logger.info('Loaded a renewed webhook certificate');
     }
     this.cert = next;

@@ -3,6 +3,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { deliver, renderPayload, type StandInWebhook, type WebhookDelivery } from './webhook.js';
 
 export const STAND_IN_BANNER = 'Local stand-in for the Datadog API (for tests and demos). This is not Datadog.';
 
@@ -140,6 +141,8 @@ export class DatadogStandIn {
   private eventsPosted: unknown[] = [];
   private dora: DoraEvents = { deployments: [], failures: [], patches: [] };
   private nextEventId = 1_000_000;
+  private webhook: StandInWebhook | undefined;
+  private deliveries: Array<Promise<WebhookDelivery>> = [];
 
   private constructor(options: StandInOptions) {
     this.apiKey = options.apiKey;
@@ -185,17 +188,84 @@ export class DatadogStandIn {
     this.versions = [];
     this.faults = [];
     this.quotas = [];
+    this.webhook = undefined;
+    this.deliveries = [];
     this.log = [];
     this.eventsPosted = [];
     this.dora = { deployments: [], failures: [], patches: [] };
   }
 
   setMonitors(monitors: StandInMonitor[]): void {
-    this.monitors = new Map(monitors.map((m) => [m.id, structuredClone(m)]));
+    this.notifyChanges(() => (this.monitors = new Map(monitors.map((m) => [m.id, structuredClone(m)]))));
   }
 
   upsertMonitor(monitor: StandInMonitor): void {
-    this.monitors.set(monitor.id, structuredClone(monitor));
+    this.notifyChanges(() => this.monitors.set(monitor.id, structuredClone(monitor)));
+  }
+
+  /**
+   * Datadog's Webhooks integration: from now on a monitor or group that starts alerting (or
+   * recovers) is posted to the webhook, as for a monitor whose message mentions @webhook-<name>.
+   */
+  setWebhook(hook: StandInWebhook | undefined): void {
+    this.webhook = hook ? structuredClone(hook) : undefined;
+  }
+
+  /**
+   * Posts a notification for a monitor as Datadog would (also without a state change: a replay or
+   * a test). `headers` replaces the webhook's custom headers; `body` replaces the rendered payload.
+   */
+  notify(monitorId: number, transition: string, scope: string, over: { eventId?: string; headers?: Record<string, string>; body?: string } = {}): Promise<WebhookDelivery> {
+    const hook = this.webhook;
+    if (!hook) return Promise.reject(new Error('no webhook set (setWebhook)'));
+    const m = this.monitors.get(monitorId);
+    const eventId = over.eventId ?? String(this.nextEventId++);
+    const now = Date.now();
+    const body =
+      over.body ??
+      renderPayload(hook.payload, {
+        ID: eventId,
+        ALERT_ID: String(monitorId),
+        ALERT_TRANSITION: transition,
+        ALERT_SCOPE: scope,
+        DATE: String(now),
+        ALERT_CYCLE_KEY: `${monitorId}-${scope}`,
+        ALERT_TITLE: `[${transition}${scope ? ` on {${scope}}` : ''}] ${m?.name ?? ''}`,
+        ALERT_TYPE: transition === 'Recovered' ? 'success' : 'error',
+      });
+    const delivery = deliver(hook, { monitorId, transition, scope, sentAt: now, body, headers: over.headers ?? { ...hook.headers } });
+    this.deliveries.push(delivery);
+    return delivery;
+  }
+
+  /** The notifications posted so far, once answered. */
+  async webhookDeliveries(): Promise<WebhookDelivery[]> {
+    return Promise.all(this.deliveries);
+  }
+
+  /** Every monitor's and group's state, to see what a change did. */
+  private states(): Map<string, { id: number; scope: string; state: string }> {
+    const out = new Map<string, { id: number; scope: string; state: string }>();
+    for (const m of this.monitors.values()) {
+      const groups = this.groupsOf(m);
+      if (Object.keys(groups).length === 0) out.set(`${m.id}`, { id: m.id, scope: '', state: m.overallState ?? 'OK' });
+      for (const [g, state] of Object.entries(groups)) out.set(`${m.id} ${g}`, { id: m.id, scope: g, state });
+    }
+    return out;
+  }
+
+  /** Runs a change; with a webhook set, posts Triggered for what started alerting and Recovered for what stopped. */
+  private notifyChanges(change: () => unknown): void {
+    const hook = this.webhook;
+    const before = hook ? this.states() : undefined;
+    change();
+    if (!hook || !before) return;
+    const wanted = new Set(hook.transitions ?? ['Triggered', 'Recovered']);
+    for (const [key, now] of this.states()) {
+      const was = before.get(key)?.state ?? 'OK';
+      const transition = now.state === 'Alert' && was !== 'Alert' ? 'Triggered' : was === 'Alert' && now.state === 'OK' ? 'Recovered' : undefined;
+      if (transition && wanted.has(transition)) void this.notify(now.id, transition, now.scope);
+    }
   }
 
   removeMonitor(id: number): void {
@@ -228,12 +298,12 @@ export class DatadogStandIn {
 
   /** Groups tagged version:<v> for these versions are Alert (and so is their monitor's overall state). */
   setAlertVersions(versions: string[]): void {
-    this.alertVersions = new Set(versions);
+    this.notifyChanges(() => (this.alertVersions = new Set(versions)));
   }
 
   /** Versions that monitors with groupByVersion report groups for. */
   setVersions(versions: string[]): void {
-    this.versions = [...versions];
+    this.notifyChanges(() => (this.versions = [...versions]));
   }
 
   addFault(fault: Fault): void {
