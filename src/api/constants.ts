@@ -105,6 +105,10 @@ export const DEFAULTS = {
   monitorGroup: 'version:{{ version }}',
   /** Measurements kept per check in status. */
   measurementHistory: 10,
+  /** A webhook check's timeout. */
+  webhookTimeout: '10s',
+  /** The key of a tls.caSecretRef Secret holding the CA bundle. */
+  caKey: 'ca.crt',
 } as const;
 
 /** The value of an Inconclusive measurement that Datadog's rate limit prevented (never an error, never a pass). */
