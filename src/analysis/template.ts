@@ -84,7 +84,7 @@ type OneResult = { ok: true; check: ResolvedCheck } | { ok: false; error: string
 
 function resolveCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
   const kinds = CHECK_KINDS.filter((k) => check[k] !== undefined && check[k] !== null);
-  if (kinds.length !== 1) return { ok: false, error: `set exactly one of ${CHECK_KINDS.join(', ')}` };
+  if (kinds.length !== 1) return { ok: false, error: `set exactly one of ${CHECK_KINDS.slice(0, -1).join(', ')} or ${CHECK_KINDS[CHECK_KINDS.length - 1] ?? ''}` };
   const kind = kinds[0] as CheckKind;
   switch (kind) {
     case 'datadogMonitor':

@@ -109,7 +109,7 @@ describe('resolveChecks: Prometheus and webhook checks', () => {
     { name: 'a webhook without a body is a GET with a 10s timeout', check: { webhook: { url: 'http://tests/run?v={{ version }}' } }, want: { kind: 'webhook', method: 'GET', url: 'http://tests/run?v=2.0.0', timeoutMs: 10_000 } },
     { name: 'a webhook with a body is a POST', check: { webhook: { url: 'http://tests/run', body: '{"version":"{{ version }}"}', timeout: '3s', headersFrom: { secretRef: { name: 'h' } } } }, want: { method: 'POST', body: '{"version":"2.0.0"}', timeoutMs: 3000, headersSecret: 'h' } },
     { name: 'a webhook GET with a body', check: { webhook: { url: 'http://tests/run', method: 'GET', body: '{}' } }, want: /webhook.body cannot be sent with GET/ },
-    { name: 'a check with two kinds', check: { webhook: { url: 'http://tests/run' }, prometheusQuery: { address: 'http://p', query: 'x', max: 1 } }, want: /exactly one of datadogMonitor, datadogQuery, prometheusQuery, webhook/ },
+    { name: 'a check with two kinds', check: { webhook: { url: 'http://tests/run' }, prometheusQuery: { address: 'http://p', query: 'x', max: 1 } }, want: /^check "c": set exactly one of datadogMonitor, datadogQuery, prometheusQuery or webhook$/ },
   ];
   for (const c of cases) {
     it(c.name, () => {
