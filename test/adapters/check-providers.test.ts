@@ -287,6 +287,17 @@ describe('Webhook checks (runner, local server)', function () {
     expect(Date.now() - started).to.be.below(2000);
   });
 
+  it('a host name is resolved and called (localhost)', async () => {
+    srv.handler = (_r, res) => res.end('ok');
+    const m = await t.measure(req('ns/a', hookCheck(srv.url.replace('127.0.0.1', 'localhost'))));
+    expect(m).to.deep.include({ verdict: 'Pass', value: '200' });
+  });
+
+  it('a name that does not resolve is an Error', async () => {
+    const m = await t.measure(req('ns/a', hookCheck('http://no-such-host.invalid/run')));
+    expect(m).to.deep.include({ verdict: 'Error', message: 'GET http://no-such-host.invalid/run: ENOTFOUND' });
+  });
+
   it('a refused connection is an Error', async () => {
     const port = await closedPort();
     const m = await t.measure(req('ns/a', hookCheck(`http://127.0.0.1:${port}/run`)));
