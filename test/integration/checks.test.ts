@@ -61,11 +61,16 @@ class TestServer {
  * another tree may have applied an older schema that prunes these check kinds.
  */
 async function applyOwnCrd(): Promise<void> {
+  const knowsChecks = async (): Promise<boolean> => {
+    const kinds = ['prometheusQuery', 'webhook'].map((k) => `{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.analysis.properties.checks.items.properties.${k}.type}`);
+    const crd = await kubectl(['get', 'crd', 'canaries.deployer.dev', '-o', `jsonpath=${kinds.join(' ')}`]);
+    return crd.stdout.trim() === 'object object';
+  };
+  if (await knowsChecks()) return;
   const r = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', `${repoRoot}/crds/`]);
   if (r.code !== 0) throw new Error(`kubectl apply -f crds/ failed: ${r.stderr}`);
   await eventually(async () => {
-    const crd = await kubectl(['get', 'crd', 'canaries.deployer.dev', '-o', 'jsonpath={.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.analysis.properties.checks.items.properties.webhook.type}']);
-    if (crd.stdout.trim() !== 'object') throw new Error('the Canary CRD does not know webhook checks yet');
+    if (!(await knowsChecks())) throw new Error('the Canary CRD does not know Prometheus and webhook checks yet');
   }, { timeoutMs: 10_000, intervalMs: 200 });
   await sleep(500); // the apiserver's handlers pick up the new schema just after the object changes
 }
