@@ -12,7 +12,20 @@ export interface DatadogCredentials {
 }
 
 /** A check with its templates rendered and its defaults applied. */
-export type ResolvedCheck = ResolvedMonitorCheck | ResolvedQueryCheck | ResolvedCompareCheck;
+export type ResolvedCheck = ResolvedMonitorCheck | ResolvedQueryCheck | ResolvedCompareCheck | ResolvedPrometheusCheck | ResolvedWebhookCheck;
+
+/** The checks judged through Datadog's API (its credentials, call budget and rate limits). */
+export type DatadogCheck = ResolvedMonitorCheck | ResolvedQueryCheck | ResolvedCompareCheck;
+
+export function isDatadogCheck(check: ResolvedCheck): check is DatadogCheck {
+  return check.kind === 'datadogMonitor' || check.kind === 'datadogQuery' || check.kind === 'compare';
+}
+
+/** A Secret a check reads (a name in the Canary's namespace, and for single values the key). */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
 
 export interface ResolvedMonitorCheck {
   kind: 'datadogMonitor';
@@ -50,6 +63,49 @@ export interface ResolvedCompareCheck {
   intervalMs: number;
 }
 
+export interface ResolvedPrometheusCheck {
+  kind: 'prometheusQuery';
+  name: string;
+  /** Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090 (no trailing slash). */
+  address: string;
+  /** PromQL, templates rendered; an instant query that must return exactly one sample. */
+  query: string;
+  min?: number;
+  max?: number;
+  /** Verdict when the query returns no sample (an empty vector). */
+  noData: AssignableVerdict;
+  /** Secret with `username` and `password` (basic) or `token` (bearer). */
+  authSecret?: string;
+  tls?: { insecureSkipVerify: boolean; ca?: SecretKeyRef };
+  intervalMs: number;
+}
+
+export interface ResolvedWebhookCheck {
+  kind: 'webhook';
+  name: string;
+  url: string;
+  method: string;
+  /** The request body, templates rendered. */
+  body?: string;
+  /** Secret whose every key is a request header. */
+  headersSecret?: string;
+  timeoutMs: number;
+  intervalMs: number;
+}
+
+/**
+ * What a check's Secrets hold, read by observe() for one request. Never logged, never in status;
+ * the runner keys shared calls by a hash of it.
+ */
+export interface CheckSecrets {
+  /** The value of an Authorization header ("Basic …", "Bearer …"). */
+  authorization?: string;
+  /** A PEM bundle of CA certificates to trust. */
+  ca?: string;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+}
+
 /** One state seen for one monitor (the canary's group if it is multi-alert). */
 export interface MonitorObservation {
   id: number;
@@ -76,15 +132,55 @@ export type Observation =
     }
   | { kind: 'error'; takenAt: number; message: string; status?: number; url?: string }
   /** Datadog kept answering 429: no measurement, and not an error of the check either. */
-  | { kind: 'rateLimited'; takenAt: number; until: number; retries: number; url?: string };
+  | { kind: 'rateLimited'; takenAt: number; until: number; retries: number; url?: string }
+  /** A Prometheus instant query's result: its type and samples (a scalar is one sample without labels). */
+  | { kind: 'samples'; takenAt: number; resultType: string; samples: PrometheusSample[]; url: string }
+  /** An HTTP answer (webhook checks): the status and the start of the body, cleaned for status. */
+  | { kind: 'http'; takenAt: number; status: number; body: string; durationMs: number; url: string };
+
+export interface PrometheusSample {
+  metric: Record<string, string>;
+  /** The value; NaN and ±Inf stay as Prometheus wrote them (judged as not a number). */
+  value: number;
+  /** Sample time in ms. */
+  at: number;
+}
 
 /** Everything a fresh measurement needs; a result taken at or after notBefore is fresh. */
 export interface MeasurementRequest {
   /** namespace/name of the Canary to wake when the result is in. */
   canaryKey: string;
   check: ResolvedCheck;
-  credentials: DatadogCredentials;
+  /** Datadog credentials: required for Datadog checks, ignored by the others. */
+  credentials?: DatadogCredentials;
+  /** What the check's Secrets hold (Prometheus auth and CA, webhook headers). */
+  secrets?: CheckSecrets;
   notBefore: number;
+}
+
+/** Options for one remote call of a provider. */
+export interface CallContext {
+  /** Aborts the call (the timeout is already in it). */
+  signal: AbortSignal;
+  /** The timeout in the signal, for messages. */
+  timeoutMs: number;
+  now: () => number;
+}
+
+/**
+ * A check provider other than Datadog: one remote call per measurement, shared between requests
+ * whose call keys are equal. Implementations live one per folder (prometheus/, webhook/) and are
+ * chosen by checkProvider() (providers.ts) with an exhaustive switch.
+ */
+export interface CheckProvider<C extends ResolvedCheck = ResolvedCheck> {
+  /** Equal for requests that make the same call: endpoint, request, and a hash of the secrets (never the secrets). */
+  callKey(check: C, secrets: CheckSecrets | undefined): string;
+  /** The call's own timeout; undefined: the runner's (operator flag, default 10 s). */
+  timeoutMs(check: C): number | undefined;
+  /** Makes the call. Never throws: a failure is an error observation. */
+  fetch(check: C, secrets: CheckSecrets | undefined, ctx: CallContext): Promise<Observation>;
+  /** Pure: the measurement an observation gives this check. */
+  judge(check: C, obs: Observation): Measurement;
 }
 
 /** Runs measurements off the work queue and shares identical calls between Canaries. */

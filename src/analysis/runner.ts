@@ -1,6 +1,7 @@
 // Runs Datadog calls off the work queue and shares them between Canaries and checks.
 import type { Measurement } from '../api/types.js';
-import type { DatadogCredentials, MeasurementRequest, MeasurementSource, Observation } from './provider.js';
+import type { CheckProvider, CheckSecrets, DatadogCredentials, MeasurementRequest, MeasurementSource, Observation, ResolvedCheck } from './provider.js';
+import { checkProvider } from './providers.js';
 import { credentialFingerprint } from './datadog/client.js';
 import { describeCall, fetchObservation, redact, remoteCallFor, remoteCallKey, type FetchResult, type Quota, type RemoteCall } from './datadog/fetch.js';
 import { judgeObservation } from './datadog/judge.js';
@@ -84,6 +85,18 @@ interface Flight {
   slotAt?: number;
 }
 
+/** A call of a provider other than Datadog (no budget, no rate limits: one call, shared). */
+interface ProviderFlight {
+  key: string;
+  provider: CheckProvider;
+  check: ResolvedCheck;
+  secrets: CheckSecrets | undefined;
+  waiters: Set<string>;
+  notBefore: number;
+  running: boolean;
+  timer?: NodeJS.Timeout;
+}
+
 interface CacheEntry {
   observation: Observation;
   storedAt: number;
@@ -126,6 +139,7 @@ export class MeasurementRunner implements MeasurementSource {
 
   private readonly cache = new Map<string, CacheEntry>();
   private readonly flights = new Map<string, Flight>();
+  private readonly providerFlights = new Map<string, ProviderFlight>();
   /** Credential fingerprint -> time until which no call goes out. */
   private readonly blockedUntil = new Map<string, number>();
   /** Credential fingerprint -> theoretical arrival time of the next call (GCRA). */
@@ -167,7 +181,8 @@ export class MeasurementRunner implements MeasurementSource {
         this.counters.sharedHits++;
       }
       if (entry.observation.kind === 'monitors') this.rememberMonitors(req, entry.observation.monitors.map((m) => m.id));
-      return judgeObservation(req.check, entry.observation);
+      const choice = checkProvider(req.check);
+      return choice.kind === 'datadog' ? judgeObservation(choice.check, entry.observation) : choice.provider.judge(choice.check, entry.observation);
     } catch (err) {
       this.logger?.warn('Failed to read a measurement', { canary: req?.canaryKey, error: errorText(err) });
       return undefined;
@@ -187,6 +202,15 @@ export class MeasurementRunner implements MeasurementSource {
         this.wake([req.canaryKey]);
         return;
       }
+      const choice = checkProvider(req.check);
+      if (choice.kind === 'provider') {
+        this.requestProvider(req, key, choice.provider);
+        return;
+      }
+      if (!req.credentials) {
+        this.logger?.warn('Skipped a Datadog check without credentials', { canary: req.canaryKey, check: req.check.name });
+        return;
+      }
       const flight = this.flights.get(key);
       if (flight) {
         if (!flight.waiters.has(req.canaryKey)) this.counters.sharedHits++;
@@ -197,7 +221,7 @@ export class MeasurementRunner implements MeasurementSource {
         }
         return;
       }
-      const call = remoteCallFor(req.check);
+      const call = remoteCallFor(choice.check);
       const created: Flight = {
         key,
         fingerprint: credentialFingerprint(req.credentials),
@@ -228,19 +252,78 @@ export class MeasurementRunner implements MeasurementSource {
   }
 
   stats(): RunnerStats {
-    return { ...this.counters, inFlight: this.flights.size, cached: this.cache.size };
+    return { ...this.counters, inFlight: this.flights.size + this.providerFlights.size, cached: this.cache.size };
   }
 
   /** Stops timers and drops pending calls (calls already running finish but wake no one). */
   close(): void {
     this.closed = true;
     for (const flight of this.flights.values()) if (flight.timer) clearTimeout(flight.timer);
+    for (const flight of this.providerFlights.values()) if (flight.timer) clearTimeout(flight.timer);
     this.flights.clear();
+    this.providerFlights.clear();
     this.parked.clear();
   }
 
+  /** Equal for requests that make the same remote call: the provider, its endpoint, the request and a hash of the credentials. */
   private keyOf(req: MeasurementRequest): string {
-    return `${credentialFingerprint(req.credentials)} ${remoteCallKey(remoteCallFor(req.check))}`;
+    const choice = checkProvider(req.check);
+    if (choice.kind === 'provider') return `${req.check.kind} ${choice.provider.callKey(choice.check, req.secrets)}`;
+    const fingerprint = req.credentials ? credentialFingerprint(req.credentials) : '-';
+    return `datadog ${fingerprint} ${remoteCallKey(remoteCallFor(choice.check))}`;
+  }
+
+  /** Starts or joins the call of a provider other than Datadog. */
+  private requestProvider(req: MeasurementRequest, key: string, provider: CheckProvider): void {
+    const flight = this.providerFlights.get(key);
+    if (flight) {
+      if (!flight.waiters.has(req.canaryKey)) this.counters.sharedHits++;
+      flight.waiters.add(req.canaryKey);
+      if (req.notBefore > flight.notBefore && !flight.running) {
+        flight.notBefore = req.notBefore;
+        this.scheduleProvider(flight);
+      }
+      return;
+    }
+    const created: ProviderFlight = { key, provider, check: req.check, secrets: req.secrets, waiters: new Set([req.canaryKey]), notBefore: req.notBefore, running: false };
+    this.providerFlights.set(key, created);
+    this.scheduleProvider(created);
+  }
+
+  private scheduleProvider(flight: ProviderFlight): void {
+    if (flight.timer) clearTimeout(flight.timer);
+    flight.timer = undefined;
+    const wait = flight.notBefore - this.now();
+    if (wait <= 0) {
+      void this.runProvider(flight);
+      return;
+    }
+    flight.timer = setTimeout(() => {
+      flight.timer = undefined;
+      void this.runProvider(flight);
+    }, wait);
+    flight.timer.unref?.();
+  }
+
+  private async runProvider(flight: ProviderFlight): Promise<void> {
+    if (this.closed || this.providerFlights.get(flight.key) !== flight || flight.running) return;
+    flight.running = true;
+    this.counters.calls++;
+    const timeoutMs = flight.provider.timeoutMs(flight.check) ?? this.timeoutMs;
+    let obs: Observation;
+    try {
+      obs = await flight.provider.fetch(flight.check, flight.secrets, { signal: AbortSignal.timeout(timeoutMs), timeoutMs, now: this.now });
+    } catch (err) {
+      // Providers do not throw; should one, its message may not be fit for status.
+      this.logger?.warn('A check provider threw', { kind: flight.check.kind, error: errorText(err) });
+      obs = { kind: 'error', takenAt: this.now(), message: `the ${flight.check.kind} call failed unexpectedly` };
+    }
+    flight.running = false;
+    if (this.closed) return;
+    if (obs.kind === 'error') this.logger?.warn('Check call failed', { kind: flight.check.kind, check: flight.check.name, error: obs.message });
+    else this.logger?.debug('Check call finished', { kind: flight.check.kind, check: flight.check.name });
+    this.providerFlights.delete(flight.key);
+    this.store(flight.key, obs, flight.waiters);
   }
 
   private freshEntry(key: string, notBefore: number): CacheEntry | undefined {
@@ -447,10 +530,14 @@ export class MeasurementRunner implements MeasurementSource {
 
   private finish(flight: Flight, observation: Observation): void {
     this.flights.delete(flight.key);
-    this.cache.delete(flight.key);
-    this.cache.set(flight.key, { observation, storedAt: this.now(), readers: new Set(flight.waiters) });
+    this.store(flight.key, observation, flight.waiters);
+  }
+
+  private store(key: string, observation: Observation, waiters: Set<string>): void {
+    this.cache.delete(key);
+    this.cache.set(key, { observation, storedAt: this.now(), readers: new Set(waiters) });
     this.evict();
-    this.wake([...flight.waiters]);
+    this.wake([...waiters]);
   }
 
   private evict(): void {

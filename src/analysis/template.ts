@@ -2,7 +2,8 @@
 import { DEFAULTS } from '../api/constants.js';
 import type { AssignableVerdict, CanarySpec, CheckSpec, MonitorState, MonitorVerdicts } from '../api/types.js';
 import { MONITOR_STATES } from '../api/types.js';
-import type { ResolvedCheck, ResolvedCompareCheck, ResolvedMonitorCheck, ResolvedQueryCheck } from './provider.js';
+import type { ResolvedCheck, ResolvedCompareCheck, ResolvedMonitorCheck, ResolvedPrometheusCheck, ResolvedQueryCheck, ResolvedWebhookCheck } from './provider.js';
+import { refusedUrl } from './http.js';
 import { parseDuration } from './duration.js';
 
 export type RenderResult = { ok: true; text: string } | { ok: false; error: string };
@@ -82,11 +83,101 @@ export function resolveChecks(spec: CanarySpec, vars: Record<string, string>): R
 type OneResult = { ok: true; check: ResolvedCheck } | { ok: false; error: string };
 
 function resolveCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
-  const kinds = [check.datadogMonitor, check.datadogQuery, check.compare].filter((k) => k !== undefined && k !== null).length;
-  if (kinds !== 1) return { ok: false, error: 'set exactly one of datadogMonitor, datadogQuery or compare' };
-  if (check.datadogMonitor) return resolveMonitorCheck(check, vars, intervalMs);
-  if (check.compare) return resolveCompareCheck(check, vars, intervalMs);
-  return resolveQueryCheck(check, vars, intervalMs);
+  const kinds = CHECK_KINDS.filter((k) => check[k] !== undefined && check[k] !== null);
+  if (kinds.length !== 1) return { ok: false, error: `set exactly one of ${CHECK_KINDS.slice(0, -1).join(', ')} or ${CHECK_KINDS[CHECK_KINDS.length - 1] ?? ''}` };
+  const kind = kinds[0] as CheckKind;
+  switch (kind) {
+    case 'datadogMonitor':
+      return resolveMonitorCheck(check, vars, intervalMs);
+    case 'datadogQuery':
+      return resolveQueryCheck(check, vars, intervalMs);
+    case 'compare':
+      return resolveCompareCheck(check, vars, intervalMs);
+    case 'prometheusQuery':
+      return resolvePrometheusCheck(check, vars, intervalMs);
+    case 'webhook':
+      return resolveWebhookCheck(check, vars, intervalMs);
+    default: {
+      const never: never = kind;
+      return { ok: false, error: `unknown check kind ${String(never)}` };
+    }
+  }
+}
+
+/** The kinds of check, one field each in a CheckSpec. */
+export const CHECK_KINDS = ['datadogMonitor', 'datadogQuery', 'compare', 'prometheusQuery', 'webhook'] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+/** Checks that call Datadog and need spec.datadog. */
+export function needsDatadog(check: CheckSpec): boolean {
+  return [check.datadogMonitor, check.datadogQuery, check.compare].some((k) => k !== undefined && k !== null);
+}
+
+function boundsError(prefix: string, spec: { min?: unknown; max?: unknown }, required: boolean): string | undefined {
+  for (const bound of ['min', 'max'] as const) {
+    const v = spec[bound];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) return `${prefix}.${bound} must be a number`;
+  }
+  if (required && spec.min === undefined && spec.max === undefined) return `${prefix} needs min, max or both`;
+  if (typeof spec.min === 'number' && typeof spec.max === 'number' && spec.min > spec.max) return `${prefix}.min (${spec.min}) is greater than max (${spec.max})`;
+  return undefined;
+}
+
+function resolveAddress(field: string, value: unknown, vars: Record<string, string>): { ok: true; text: string } | { ok: false; error: string } {
+  if (typeof value !== 'string' || value.trim() === '') return { ok: false, error: `${field} is required` };
+  const r = renderTemplate(value.trim(), vars);
+  if (!r.ok) return r;
+  const refused = refusedUrl(r.text);
+  if (refused) return { ok: false, error: `${field} ${refused}` };
+  return { ok: true, text: r.text };
+}
+
+function resolvePrometheusCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
+  const spec = check.prometheusQuery;
+  if (!spec) return { ok: false, error: 'prometheusQuery is required' };
+  const address = resolveAddress('prometheusQuery.address', spec.address, vars);
+  if (!address.ok) return address;
+  if (typeof spec.query !== 'string' || spec.query.trim() === '') return { ok: false, error: 'prometheusQuery.query is required' };
+  const query = renderTemplate(spec.query, vars);
+  if (!query.ok) return query;
+  const bounds = boundsError('prometheusQuery', spec, true);
+  if (bounds) return { ok: false, error: bounds };
+  const noData = spec.noData ?? 'Inconclusive';
+  if (!ASSIGNABLE.includes(noData)) return { ok: false, error: 'prometheusQuery.noData must be Pass, Fail or Inconclusive' };
+  const resolved: ResolvedPrometheusCheck = { kind: 'prometheusQuery', name: check.name, address: address.text.replace(/\/+$/, ''), query: query.text.trim(), noData, intervalMs };
+  if (spec.min !== undefined) resolved.min = spec.min;
+  if (spec.max !== undefined) resolved.max = spec.max;
+  if (spec.auth?.secretRef?.name) resolved.authSecret = spec.auth.secretRef.name;
+  if (spec.tls) {
+    resolved.tls = { insecureSkipVerify: spec.tls.insecureSkipVerify === true };
+    if (spec.tls.caSecretRef?.name) resolved.tls.ca = { name: spec.tls.caSecretRef.name, key: spec.tls.caSecretRef.key ?? DEFAULTS.caKey };
+  }
+  return { ok: true, check: resolved };
+}
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
+
+function resolveWebhookCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
+  const spec = check.webhook;
+  if (!spec) return { ok: false, error: 'webhook is required' };
+  const url = resolveAddress('webhook.url', spec.url, vars);
+  if (!url.ok) return url;
+  let body: string | undefined;
+  if (spec.body !== undefined && spec.body !== null) {
+    const r = renderTemplate(String(spec.body), vars);
+    if (!r.ok) return r;
+    body = r.text;
+  }
+  const method = (spec.method ?? (body !== undefined ? 'POST' : 'GET')).toUpperCase();
+  if (!(METHODS as readonly string[]).includes(method)) return { ok: false, error: `webhook.method must be one of ${METHODS.join(', ')}` };
+  if (body !== undefined && (method === 'GET' || method === 'HEAD')) return { ok: false, error: `webhook.body cannot be sent with ${method}` };
+  const timeoutText = spec.timeout ?? DEFAULTS.webhookTimeout;
+  const timeoutMs = parseDuration(timeoutText);
+  if (timeoutMs === undefined || timeoutMs <= 0) return { ok: false, error: `webhook.timeout "${timeoutText}" is not a positive duration such as "10s"` };
+  const resolved: ResolvedWebhookCheck = { kind: 'webhook', name: check.name, url: url.text, method, timeoutMs, intervalMs };
+  if (body !== undefined) resolved.body = body;
+  if (spec.headersFrom?.secretRef?.name) resolved.headersSecret = spec.headersFrom.secretRef.name;
+  return { ok: true, check: resolved };
 }
 
 function resolveMonitorCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {

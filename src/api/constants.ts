@@ -140,6 +140,10 @@ export const DEFAULTS = {
   compareMinPoints: 10,
   compareSignificance: 0.05,
   compareTolerance: 0.1,
+  /** A webhook check's timeout. */
+  webhookTimeout: '10s',
+  /** The key of a tls.caSecretRef Secret holding the CA bundle. */
+  caKey: 'ca.crt',
 } as const;
 
 /** Values of the deployer.dev/role label (and of the Datadog tag `role`) on pods the operator starts. */

@@ -133,6 +133,34 @@ export interface CheckSpec {
   datadogMonitor?: DatadogMonitorCheck;
   datadogQuery?: DatadogQueryCheck;
   compare?: CompareCheck;
+  prometheusQuery?: PrometheusQueryCheck;
+  webhook?: WebhookCheck;
+}
+
+export interface PrometheusQueryCheck {
+  /** Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090. */
+  address: string;
+  /** PromQL instant query returning one sample; templates as in datadogQuery. */
+  query: string;
+  min?: number;
+  max?: number;
+  /** Verdict when the query returns no sample (or NaN). Default Inconclusive. */
+  noData?: AssignableVerdict;
+  /** A Secret with keys username and password (basic auth) or token (bearer). */
+  auth?: { secretRef: { name: string } };
+  tls?: { insecureSkipVerify?: boolean; caSecretRef?: { name: string; key?: string } };
+}
+
+export interface WebhookCheck {
+  url: string;
+  /** Default POST with a body, GET without. */
+  method?: string;
+  /** A Secret whose every key is a request header. */
+  headersFrom?: { secretRef: { name: string } };
+  /** Request body (a template); sent as application/json. */
+  body?: string;
+  /** Go-style duration, default 10s. */
+  timeout?: string;
 }
 
 export interface DatadogSpec {

@@ -246,6 +246,16 @@ function controllerProblems(obj: JsonObject): Problem[] {
     if (isObject(query)) checkTemplate(query.query, `${path}.datadogQuery.query`, problems);
     const compare = check.compare;
     if (isObject(compare)) checkTemplate(compare.query, `${path}.compare.query`, problems, { role: 'x-role' });
+    const prometheus = check.prometheusQuery;
+    if (isObject(prometheus)) {
+      checkTemplate(prometheus.address, `${path}.prometheusQuery.address`, problems);
+      checkTemplate(prometheus.query, `${path}.prometheusQuery.query`, problems);
+    }
+    const webhook = check.webhook;
+    if (isObject(webhook)) {
+      checkTemplate(webhook.url, `${path}.webhook.url`, problems);
+      checkTemplate(webhook.body, `${path}.webhook.body`, problems);
+    }
   });
   return problems;
 }

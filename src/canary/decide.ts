@@ -3,7 +3,7 @@
 import { ANNOTATIONS, CONDITIONS, DEFAULTS, FINALIZER, RATE_LIMITED_VALUE, REASONS, type Reason } from '../api/constants.js';
 import type { Canary, CanaryOutcome, CanaryStatus, CheckStatus, ConditionStatus, Measurement, Phase, Step } from '../api/types.js';
 import { PHASES } from '../api/types.js';
-import type { ResolvedCheck } from '../analysis/provider.js';
+import { isDatadogCheck, type ResolvedCheck } from '../analysis/provider.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition, setCondition } from './conditions.js';
 import { hintedDueAt } from './due.js';
@@ -1194,7 +1194,7 @@ class Pass {
       const due = hintedDueAt(nextDueAt(cs, started, intervalMs), cs, started, this.observed.hints?.[check.name]);
       if (this.now >= due) {
         const m: Measurement | undefined =
-          creds && !creds.ok ? { verdict: 'Error', time: this.nowIso, message: creds.message } : this.observed.measurements[check.name];
+          creds && !creds.ok && isDatadogCheck(check) ? { verdict: 'Error', time: this.nowIso, message: creds.message } : this.observed.measurements[check.name];
         if (m) {
           cs = recordMeasurement(cs, m);
           this.requeueAt(Date.parse(m.time) + intervalMs);

@@ -7,7 +7,9 @@
 import { LABELS, ANNOTATIONS, CONDITIONS, REASONS, ROLES } from '../api/constants.js';
 import type { Canary } from '../api/types.js';
 import { validateCanary } from '../api/validate.js';
-import type { DatadogCredentials, MeasurementRequest, MeasurementSource, ResolvedCheck } from '../analysis/provider.js';
+import type { Measurement } from '../api/types.js';
+import { checkSecretsFor, secretNamesOf, type SecretData } from '../analysis/check-secrets.js';
+import { isDatadogCheck, type DatadogCredentials, type MeasurementRequest, type MeasurementSource, type ResolvedCheck } from '../analysis/provider.js';
 import { parseDatadogSecret } from '../analysis/secret.js';
 import { hintedNotBefore } from './due.js';
 import type { HintSource } from '../push/hints.js';
@@ -296,7 +298,7 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
     if (resolved.ok) checks = resolved.checks;
     else specProblems.push(resolved.error);
     const secretName = canary.spec.datadog?.secretRef.name;
-    if (secretName) {
+    if (secretName && checks.some(isDatadogCheck)) {
       const secret = `${ns}/${secretName}`;
       const read = await ctx.secrets.get(ns, secretName, now);
       switch (read.state) {
@@ -326,17 +328,32 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
   const measurements: Observed['measurements'] = {};
   const measurementRequests: MeasurementRequest[] = [];
   let hints: Record<string, number> = {};
-  if (credentials && testing) {
+  if (testing && checks.length > 0) {
     const { intervalMs } = settingsOf(canary);
     const startedAt = sameCanary ? canary.status?.analysisStartedAt : undefined;
     // Analysis that starts in this pass starts now.
     const started = startedAt ? Date.parse(startedAt) : now;
     // A push's hint asks for a measurement taken after it, now rather than at the next slot.
     if (startedAt && ctx.hints) hints = ctx.hints.hintsFor(canaryKey(canary), now);
+    const secretsRead = new Map<string, SecretData>();
+    for (const name of new Set(checks.flatMap(secretNamesOf))) secretsRead.set(name, secretData(await ctx.secrets.get(ns, name, now)));
     for (const check of checks) {
       const cs = sameCanary ? canary.status?.checks?.find((c) => c.name === check.name) : undefined;
-      const notBefore = hintedNotBefore(measurementNotBefore(cs, started, intervalMs), cs, started, hints[check.name]);
-      const req: MeasurementRequest = { canaryKey: canaryKey(canary), check, credentials, notBefore };
+      const base = { canaryKey: canaryKey(canary), check, notBefore: hintedNotBefore(measurementNotBefore(cs, started, intervalMs), cs, started, hints[check.name]) };
+      let req: MeasurementRequest;
+      if (isDatadogCheck(check)) {
+        // Without credentials decide() records the credentials' problem as the measurement.
+        if (!credentials) continue;
+        req = { ...base, credentials };
+      } else {
+        const secrets = checkSecretsFor(check, ns, (name) => secretsRead.get(name) ?? { ok: false, message: 'was not read' });
+        if (!secrets.ok) {
+          // A Secret the check needs is missing or malformed: an Error measurement, no call.
+          if (startedAt) measurements[check.name] = secretProblem(secrets.message, now);
+          continue;
+        }
+        req = { ...base, ...(secrets.secrets ? { secrets: secrets.secrets } : {}) };
+      }
       measurementRequests.push(req);
       const m = startedAt ? ctx.measurements.peek(req) : undefined;
       if (m) measurements[check.name] = m;
@@ -369,6 +386,25 @@ function revertCandidate(canary: Canary, dep: ObservedDeployment): boolean {
   // Decided already: its canary runs, or its promotion does.
   if (progressing?.status === 'True' && st?.canaryRevision === dep.revision) return false;
   return inRollbackWindow(st?.history, dep.stableAnnotation ?? st?.stableRevision, dep.revision, rollbackWindowOf(canary)) !== undefined;
+}
+
+function secretData(read: SecretRead): SecretData {
+  switch (read.state) {
+    case 'Found':
+      return { ok: true, data: read.data };
+    case 'NotFound':
+      return { ok: false, message: 'not found' };
+    case 'Unreadable':
+      return { ok: false, message: `could not be read (${read.message})` };
+    default: {
+      const never: never = read;
+      return never;
+    }
+  }
+}
+
+function secretProblem(message: string, now: number): Measurement {
+  return { verdict: 'Error', time: new Date(now).toISOString(), message };
 }
 
 function olderThan(a: KubeObject, b: { metadata: { creationTimestamp?: string; name: string } }): boolean {

@@ -60,8 +60,8 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: 'a query of 2001 characters', spec: check({ datadogQuery: { query: long(2001, 'q'), max: 1 } }), message: /datadogQuery.query: Too long: may not be (longer|more) than 2000/, path: 'spec.analysis.checks[0].datadogQuery.query' },
   { name: 'a query check without min or max', spec: check({ datadogQuery: { query: 'avg:x{*}' } }), message: /datadogQuery needs min, max or both/, path: 'spec.analysis.checks[0].datadogQuery' },
   { name: 'a query check with min above max', spec: check({ datadogQuery: { query: 'avg:x{*}', min: 5, max: 1 } }), message: /datadogQuery.min must not exceed max/, path: 'spec.analysis.checks[0].datadogQuery' },
-  { name: 'a check with a monitor and a query', spec: check({ datadogMonitor: { id: 1 }, datadogQuery: { query: 'avg:x{*}', max: 1 } }), message: /a check must have exactly one of datadogMonitor, datadogQuery or compare/, path: 'spec.analysis.checks[0]' },
-  { name: 'a check with neither a monitor nor a query', spec: check({}), message: /a check must have exactly one of datadogMonitor, datadogQuery or compare/, path: 'spec.analysis.checks[0]' },
+  { name: 'a check with a monitor and a query', spec: check({ datadogMonitor: { id: 1 }, datadogQuery: { query: 'avg:x{*}', max: 1 } }), message: /a check must have exactly one of datadogMonitor, datadogQuery, compare, prometheusQuery or webhook/, path: 'spec.analysis.checks[0]' },
+  { name: 'a check with neither a monitor nor a query', spec: check({}), message: /a check must have exactly one of datadogMonitor, datadogQuery, compare, prometheusQuery or webhook/, path: 'spec.analysis.checks[0]' },
   { name: 'a compare check without baseline pods', spec: check({ compare: { query: 'avg:x{role:{{ role }}}' } }), message: /compare checks need analysis.baseline set to true/, path: 'spec' },
   { name: 'a compare query without {{ role }}', spec: { ...withChecks(), analysis: { interval: '1s', baseline: true, checks: [{ name: 'errors', compare: { query: 'avg:x{*}' } }] } }, message: /compare.query needs \{\{ role \}\} in its scope/, path: 'spec.analysis.checks[0].compare' },
   { name: 'a compare window over 24h', spec: { ...withChecks(), analysis: { interval: '1s', baseline: true, checks: [{ name: 'errors', compare: { query: 'avg:x{role:{{role}}}', window: '25h' } }] } }, message: /compare.window must be at most 24h/, path: 'spec.analysis.checks[0].compare.window' },
@@ -70,7 +70,7 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: 'a check name of 64 characters', spec: withChecks([{ name: long(64, 'e'), datadogMonitor: { id: 1 } }]), message: /checks\[0\].name: Too long: may not be (longer|more) than 63/, path: 'spec.analysis.checks[0].name' },
   { name: 'two checks with the same name', spec: withChecks([{ name: 'errors', datadogMonitor: { id: 1 } }, { name: 'errors', datadogMonitor: { id: 2 } }]), message: /spec.analysis.checks\[1\]: Duplicate value: \{"name":"errors"\}/, path: 'spec.analysis.checks[1]' },
   { name: '21 checks', spec: withChecks(Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, datadogMonitor: { id: i + 1 } }))), message: /spec.analysis.checks: Too many: 21: must have at most 20 items/, path: 'spec.analysis.checks' },
-  { name: 'checks without a Datadog Secret', spec: { analysis: analysis([monitorCheck]) }, message: /datadog.secretRef is required when analysis has checks/, path: 'spec' },
+  { name: 'checks without a Datadog Secret', spec: { analysis: analysis([monitorCheck]) }, message: /datadog.secretRef is required when a check uses Datadog \(datadogMonitor, datadogQuery or compare\)/, path: 'spec' },
   { name: 'a verdict in lower case', spec: check({ datadogMonitor: { id: 1, verdicts: { warn: 'fail' } } }), message: /verdicts.warn: Unsupported value: "fail": supported values: "Pass", "Fail", "Inconclusive"/, path: 'spec.analysis.checks[0].datadogMonitor.verdicts.warn' },
   { name: 'a failureLimit of 1001', spec: { analysis: { failureLimit: 1001 } }, message: /failureLimit in body should be less than or equal to 1000/, path: 'spec.analysis.failureLimit' },
   { name: 'a consecutiveErrorLimit of 0', spec: { analysis: { consecutiveErrorLimit: 0 } }, message: /consecutiveErrorLimit in body should be greater than or equal to 1/, path: 'spec.analysis.consecutiveErrorLimit' },
@@ -83,6 +83,19 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: '50 steps (accepted)', spec: { steps: Array.from({ length: 50 }, (_, i) => (i % 2 ? { pause: { duration: '1s' } } : { setWeight: 10 })) } },
   { name: 'an unknown field', spec: { progresDeadline: '5m' }, message: /unknown field "spec.progresDeadline"/, path: 'spec.progresDeadline' },
   { name: 'steps as a string', spec: { steps: 'setWeight 10' }, message: /spec.steps: Invalid value: "string": spec.steps in body must be of type array/, path: 'spec.steps' },
+  // Prometheus and webhook checks.
+  { name: 'a Prometheus check without min or max', spec: check({ prometheusQuery: { address: 'http://prometheus:9090', query: 'up' } }), message: /prometheusQuery needs min, max or both/, path: 'spec.analysis.checks[0].prometheusQuery' },
+  { name: 'a Prometheus check with min above max', spec: check({ prometheusQuery: { address: 'http://prometheus:9090', query: 'up', min: 2, max: 1 } }), message: /prometheusQuery.min must not exceed max/, path: 'spec.analysis.checks[0].prometheusQuery' },
+  { name: 'a Prometheus address with a user name', spec: check({ prometheusQuery: { address: 'http://admin@prometheus:9090', query: 'up', max: 1 } }), message: /prometheusQuery.address must be an http:\/\/ or https:\/\/ URL/, path: 'spec.analysis.checks[0].prometheusQuery.address' },
+  { name: 'a Prometheus auth Secret name with a slash', spec: check({ prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1, auth: { secretRef: { name: 'a/b' } } } }), message: /prometheusQuery.auth.secretRef.name must be a Secret name/, path: 'spec.analysis.checks[0].prometheusQuery.auth.secretRef.name' },
+  { name: 'a Prometheus CA Secret name in capitals', spec: check({ prometheusQuery: { address: 'https://p:9090', query: 'up', max: 1, tls: { caSecretRef: { name: 'CA' } } } }), message: /prometheusQuery.tls.caSecretRef.name must be a Secret name/, path: 'spec.analysis.checks[0].prometheusQuery.tls.caSecretRef.name' },
+  { name: 'a webhook with a ftp url', spec: check({ webhook: { url: 'ftp://tests:21/run' } }), message: /webhook.url must be an http:\/\/ or https:\/\/ URL/, path: 'spec.analysis.checks[0].webhook.url' },
+  { name: 'a webhook with a body and GET', spec: check({ webhook: { url: 'http://tests:8080/run', method: 'GET', body: '{}' } }), message: /webhook.body cannot be sent with GET or HEAD/, path: 'spec.analysis.checks[0].webhook' },
+  { name: 'a webhook headers Secret name with a slash', spec: check({ webhook: { url: 'http://tests:8080/run', headersFrom: { secretRef: { name: 'a/b' } } } }), message: /webhook.headersFrom.secretRef.name must be a Secret name/, path: 'spec.analysis.checks[0].webhook.headersFrom.secretRef.name' },
+  { name: 'a webhook timeout of 500ms', spec: check({ webhook: { url: 'http://tests:8080/run', timeout: '500ms' } }), message: /webhook.timeout must be at least 1s/, path: 'spec.analysis.checks[0].webhook.timeout' },
+  { name: 'a webhook timeout over 5m', spec: check({ webhook: { url: 'http://tests:8080/run', timeout: '301s' } }), message: /webhook.timeout must be at most 5m/, path: 'spec.analysis.checks[0].webhook.timeout' },
+  { name: 'a check with a Prometheus query and a webhook', spec: check({ prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1 }, webhook: { url: 'http://tests:8080/run' } }), message: /a check must have exactly one of datadogMonitor, datadogQuery, compare, prometheusQuery or webhook/, path: 'spec.analysis.checks[0]' },
+  { name: 'Prometheus and webhook checks without a Datadog Secret (accepted)', spec: { analysis: analysis([{ name: 'p', prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1 } }, { name: 'w', webhook: { url: 'http://tests:8080/run?v={{ version }}', body: '{"v":"{{ version }}"}', timeout: '5m' } }]) } },
 ];
 
 
@@ -95,6 +108,7 @@ export interface SpecCase {
 export const SPEC_CASES: SpecCase[] = [
   { name: 'an unknown template variable', checks: [{ name: 'errors', datadogQuery: { query: 'avg:errors{version:{{ release }}}', max: 1 } }], message: /unknown variable "release" in "avg:errors\{version:\{\{ release \}\}\}"; known: name, namespace, revision, stableVersion, target, version/ },
   { name: 'an unclosed template', checks: [{ name: 'errors', datadogMonitor: { id: 101, group: 'version:{{ version' } }], message: /"\{\{" without a matching "\}\}" in "version:\{\{ version"/ },
+  { name: 'an unknown variable in a webhook body', checks: [{ name: 'smoke', webhook: { url: 'http://tests:8080/run', body: '{"v":"{{ tag }}"}' } }], message: /unknown variable "tag"/ },
   { name: 'an unknown variable in a tag', checks: [{ name: 'errors', datadogMonitor: { tags: ['service:{{ service }}'] } }], message: /unknown variable "service"/ },
 ];
 

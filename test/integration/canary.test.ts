@@ -303,7 +303,7 @@ describe('Canary controller on the real control plane', function () {
       { name: 'a weight outside 1–99', spec: { steps: [{ setWeight: 150 }] }, message: /should be less than or equal to 99|must be less than or equal to 99/ },
       { name: 'a step with two actions', spec: { steps: [{ setWeight: 10, pause: {} }] }, message: /exactly one of setWeight or pause/ },
       { name: 'a step with no action', spec: { steps: [{}] }, message: /exactly one of setWeight or pause/ },
-      { name: 'a check with two kinds', spec: { steps: [], datadog: { secretRef: { name: 'd' } }, analysis: { checks: [{ name: 'a', datadogMonitor: { id: 1 }, datadogQuery: { query: 'q', max: 1 } }] } }, message: /exactly one of datadogMonitor, datadogQuery or compare/ },
+      { name: 'a check with two kinds', spec: { steps: [], datadog: { secretRef: { name: 'd' } }, analysis: { checks: [{ name: 'a', datadogMonitor: { id: 1 }, datadogQuery: { query: 'q', max: 1 } }] } }, message: /exactly one of datadogMonitor, datadogQuery, compare, prometheusQuery or webhook/ },
       { name: 'duplicate check names', spec: { steps: [], datadog: { secretRef: { name: 'd' } }, analysis: { checks: [{ name: 'a', datadogMonitor: { id: 1 } }, { name: 'a', datadogMonitor: { id: 2 } }] } }, message: /Duplicate value/ },
       { name: 'a duration under 1s', spec: { steps: [{ pause: { duration: '500ms' } }] }, message: /at least 1s/ },
       { name: 'a malformed duration', spec: { steps: [], progressDeadline: '5 minutes' }, message: /should match|must match|pattern/ },

@@ -915,6 +915,19 @@ describe('decide(): configuration problems in the middle of a canary', () => {
     expect(reasons(d)).to.include(REASONS.CheckErrors);
     expect(d.status.message).to.contain('403 Forbidden');
   });
+
+  it('an unreadable Datadog Secret does not touch the measurements of a Prometheus check', () => {
+    const creds = { ok: false as const, reason: REASONS.SecretUnreadable, message: 'Secret shop/datadog could not be read: 403 Forbidden' };
+    const prom: ResolvedCheck = { kind: 'prometheusQuery', name: 'errors', address: 'http://prometheus:9090', query: 'up', max: 1, noData: 'Inconclusive', intervalMs: 30_000 };
+    const checks = [{ name: 'errors', failures: 0, errors: 2, consecutiveErrors: 2, inconclusive: 0, passes: 0, measurements: [m('Error', -50), m('Error', -20)] }];
+    const d = decide(
+      canary({ status: running(1, { checks }) }),
+      observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)], credentials: creds, checks: [prom], measurements: { errors: m('Pass', 10, '0.5') } }),
+      at(10),
+    );
+    expect(d.status.phase).to.not.equal('RolledBack');
+    expect(d.status.checks?.[0]).to.include({ passes: 1, consecutiveErrors: 0 });
+  });
 });
 
 describe('decide(): a new template that already runs on every pod', () => {

@@ -1,6 +1,6 @@
 // One remote call to Datadog per function, returned as an Observation. Never throws.
 import type * as V1Module from '@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/index.js';
-import type { DatadogCredentials, MonitorObservation, Observation, ResolvedCheck } from '../provider.js';
+import type { DatadogCheck, DatadogCredentials, MonitorObservation, Observation } from '../provider.js';
 import { formatDuration } from '../duration.js';
 import { apiHost, appOrigin, datadogApis, type CallOptions, type DatadogApis, type ResponseInfo } from './client.js';
 
@@ -40,7 +40,7 @@ export const MAX_SEARCH_MONITORS = 20;
 export const MAX_TAGGED_MONITORS = 100;
 const DEFAULT_RATE_LIMIT_RESET_S = 10;
 
-export function remoteCallFor(check: ResolvedCheck): RemoteCall {
+export function remoteCallFor(check: DatadogCheck): RemoteCall {
   if (check.kind === 'datadogQuery') return { kind: 'metricQuery', query: check.query, windowMs: check.windowMs };
   if (check.kind === 'compare') return { kind: 'metricPair', canary: check.queries.canary, baseline: check.queries.baseline, windowMs: check.windowMs };
   if (check.monitor.id !== undefined) return { kind: 'monitorById', id: check.monitor.id };

@@ -2,7 +2,7 @@
 import { RATE_LIMITED_VALUE } from '../../api/constants.js';
 import type { AssignableVerdict, Measurement, MonitorState, Verdict } from '../../api/types.js';
 import { MONITOR_STATES } from '../../api/types.js';
-import type { MonitorObservation, Observation, ResolvedCheck, ResolvedCompareCheck, ResolvedMonitorCheck, ResolvedQueryCheck } from '../provider.js';
+import type { MonitorObservation, Observation, DatadogCheck, ResolvedCompareCheck, ResolvedMonitorCheck, ResolvedQueryCheck } from '../provider.js';
 import { compareSamples } from '../compare.js';
 
 const RANK: Record<AssignableVerdict, number> = { Pass: 0, Inconclusive: 1, Fail: 2 };
@@ -246,7 +246,7 @@ export function judgeCompare(check: ResolvedCompareCheck, obs: Observation): Mea
 }
 
 /** Judges an observation for any check. */
-export function judgeObservation(check: ResolvedCheck, obs: Observation): Measurement {
+export function judgeObservation(check: DatadogCheck, obs: Observation): Measurement {
   switch (check.kind) {
     case 'datadogMonitor':
       return judgeMonitors(check, obs);
