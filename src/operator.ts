@@ -18,6 +18,12 @@ import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
+import { GUARDED_DEPLOYMENTS } from './canary/controller.js';
+import { canaryNotifyKind } from './canary/notify-kind.js';
+import { DefaultSinks } from './notify/defaults.js';
+import type { BackoffPolicy } from './notify/ledger.js';
+import { notificationMetrics } from './notify/metrics.js';
+import { NotificationSender } from './notify/sender.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -41,6 +47,20 @@ export interface OperatorOptions {
   notifier?: Notifier;
   /** Allow a Datadog Secret's url to use plain http to hosts other than loopback (--datadog-allow-http). */
   datadogAllowPlainHttp?: boolean;
+  /** Notification delivery (the ledger in each Canary's status; only the leader sends). */
+  notifications?: NotificationOptions;
+}
+
+export interface NotificationOptions {
+  /** A Secret in the operator's namespace with operator-wide sinks (--notifications-config). */
+  configSecret?: string;
+  /** The operator's namespace (default: POD_NAMESPACE, else that of the leader lease lookup). */
+  namespace?: string;
+  /** Slack Web API base URL (default https://slack.com/api). */
+  slackApiUrl?: string;
+  backoff?: BackoffPolicy;
+  timeoutMs?: number;
+  pollMs?: number;
 }
 
 export interface OperatorHandle {
@@ -67,6 +87,14 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const leadership: Leadership = elector ?? alwaysLeader;
   const isLeader = (): boolean => leadership.isLeader();
 
+  // Notifications: operator-wide sinks, read from a Secret in the operator's namespace.
+  const notifyNamespace = opts.notifications?.namespace ?? opts.leaderElection?.namespace ?? (await leaseNamespaceFor(client)).namespace;
+  const defaultSinks = opts.notifications?.configSecret
+    ? new DefaultSinks({ client, namespace: notifyNamespace, name: opts.notifications.configSecret, logger: logger.child({ component: 'notifications' }) })
+    : undefined;
+  await defaultSinks?.start();
+  const notificationDefaults = (): ReturnType<DefaultSinks['current']> => defaultSinks?.current() ?? [];
+
   // The controllers.
   const canary = canaryController(
     {
@@ -82,6 +110,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
         }),
       events: new KubeEventRecorder(client, 'deployer', identity),
       ...(opts.notifier ? { notifier: opts.notifier } : {}),
+      notificationDefaults,
       concurrency: opts.concurrency ?? 4,
       resyncMs: opts.resyncMs ?? 5 * 60_000,
     },
@@ -123,6 +152,22 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   });
   elector?.start();
   await Promise.all(controllers.map((c) => c.start()));
+  // The sender delivers what the ledgers hold, beside the controllers (never inside a pass); only the leader sends.
+  const sender = new NotificationSender({
+    client,
+    kinds: [canaryNotifyKind(informers.for(CANARIES), informers.for(GUARDED_DEPLOYMENTS))],
+    leadership,
+    logger: logger.child({ component: 'notifications' }),
+    metrics: notificationMetrics(metrics.registry),
+    defaults: notificationDefaults,
+    operatorNamespace: notifyNamespace,
+    datadogUrlPolicy: { allowPlainHttp: opts.datadogAllowPlainHttp === true },
+    ...(opts.notifications?.slackApiUrl ? { slackApiUrl: opts.notifications.slackApiUrl } : {}),
+    ...(opts.notifications?.backoff ? { backoff: opts.notifications.backoff } : {}),
+    ...(opts.notifications?.timeoutMs ? { timeoutMs: opts.notifications.timeoutMs } : {}),
+    ...(opts.notifications?.pollMs ? { pollMs: opts.notifications.pollMs } : {}),
+  });
+  sender.start();
 
   let stopped = false;
   return {
@@ -136,6 +181,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       stopped = true;
       logger.info('Stopping: finishing the passes in flight');
       await Promise.all(controllers.map((c) => c.stop()));
+      await sender.stop();
+      defaultSinks?.stop();
       await elector?.release();
       metrics.leader.set(0);
       runner.close();
