@@ -40,7 +40,10 @@ const program = new Command('deployer')
     new Option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)').argParser(duration).default(15_000, '15s'),
   )
   .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info')
-  .option('--datadog-allow-http', "allow a Datadog Secret's url to use plain http to hosts other than loopback (keys travel in clear text)", false);
+  .option('--datadog-allow-http', "allow a Datadog Secret's url to use plain http to hosts other than loopback (keys travel in clear text)", false)
+  .option('--notifications-config <name>', "a Secret in the operator's namespace whose key notifications.yaml lists operator-wide notification sinks (same shape as spec.notifications)")
+  .option('--slack-api-url <url>', 'base URL of the Slack Web API (chat.postMessage)', 'https://slack.com/api')
+  .addOption(new Option('--notifications-retry <duration>', 'first retry delay of a failed notification (doubles up to 10m, 10 attempts)').argParser(duration).default(5_000, '5s'));
 
 program.parse();
 const o = program.opts<{
@@ -60,6 +63,9 @@ const o = program.opts<{
   leaseDuration: number;
   logLevel: string;
   datadogAllowHttp: boolean;
+  notificationsConfig?: string;
+  slackApiUrl: string;
+  notificationsRetry: number;
 }>();
 
 const logger = createLogger({ level: o.logLevel });
@@ -94,6 +100,12 @@ try {
         } : {}),
     logger,
     datadogAllowPlainHttp: o.datadogAllowHttp,
+    notifications: {
+      ...(o.notificationsConfig ? { configSecret: o.notificationsConfig } : {}),
+      ...(o.leaseNamespace ? { namespace: o.leaseNamespace } : {}),
+      slackApiUrl: o.slackApiUrl,
+      backoff: { baseMs: o.notificationsRetry, maxMs: 10 * 60_000, maxAttempts: 10 },
+    },
   });
   logger.info('Operator started', { webhookPort: op.webhookPort, healthPort: op.healthPort, leaderElection: o.leaderElect });
   let stopping = false;

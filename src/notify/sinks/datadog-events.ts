@@ -27,7 +27,7 @@ export async function datadogEventsSink(spec: DatadogEventsSinkSpec, ctx: SinkCo
         });
         if ('ok' in r) return r;
         if (r.status >= 200 && r.status < 300) return { ok: true };
-        return httpFailure(r.status, r.text, undefined, secrets);
+        return httpFailure(r.status, r.text, r.retryAfter, secrets);
       },
     },
   };

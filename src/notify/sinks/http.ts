@@ -15,6 +15,7 @@ export interface PostOptions {
 export interface PostResponse {
   status: number;
   text: string;
+  retryAfter: string | null;
 }
 
 /** Sends; returns the response, or a failed attempt (unreachable, timeout, aborted). */
@@ -31,7 +32,7 @@ export async function post(o: PostOptions): Promise<PostResponse | Extract<Attem
   } catch (err) {
     return { ok: false, error: redact(`HTTP ${res.status}, body unreadable: ${describeFetchError(err, o.signal)}`, o.secrets) };
   }
-  return { status: res.status, text };
+  return { status: res.status, text, retryAfter: res.headers.get('retry-after') };
 }
 
 /** A non-2xx answer as a failed attempt (Retry-After honoured for 429 and 503). */

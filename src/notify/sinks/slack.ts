@@ -23,7 +23,7 @@ export async function slackSink(spec: SlackSinkSpec, ctx: SinkContext): Promise<
           const r = await post({ url: url.value, body: JSON.stringify(slackMessage(m.payload)), headers: { 'Content-Type': 'application/json' }, signal, secrets });
           if ('ok' in r) return r;
           if (r.status >= 200 && r.status < 300) return { ok: true };
-          return httpFailure(r.status, r.text, undefined, secrets);
+          return httpFailure(r.status, r.text, r.retryAfter, secrets);
         },
       },
     };
@@ -48,7 +48,7 @@ export async function slackSink(spec: SlackSinkSpec, ctx: SinkContext): Promise<
             secrets,
           });
           if ('ok' in r) return r;
-          if (r.status < 200 || r.status >= 300) return httpFailure(r.status, r.text, undefined, secrets);
+          if (r.status < 200 || r.status >= 300) return httpFailure(r.status, r.text, r.retryAfter, secrets);
           let answer: { ok?: boolean; ts?: string; error?: string };
           try {
             answer = JSON.parse(r.text) as typeof answer;

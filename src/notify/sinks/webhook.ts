@@ -33,7 +33,7 @@ export async function webhookSink(spec: WebhookSinkSpec, ctx: SinkContext): Prom
         const r = await post({ url: url.value, body, headers, signal, secrets });
         if ('ok' in r) return r;
         if (r.status >= 200 && r.status < 300) return { ok: true };
-        return httpFailure(r.status, r.text, undefined, secrets);
+        return httpFailure(r.status, r.text, r.retryAfter, secrets);
       },
     },
   };
