@@ -9,7 +9,7 @@ export interface NotificationMetrics {
 export function notificationMetrics(registry: Registry): NotificationMetrics {
   const deliveries = new Counter({
     name: 'deployer_notifications_total',
-    help: 'Notification delivery attempts by sink kind (slack, webhook, datadogEvents) and result (sent, failed: retried later, gave_up: attempts exhausted, dropped: sink no longer configured).',
+    help: 'Notification delivery attempts by sink kind (slack, webhook, datadogEvents) and result (sent, failed: retried later, gave_up: attempts exhausted).',
     labelNames: ['sink', 'result'] as const,
     registers: [registry],
   });

@@ -181,7 +181,7 @@ export class NotificationSender {
           const ref = refs.find((r) => r.sink === sinkName);
           let sink: Sink | undefined;
           let setupError: string | undefined;
-          if (!ref) setupError = `sink ${sinkName} is no longer configured`;
+          if (!ref) setupError = `sink ${sinkName} is not configured`;
           else {
             const made = await createSink(ref.spec, this.sinkContext(ref, namespace, obj));
             if (made.ok) sink = made.sink;
@@ -193,14 +193,9 @@ export class NotificationSender {
             if (!entry || !delivery || !isPending(delivery)) continue;
             if (!this.o.leadership.isLeader() || this.stopper.signal.aborted) return;
             let result: AttemptResult;
-            if (!ref) {
-              const now = new Date(this.now()).toISOString();
-              const gone: SinkDelivery = { ...delivery, lastError: setupError ?? '', gaveUpAt: now };
-              results.set(deliveryKey(id, sinkName), gone);
-              this.o.metrics.deliveries.inc({ sink: 'unknown', result: 'dropped' });
-              continue;
-            }
-            const kindLabel = sinkKindOf(ref.spec) ?? 'invalid';
+            // A sink removed from the spec (or not readable right now) is a failed attempt: it is
+            // retried with backoff, so a sink put back in time still gets it; then it gives up.
+            const kindLabel = ref ? (sinkKindOf(ref.spec) ?? 'invalid') : 'unknown';
             if (!sink) result = { ok: false, error: setupError ?? 'sink unavailable' };
             else {
               const threadTs = threadOf(working, entry.run, sinkName);

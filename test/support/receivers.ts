@@ -20,7 +20,7 @@ export interface Answer {
 }
 
 /** Decides the answer to a request (default: the receiver's own). Return undefined to use it. */
-export type Responder = (r: Received) => Answer | Promise<Answer> | undefined;
+export type Responder = (r: Received) => Answer | undefined | Promise<Answer | undefined>;
 
 export class Receiver {
   readonly received: Received[] = [];
