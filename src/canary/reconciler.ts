@@ -12,7 +12,7 @@ import type { PassContext, ReconcileResult } from '../runtime/controller.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { nopNotifier, type Notifier } from '../notify/notifier.js';
-import { appendToLedger, sinksOf } from '../notify/ledger.js';
+import { withTransitions } from '../notify/ledger.js';
 import type { NotificationSpec } from '../api/notification-types.js';
 import { deriveCanaryTransitions } from './transitions.js';
 import { ActionError, boundedMessage, isRefusal, LeadershipLostError, nextFailure, withStalledCondition, type ActionFailure } from './api-failure.js';
@@ -160,12 +160,9 @@ export class CanaryReconciler {
   }
 
   private withNotifications(canary: Canary, status: CanaryStatus, now: number): CanaryStatus {
-    const sinks = sinksOf(canary.spec.notifications, this.o.notificationDefaults?.() ?? []);
-    if (!sinks.length) return status;
-    const facts = deriveCanaryTransitions(canary.status, status, canary.metadata.generation);
-    if (!facts.length) return status;
-    const ledger = appendToLedger({ ledger: status.notifications, facts, sinks, uid: canary.metadata.uid ?? `${canary.metadata.namespace}/${canary.metadata.name}`, now: new Date(now).toISOString() });
-    return ledger === status.notifications ? status : { ...status, notifications: ledger ?? [] };
+    const defaults = this.o.notificationDefaults?.() ?? [];
+    if (!canary.spec.notifications?.length && !defaults.length) return status;
+    return withTransitions(canary, status, deriveCanaryTransitions(canary.status, status, canary.metadata.generation), defaults, now);
   }
 
   private cacheLookup(namespace: string): CacheLookup {

@@ -186,3 +186,21 @@ export function threadOf(ledger: readonly NotificationRecord[], run: string | un
   }
   return undefined;
 }
+
+/**
+ * The status to write with the pass's transitions in its ledger: what a reconciler calls right
+ * before its one status write (any kind: the Canary, the Release). Unchanged when no sink wants any.
+ */
+export function withTransitions<S extends { notifications?: NotificationRecord[] }>(
+  obj: { metadata: { uid?: string; namespace: string; name: string }; spec: { notifications?: NotificationSpec[] } },
+  status: S,
+  facts: readonly TransitionFact[],
+  defaults: readonly NotificationSpec[],
+  now: number,
+): S {
+  const sinks = sinksOf(obj.spec.notifications, defaults);
+  if (!sinks.length || !facts.length) return status;
+  const uid = obj.metadata.uid ?? `${obj.metadata.namespace}/${obj.metadata.name}`;
+  const ledger = appendToLedger({ ledger: status.notifications, facts, sinks, uid, now: new Date(now).toISOString() });
+  return ledger === status.notifications || ledger === undefined ? status : { ...status, notifications: ledger };
+}

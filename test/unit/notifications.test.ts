@@ -5,7 +5,7 @@ import type { CanaryStatus, Condition } from '../../src/api/types.js';
 import { validateCanary } from '../../src/api/validate.js';
 import { deriveCanaryTransitions } from '../../src/canary/transitions.js';
 import { parseDefaultSinks } from '../../src/notify/defaults.js';
-import { appendToLedger, applyResults, backoffMs, deliveryKey, dueDeliveries, eventId, nextDueAt, recordAttempt, sinksOf, threadOf, type TransitionFact } from '../../src/notify/ledger.js';
+import { appendToLedger, applyResults, backoffMs, deliveryKey, dueDeliveries, eventId, nextDueAt, recordAttempt, sinksOf, threadOf, withTransitions, type TransitionFact } from '../../src/notify/ledger.js';
 import { buildPayload, headline, PAYLOAD_SCHEMA_VERSION, signature } from '../../src/notify/payload.js';
 import { datadogEvent } from '../../src/notify/sinks/datadog-events.js';
 import { redact } from '../../src/notify/sinks/http.js';
@@ -168,6 +168,21 @@ describe('the delivery ledger', () => {
     expect(threadOf(ledger, 'r@1', 'slack')).to.equal('111.1');
     expect(threadOf(ledger, 'r@2', 'slack')).to.equal(undefined);
     expect(threadOf(ledger, 'r@1', 'other')).to.equal(undefined);
+  });
+});
+
+describe('withTransitions: the ledger written with the status of a pass', () => {
+  const obj = (notifications?: NotificationSpec[]) => ({ metadata: { uid: 'u1', namespace: 'shop', name: 'checkout' }, spec: { ...(notifications ? { notifications } : {}) } });
+  it('leaves the status as it is without sinks, or without transitions', () => {
+    const st: CanaryStatus = { ...promoted };
+    expect(withTransitions(obj(), st, deriveCanaryTransitions(promoting, promoted, 1), [], T0)).to.equal(st);
+    expect(withTransitions(obj([sink('ops')]), st, [], [], T0)).to.equal(st);
+  });
+  it('records the promotion a pass derived, for the Canary\'s sinks and the operator-wide ones', () => {
+    const out = withTransitions(obj([sink('ops')]), { ...promoted }, deriveCanaryTransitions(promoting, promoted, 1), [sink('team')], T0 + 5_000);
+    expect(out.notifications?.map((e) => [e.transition, e.at, e.sinks.map((d) => d.sink)])).to.deep.equal([['Promoted', iso(5), ['ops', 'default/team']]]);
+    // The next pass, same status: nothing new.
+    expect(withTransitions(obj([sink('ops')]), out, deriveCanaryTransitions(out, out, 1), [], T0 + 6_000)).to.equal(out);
   });
 });
 
