@@ -253,6 +253,37 @@ describe('Notifications on the real control plane', function () {
       expect(dd[0]?.tags).to.include.members(['service:web', 'env:it', 'version:2.0.0']);
     });
 
+    it('announces a Canary that cannot work (a missing Secret) once: Failed, with its reason', async () => {
+      await w.deployment('api', 'example.com/api:1.0.0', { replicas: 1 });
+      const spec: Canary['spec'] = {
+        targetRef: { name: 'api' },
+        steps: STEPS,
+        analysis: { interval: '1s', checks: [{ name: 'errors', datadogMonitor: { id: 101 } }] },
+        datadog: { secretRef: { name: 'missing' } },
+        notifications: [{ name: 'hook', webhook: { urlSecretRef: { name: 'hook' }, signingSecretRef: { name: 'hook' } } }],
+      };
+      for (let i = 0; ; i++) {
+        await ourCrd();
+        try {
+          await w.apply({ apiVersion: 'deployer.dev/v1alpha1', kind: 'Canary', metadata: { name: 'api' }, spec });
+          break;
+        } catch (err) {
+          if (i >= 5) throw err;
+        }
+      }
+      await eventually(async () => {
+        const c = await w.get('api');
+        const e = ledgerOf(c).find((x) => x.transition === 'Failed');
+        if (!e?.sinks.every((d) => d.sentAt)) throw new Error(`Failed not yet announced: phase=${c.status?.phase} ledger=${JSON.stringify(ledgerOf(c))}`);
+      }, { timeoutMs: 60_000, intervalMs: 200 });
+      await sleep(2_000);
+      const failed = hooks(rx, 'Failed').filter((h) => h.p.object.name === 'api');
+      expect(failed).to.have.length(1);
+      verifySignature(failed[0]!.r);
+      expect(failed[0]!.p.transition).to.include({ name: 'Failed', to: 'Failed', reason: 'SecretNotFound' });
+      expect(failed[0]!.p.transition.message).to.contain('missing');
+    });
+
     it('keeps every URL, token and key out of status and Events, also when a sink fails', async () => {
       // A sink pointing at a Secret whose URL refuses: its failures are recorded, redacted.
       await w.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bad-hook' }, stringData: { url: `http://127.0.0.1:9/${HOOK_PATH}?token=${BOT_TOKEN}` } });
