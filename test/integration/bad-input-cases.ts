@@ -79,6 +79,13 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: '50 steps (accepted)', spec: { steps: Array.from({ length: 50 }, (_, i) => (i % 2 ? { pause: { duration: '1s' } } : { setWeight: 10 })) } },
   { name: 'an unknown field', spec: { progresDeadline: '5m' }, message: /unknown field "spec.progresDeadline"/, path: 'spec.progresDeadline' },
   { name: 'steps as a string', spec: { steps: 'setWeight 10' }, message: /spec.steps: Invalid value: "string": spec.steps in body must be of type array/, path: 'spec.steps' },
+  // notifications
+  { name: 'a notification with two sink kinds', spec: { notifications: [{ name: 'x', slack: { webhookSecretRef: { name: 's' } }, webhook: { urlSecretRef: { name: 'h' } } }] }, message: /a notification must have exactly one of slack, webhook or datadogEvents/, path: 'spec.notifications[0]' },
+  { name: 'a notification name with capitals', spec: { notifications: [{ name: 'Ops', webhook: { urlSecretRef: { name: 'h' } } }] }, message: /notifications\[\]\.name must be lowercase letters, digits and '-'/, path: 'spec.notifications[0].name' },
+  { name: 'a Slack sink with a webhook and a token', spec: { notifications: [{ name: 'x', slack: { webhookSecretRef: { name: 's' }, tokenSecretRef: { name: 't' }, channel: 'C1' } }] }, message: /slack needs exactly one of webhookSecretRef or tokenSecretRef/, path: 'spec.notifications[0].slack' },
+  { name: 'a Slack token without a channel', spec: { notifications: [{ name: 'x', slack: { tokenSecretRef: { name: 't' } } }] }, message: /slack.channel goes with tokenSecretRef/, path: 'spec.notifications[0].slack' },
+  { name: 'Datadog events without any Datadog Secret', spec: { notifications: [{ name: 'x', datadogEvents: {} }] }, message: /a datadogEvents notification needs datadogEvents.secretRef or spec.datadog.secretRef/, path: 'spec' },
+  { name: 'two notifications with the same name', spec: { notifications: [{ name: 'x', webhook: { urlSecretRef: { name: 'h' } } }, { name: 'x', webhook: { urlSecretRef: { name: 'h' } } }] }, message: /spec.notifications\[1\]: Duplicate value: \{"name":"x"\}/, path: 'spec.notifications[1]' },
 ];
 
 
