@@ -55,8 +55,11 @@ export interface DatadogEventsSinkSpec {
 /** One sink: exactly one of slack, webhook or datadogEvents. */
 export interface NotificationSpec {
   name: string;
-  /** Default: Promoted, RolledBack, Failed. */
-  on?: Transition[];
+  /**
+   * The transitions announced; default Promoted, RolledBack, Failed. (Not `on`: kubectl reads an
+   * unquoted YAML key `on` as the boolean true, YAML 1.1, and refuses the manifest.)
+   */
+  transitions?: Transition[];
   slack?: SlackSinkSpec;
   webhook?: WebhookSinkSpec;
   datadogEvents?: DatadogEventsSinkSpec;

@@ -31,7 +31,7 @@ export function parseDefaultSinks(text: string): DefaultsParse {
     if (names.has(item.name)) return { ok: false, message: `entry ${i}: duplicate name ${item.name}` };
     names.add(item.name);
     if (!sinkKindOf(item)) return { ok: false, message: `entry ${item.name} must have exactly one of slack, webhook or datadogEvents` };
-    const bad = (item.on ?? []).filter((t: Transition) => !known.includes(t));
+    const bad = (item.transitions ?? []).filter((t: Transition) => !known.includes(t));
     if (bad.length) return { ok: false, message: `entry ${item.name}: unknown transitions ${bad.join(', ')} (known: ${known.join(', ')})` };
   }
   return { ok: true, sinks: doc as NotificationSpec[] };

@@ -37,7 +37,7 @@ export function sinksOf(own: NotificationSpec[] | undefined, defaults: readonly 
 
 /** Whether a sink wants a transition (default: failures, rollbacks and promotions). */
 export function wants(spec: NotificationSpec, t: Transition): boolean {
-  return (spec.on && spec.on.length ? spec.on : DEFAULT_TRANSITIONS).includes(t);
+  return (spec.transitions?.length ? spec.transitions : DEFAULT_TRANSITIONS).includes(t);
 }
 
 /** The stable id of a transition: the same on every replica and after any restart. */

@@ -156,7 +156,7 @@ describe('Notifications on the real control plane', function () {
     it('announces a promotion once per sink: signed webhook (after it failed for a while), Slack thread, Datadog deploy marker', async () => {
       await given(w, [
         { name: 'hook', webhook: { urlSecretRef: { name: 'hook' }, signingSecretRef: { name: 'hook' } } },
-        { name: 'chat', on: ['Started', 'Promoted', 'RolledBack', 'Failed'], slack: { tokenSecretRef: { name: 'slack-bot' }, channel: 'C-DEPLOYS' } },
+        { name: 'chat', transitions: ['Started', 'Promoted', 'RolledBack', 'Failed'], slack: { tokenSecretRef: { name: 'slack-bot' }, channel: 'C-DEPLOYS' } },
         { name: 'dd', datadogEvents: { tags: ['team:it'] } },
       ]);
       // The webhook receiver fails its first three requests.
@@ -288,7 +288,7 @@ describe('Notifications on the real control plane', function () {
       // A sink pointing at a Secret whose URL refuses: its failures are recorded, redacted.
       await w.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bad-hook' }, stringData: { url: `http://127.0.0.1:9/${HOOK_PATH}?token=${BOT_TOKEN}` } });
       const current = await w.get('web');
-      await canaryWithOurCrd(w, { ...current.spec, notifications: [...(current.spec.notifications ?? []), { name: 'bad', on: ['Failed', 'Started'], webhook: { urlSecretRef: { name: 'bad-hook' } } }] });
+      await canaryWithOurCrd(w, { ...current.spec, notifications: [...(current.spec.notifications ?? []), { name: 'bad', transitions: ['Failed', 'Started'], webhook: { urlSecretRef: { name: 'bad-hook' } } }] });
       w.dd.setAlertVersions([]);
       await w.annotate('web', 'deployer.dev/retry', 'retry-1');
       const c = await waitLedger(w, (x) => ledgerOf(x).some((e) => e.sinks.some((s) => s.sink === 'bad' && s.attempts >= 2)), 'the bad sink failing');

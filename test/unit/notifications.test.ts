@@ -82,7 +82,7 @@ describe('deriveCanaryTransitions: transitions from status, old → new', () => 
   });
 });
 
-const sink = (name: string, on?: NotificationSpec['on']): NotificationSpec => ({ name, ...(on ? { on } : {}), webhook: { urlSecretRef: { name: 'hook' } } });
+const sink = (name: string, transitions?: NotificationSpec['transitions']): NotificationSpec => ({ name, ...(transitions ? { transitions } : {}), webhook: { urlSecretRef: { name: 'hook' } } });
 const fact = (transition: TransitionFact['transition'], key = NEXT, run = `${NEXT}@abc`): TransitionFact => ({ transition, key, run, reason: 'R', message: 'm' });
 
 describe('the delivery ledger', () => {
@@ -244,13 +244,13 @@ describe('secrets in error text', () => {
 
 describe('operator-wide sinks (--notifications-config)', () => {
   it('parses a YAML list of entries', () => {
-    const r = parseDefaultSinks('- name: ops\n  webhook: { urlSecretRef: { name: hook } }\n- name: chat\n  on: [Failed]\n  slack: { webhookSecretRef: { name: slack } }\n');
+    const r = parseDefaultSinks('- name: ops\n  webhook: { urlSecretRef: { name: hook } }\n- name: chat\n  transitions: [Failed]\n  slack: { webhookSecretRef: { name: slack } }\n');
     expect(r.ok && r.sinks.map((s) => s.name)).to.deep.equal(['ops', 'chat']);
   });
   for (const [text, want] of [
     ['name: x', 'must be a YAML list'],
     ['- name: x', 'exactly one of slack, webhook or datadogEvents'],
-    ['- name: x\n  on: [Shipped]\n  webhook: { urlSecretRef: { name: h } }', 'unknown transitions Shipped'],
+    ['- name: x\n  transitions: [Shipped]\n  webhook: { urlSecretRef: { name: h } }', 'unknown transitions Shipped'],
     ['- name: x\n  webhook: { urlSecretRef: { name: h } }\n- name: x\n  webhook: { urlSecretRef: { name: h } }', 'duplicate name x'],
   ] as const) {
     it(`refuses: ${want}`, () => {
@@ -274,7 +274,7 @@ describe('spec.notifications validation (schema and CEL, as the apiserver)', () 
         base(
           [
             { name: 'chat', slack: { tokenSecretRef: { name: 's' }, channel: 'C1' } },
-            { name: 'hook', on: ['Started', 'Promoted'], webhook: { urlSecretRef: { name: 'h' }, signingSecretRef: { name: 'h', key: 'k' } } },
+            { name: 'hook', transitions: ['Started', 'Promoted'], webhook: { urlSecretRef: { name: 'h' }, signingSecretRef: { name: 'h', key: 'k' } } },
             { name: 'dd', datadogEvents: { tags: ['team:x'] } },
           ],
           true,
@@ -287,7 +287,7 @@ describe('spec.notifications validation (schema and CEL, as the apiserver)', () 
     ['no kind', [{ name: 'x' }], 'exactly one of slack, webhook or datadogEvents'],
     ['slack with both', [{ name: 'x', slack: { webhookSecretRef: { name: 's' }, tokenSecretRef: { name: 't' }, channel: 'c' } }], 'exactly one of webhookSecretRef or tokenSecretRef'],
     ['a token without a channel', [{ name: 'x', slack: { tokenSecretRef: { name: 't' } } }], 'slack.channel goes with tokenSecretRef'],
-    ['an unknown transition', [{ name: 'x', on: ['Shipped'], webhook: { urlSecretRef: { name: 'h' } } }], 'must be one of Started, Promoted, RolledBack, Failed, HeldForReview'],
+    ['an unknown transition', [{ name: 'x', transitions: ['Shipped'], webhook: { urlSecretRef: { name: 'h' } } }], 'must be one of Started, Promoted, RolledBack, Failed, HeldForReview'],
     ['datadogEvents without any Secret', [{ name: 'x', datadogEvents: {} }], 'needs datadogEvents.secretRef or spec.datadog.secretRef'],
     ['a name with capitals', [{ name: 'Ops', webhook: { urlSecretRef: { name: 'h' } } }], 'lowercase letters'],
     ['a duplicate name', [{ name: 'x', webhook: { urlSecretRef: { name: 'h' } } }, { name: 'x', webhook: { urlSecretRef: { name: 'h' } } }], 'duplicate notification name'],
