@@ -78,6 +78,7 @@ export class NotificationSender {
   private readonly backoff: BackoffPolicy;
   private readonly now: () => number;
   private stopped = false;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly o: SenderOptions) {
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
@@ -88,7 +89,7 @@ export class NotificationSender {
     for (const [i, k] of this.o.kinds.entries()) {
       k.store.addHandler({ onChange: (obj) => this.consider(i, obj) });
     }
-    this.o.leadership.subscribe((leading) => {
+    this.unsubscribe = this.o.leadership.subscribe((leading) => {
       if (leading) this.scan();
     });
     const tick = (): void => {
@@ -103,6 +104,7 @@ export class NotificationSender {
   /** No new deliveries; those in flight are aborted (their results, if any, are still recorded). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     clearTimeout(this.timer);
     this.stopper.abort(new Error('stopping'));
     while (this.inFlight.size) await new Promise((r) => setTimeout(r, 20));

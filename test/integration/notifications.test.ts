@@ -299,6 +299,40 @@ describe('Notifications on the real control plane', function () {
     });
   });
 
+  describe('operator-wide sinks (--notifications-config)', () => {
+    let w: World;
+    let rx: Receiver;
+    before(async () => {
+      w = await World.create('notify-defaults');
+      rx = await Receiver.start();
+      await secrets(w, rx);
+      const list = `- name: everything\n  transitions: [Started, Promoted]\n  webhook: { urlSecretRef: { name: hook }, signingSecretRef: { name: hook } }\n`;
+      await w.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'deployer-notifications' }, stringData: { 'notifications.yaml': list } });
+      await w.startOperator({ notifications: { configSecret: 'deployer-notifications', namespace: w.ns, backoff: { baseMs: 500, maxMs: 2_000, maxAttempts: 10 }, pollMs: 200 } });
+    });
+    after(async () => {
+      await rx.close();
+      await w.teardown();
+    });
+
+    it('announce every Canary, also one without notifications of its own', async () => {
+      w.dd.upsertMonitor(versionMonitor(101, 'web'));
+      w.dd.setVersions(['1.0.0', '1.1.0']);
+      await w.deployment('web', 'example.com/web:1.0.0');
+      await w.canary('web', { steps: STEPS, analysis: { interval: '1s', checks: [{ name: 'errors', datadogMonitor: { id: 101 } }] }, datadog: { secretRef: { name: 'datadog' } } });
+      await w.waitPhase('web', 'Waiting');
+      await w.setImage('web', 'example.com/web:1.1.0');
+      const c = await waitLedger(w, (x) => allSent(x, 'Promoted') && allSent(x, 'Started'), 'announced to the operator-wide sink');
+      expect(ledgerOf(c).map((e) => [e.transition, e.sinks.map((d) => d.sink)])).to.deep.equal([
+        ['Started', ['default/everything']],
+        ['Promoted', ['default/everything']],
+      ]);
+      await sleep(1_000);
+      expect(hooks(rx).map((h) => h.p.transition.name)).to.deep.equal(['Started', 'Promoted']);
+      for (const h of hooks(rx)) verifySignature(h.r);
+    });
+  });
+
   describe('an operator killed around a send', () => {
     let w: World;
     let rx: Receiver;
@@ -325,9 +359,7 @@ describe('Notifications on the real control plane', function () {
       w.startOperatorProcess(args, 'notify-a');
       await given(w, [{ name: 'hook', webhook: { urlSecretRef: { name: 'hook' }, signingSecretRef: { name: 'hook' } } }]);
       await w.setImage('web', 'example.com/web:1.1.0');
-      await eventually(async () => {
-        if (!killed) throw new Error('no send yet');
-      }, { timeoutMs: 60_000, intervalMs: 100 });
+      await waitLedger(w, () => killed, 'sent (the receiver kills the operator)');
       const between = await w.get('web');
       expect(ledgerOf(between).find((e) => e.transition === 'Promoted')?.sinks[0]?.sentAt, 'not sent before the kill').to.equal(undefined);
       w.startOperatorProcess(args, 'notify-b');
@@ -350,9 +382,7 @@ describe('Notifications on the real control plane', function () {
       await keepNotifications(w);
       w.dd.setAlertVersions(['2.0.0']);
       await w.setImage('web', 'example.com/web:2.0.0');
-      await eventually(async () => {
-        if (!killed) throw new Error('no send yet');
-      }, { timeoutMs: 60_000, intervalMs: 100 });
+      await waitLedger(w, () => killed, 'sent (the receiver kills the operator)');
       expect(ledgerOf(await w.get('web')).find((e) => e.transition === 'RolledBack')?.sinks[0]?.sentAt, 'the kill came before the record').to.equal(undefined);
       w.startOperatorProcess(args, 'notify-c');
       const c = await waitLedger(w, (x) => allSent(x, 'RolledBack'), 'recorded by the next operator');
