@@ -71,6 +71,8 @@ export class NotificationSender {
   private readonly inFlight = new Set<string>();
   private readonly again = new Set<string>();
   private readonly recorded = new Map<string, number>();
+  /** Results this instance could not record yet (the status write failed): recorded again, never sent again. */
+  private readonly unrecorded = new Map<string, SinkDelivery>();
   private readonly stopper = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private running = 0;
@@ -193,6 +195,11 @@ export class NotificationSender {
             const entry = working.find((e) => e.id === id);
             const delivery = entry?.sinks.find((d) => d.sink === sinkName);
             if (!entry || !delivery || !isPending(delivery)) continue;
+            const known = this.unrecorded.get(deliveryKey(id, sinkName));
+            if (known && !isPending(known)) {
+              results.set(deliveryKey(id, sinkName), known);
+              continue;
+            }
             if (!this.o.leadership.isLeader() || this.stopper.signal.aborted) return;
             let result: AttemptResult;
             // A sink removed from the spec (or not readable right now) is a failed attempt: it is
@@ -214,7 +221,10 @@ export class NotificationSender {
           }
         }),
       );
-      if (results.size) await this.record(kind, live, results, log);
+      if (!results.size) return;
+      // Until the results are in status, a sent delivery is not sent again by this instance.
+      for (const [k, d] of results) if (!isPending(d)) this.unrecorded.set(k, d);
+      if (await this.record(kind, live, results, log)) for (const k of results.keys()) this.unrecorded.delete(k);
     });
   }
 
@@ -230,7 +240,7 @@ export class NotificationSender {
   }
 
   /** Records results by (id, sink) on the live object; a 409 re-reads and applies them again. */
-  private async record(kind: NotifyKind, live: KubeObject, results: Map<string, SinkDelivery>, log: Logger): Promise<void> {
+  private async record(kind: NotifyKind, live: KubeObject, results: Map<string, SinkDelivery>, log: Logger): Promise<boolean> {
     let current = live;
     for (let i = 0; i < MAX_STATUS_CONFLICTS; i++) {
       const ledger = (current as unknown as Ledgered).status?.notifications ?? [];
@@ -245,14 +255,18 @@ export class NotificationSender {
         );
         const now = this.now();
         for (const [k, d] of results) if (!isPending(d)) this.recorded.set(k, now);
-        return;
+        return true;
       } catch (err) {
-        if (isNotFound(err)) return;
-        if (!isConflict(err)) throw err;
+        if (isNotFound(err)) return true;
+        if (!isConflict(err)) {
+          log.warn('Could not record notification results; they are recorded again on the next attempt', { error: errorMessage(err) });
+          return false;
+        }
         current = await this.o.client.get<KubeObject>(kind.path(current.metadata.namespace ?? '', current.metadata.name));
       }
     }
     log.warn('Could not record notification results: the status kept changing', { conflicts: MAX_STATUS_CONFLICTS });
+    return false;
   }
 
   private async readSecret(namespace: string, name: string): Promise<{ ok: true; data: Record<string, string> } | { ok: false; error: string }> {
