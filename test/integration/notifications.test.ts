@@ -97,6 +97,45 @@ function verifySignature(r: Received): void {
   expect(r.headers['x-deployer-signature']).to.equal(`sha256=${createHmac('sha256', SIGNING_KEY).update(r.body).digest('hex')}`);
 }
 
+/** A ValidatingAdmissionPolicy refusing Canary status writes that record a sent notification in NS; returns its removal. */
+async function refuseRecordedSends(ns: string): Promise<() => Promise<void>> {
+  const name = `no-sent-${ns}`;
+  const objects = [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['deployer.dev'], apiVersions: ['v1alpha1'], operations: ['UPDATE'], resources: ['canaries/status'] }] },
+        validations: [{ expression: '!has(object.status) || !has(object.status.notifications) || !object.status.notifications.exists(e, e.sinks.exists(s, has(s.sentAt)))', message: 'recording sent notifications is refused for this test' }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+    },
+  ];
+  const remove = async (): Promise<void> => {
+    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
+  };
+  for (const o of objects) {
+    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+    if (r.code !== 0) {
+      await remove();
+      throw new Error(`kubectl apply failed: ${r.stderr}`);
+    }
+  }
+  const probe = JSON.stringify({ status: { notifications: [{ id: 'probe', transition: 'Promoted', at: '2026-01-01T00:00:00Z', reason: 'x', message: 'x', sinks: [{ sink: 'x', attempts: 1, sentAt: '2026-01-01T00:00:00Z' }] }] } });
+  await eventually(async () => {
+    const r = await kubectl(['patch', 'canary', 'web', '-n', ns, '--subresource=status', '--type=merge', '-p', probe, '--dry-run=server']);
+    if (r.code === 0) throw new Error('policy not in force yet');
+  }, { timeoutMs: 20_000, intervalMs: 300 });
+  return remove;
+}
+
 const ledgerOf = (c: Canary): NotificationRecord[] => c.status?.notifications ?? [];
 
 /** Waits on the Canary's ledger; a timeout says what the ledger and the spec held. */
@@ -330,6 +369,40 @@ describe('Notifications on the real control plane', function () {
       await sleep(1_000);
       expect(hooks(rx).map((h) => h.p.transition.name)).to.deep.equal(['Started', 'Promoted']);
       for (const h of hooks(rx)) verifySignature(h.r);
+    });
+  });
+
+  describe('a status write that records the send is refused for a while', () => {
+    let w: World;
+    let rx: Receiver;
+    let removePolicy: (() => Promise<void>) | undefined;
+    before(async () => {
+      w = await World.create('notify-record');
+      rx = await Receiver.start();
+      await secrets(w, rx);
+      await w.startOperator({ notifications: { backoff: { baseMs: 500, maxMs: 2_000, maxAttempts: 10 }, pollMs: 200 } });
+    });
+    after(async () => {
+      await removePolicy?.();
+      await rx.close();
+      await w.teardown();
+    });
+
+    it('sends once and records the result once the API accepts it again', async () => {
+      await given(w, [{ name: 'hook', webhook: { urlSecretRef: { name: 'hook' }, signingSecretRef: { name: 'hook' } } }]);
+      removePolicy = await refuseRecordedSends(w.ns);
+      await w.setImage('web', 'example.com/web:1.1.0');
+      await w.waitPhase('web', 'Succeeded');
+      await eventually(async () => {
+        if (!hooks(rx, 'Promoted').length) throw new Error('not sent yet');
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      await sleep(3_000); // many scans while the result cannot be recorded
+      expect(hooks(rx, 'Promoted'), 'not sent again while its result cannot be recorded').to.have.length(1);
+      expect(ledgerOf(await w.get('web')).find((e) => e.transition === 'Promoted')?.sinks[0]?.sentAt).to.equal(undefined);
+      await removePolicy();
+      removePolicy = undefined;
+      await waitLedger(w, (c) => allSent(c, 'Promoted'), 'recorded once the API accepts it');
+      expect(hooks(rx, 'Promoted')).to.have.length(1);
     });
   });
 
