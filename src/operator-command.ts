@@ -44,7 +44,10 @@ const program = new Command('deployer')
   .option('--push-port <port>', 'serve the Datadog push endpoint (HTTPS, the webhook certificate) on this port (default: off)', port)
   .option('--push-path <path>', 'path of the Datadog push endpoint', '/datadog/webhook')
   .option('--push-token-secret <name>', "Secret (NAME in the operator's namespace, or NAMESPACE/NAME) whose key \"token\" authenticates pushes")
-  .addOption(new Option('--push-min-interval <duration>', 'at most one early measurement per monitor in this time').argParser(duration).default(10_000, '10s'));
+  .addOption(new Option('--push-min-interval <duration>', 'at most one early measurement per monitor in this time').argParser(duration).default(10_000, '10s'))
+  .option('--notifications-config <name>', "a Secret in the operator's namespace whose key notifications.yaml lists operator-wide notification sinks (same shape as spec.notifications)")
+  .option('--slack-api-url <url>', 'base URL of the Slack Web API (chat.postMessage)', 'https://slack.com/api')
+  .addOption(new Option('--notifications-retry <duration>', 'first retry delay of a failed notification (doubles up to 10m, 10 attempts)').argParser(duration).default(5_000, '5s'));
 
 program.parse();
 const o = program.opts<{
@@ -68,6 +71,9 @@ const o = program.opts<{
   pushPath: string;
   pushTokenSecret?: string;
   pushMinInterval: number;
+  notificationsConfig?: string;
+  slackApiUrl: string;
+  notificationsRetry: number;
 }>();
 
 const logger = createLogger({ level: o.logLevel });
@@ -117,6 +123,12 @@ try {
     logger,
     datadogAllowPlainHttp: o.datadogAllowHttp,
     ...(push ? { push } : {}),
+    notifications: {
+      ...(o.notificationsConfig ? { configSecret: o.notificationsConfig } : {}),
+      ...(o.leaseNamespace ? { namespace: o.leaseNamespace } : {}),
+      slackApiUrl: o.slackApiUrl,
+      backoff: { baseMs: o.notificationsRetry, maxMs: 10 * 60_000, maxAttempts: 10 },
+    },
   });
   logger.info('Operator started', { webhookPort: op.webhookPort, healthPort: op.healthPort, leaderElection: o.leaderElect, ...(op.pushPort !== undefined ? { pushPort: op.pushPort } : {}) });
   let stopping = false;

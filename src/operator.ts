@@ -4,7 +4,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { MeasurementRunner } from './analysis/runner.js';
-import { CANARIES, canaryController } from './canary/controller.js';
+import { CANARIES, GUARDED_DEPLOYMENTS, canaryController } from './canary/controller.js';
 import { releaseController } from './release/controller.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { RawClient } from './kube/raw-client.js';
@@ -22,6 +22,8 @@ import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
 import type { Notifier } from './notify/notifier.js';
 import { DeliveryComponent } from './metrics/delivery-component.js';
+import { canaryNotifyKind } from './canary/notify-kind.js';
+import { NotificationComponent, type NotificationOptions } from './notify/component.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -47,6 +49,8 @@ export interface OperatorOptions {
   datadogAllowPlainHttp?: boolean;
   /** The Datadog push endpoint (off when absent). */
   push?: PushOptions;
+  /** Notification delivery (the ledger in each object's status; only the leader sends). */
+  notifications?: NotificationOptions;
 }
 
 export interface OperatorHandle {
@@ -77,6 +81,17 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const leadership: Leadership = elector ?? alwaysLeader;
   const isLeader = (): boolean => leadership.isLeader();
 
+  // Notifications: operator-wide sinks, read from a Secret in the operator's namespace.
+  const notifications = await NotificationComponent.prepare({
+    client,
+    logger,
+    metrics,
+    leadership,
+    namespace: opts.notifications?.namespace ?? opts.leaderElection?.namespace ?? (await leaseNamespaceFor(client)).namespace,
+    allowPlainHttp: opts.datadogAllowPlainHttp === true,
+    ...(opts.notifications ? { options: opts.notifications } : {}),
+  });
+
   // The controllers, on one runtime.
   const hints = hintBoardFor(opts.push);
   const runtime = { logger, metrics, leadership };
@@ -95,7 +110,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     concurrency: opts.concurrency ?? 4,
     resyncMs: opts.resyncMs ?? 5 * 60_000,
   };
-  const canary = canaryController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'canary'), ...(opts.notifier ? { notifier: opts.notifier } : {}), ...(hints ? { hints } : {}) }, runtime);
+  const canary = canaryController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'canary'), ...(opts.notifier ? { notifier: opts.notifier } : {}), notificationDefaults: notifications.defaults, ...(hints ? { hints } : {}) }, runtime);
   const release = releaseController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'release') }, runtime);
   const controllers: Controller[] = [canary.controller, release.controller];
   const runner = canary.runner;
@@ -157,6 +172,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   });
   elector?.start();
   await Promise.all(controllers.map((c) => c.start()));
+  notifications.start([canaryNotifyKind(informers.for(CANARIES), informers.for(GUARDED_DEPLOYMENTS))]);
 
   let stopped = false;
   return {
@@ -172,6 +188,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       stopped = true;
       logger.info('Stopping: finishing the passes in flight');
       await Promise.all(controllers.map((c) => c.stop()));
+      await notifications.stop();
       await elector?.release();
       await push?.stop();
       metrics.leader.set(0);

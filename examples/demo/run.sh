@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run demo: the local control plane, a local Datadog stand-in, the operator and a sample
-# app guarded by a Canary; ships a good version (promoted) and a bad one (rolled back).
+# app guarded by a Canary; ships a good version (promoted) and a bad one (rolled back); then
+# releases a two-service application with one Release, promoted, then rolled back as a whole.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -27,7 +28,7 @@ if ! curl -sf "$DD_URL/_stand-in/state" >/dev/null 2>&1; then
 fi
 ctl() { curl -sf -X "$1" "$DD_URL/_stand-in/$2" -H 'Content-Type: application/json' -d "$3" >/dev/null; }
 ctl POST reset '{}'
-ctl PUT monitors '{"monitors":[{"id":1001,"name":"checkout error rate","tags":["service:checkout","env:demo"],"type":"metric alert","query":"avg(last_5m):sum:trace.http.request.errors{service:checkout,env:demo} by {version} > 5","groupByVersion":true}]}'
+ctl PUT monitors '{"monitors":[{"id":1001,"name":"checkout error rate","tags":["service:checkout","env:demo"],"type":"metric alert","query":"avg(last_5m):sum:trace.http.request.errors{service:checkout,env:demo} by {version} > 5","groupByVersion":true},{"id":1002,"name":"worker job failures","tags":["service:worker","env:demo"],"type":"metric alert","query":"avg(last_5m):sum:worker.jobs.failed{service:worker,env:demo} by {version} > 0","groupByVersion":true,"groups":{"version:1.3.0":"Alert"}}]}'
 # Every version reports to the stand-in's multi-alert monitor and latency metric; only the
 # versions listed in alert-versions alert.
 ctl PUT versions '{"versions":["1.0.0","1.1.0","1.2.0","1.3.0","2.0.0","2.0.1"]}'
@@ -68,15 +69,51 @@ if depctl status checkout -n demo --watch --timeout 5m; then
   exit 1
 fi
 
-say "Done. The bad version was rolled back; the stable pods never stopped serving."
+say "Act 1 done: the bad version was rolled back; the stable pods never stopped serving."
 kubectl get canaries -n demo
+
+say "Act 2: the shop application, checkout and a worker, each with its Canary, released together by one Release"
+kubectl apply -f examples/demo/shop.yaml
+kubectl rollout status deployment/worker -n demo --timeout=120s
+kubectl wait canary/worker -n demo --for=condition=Ready --timeout=60s >/dev/null
+cat <<'YAML' | kubectl apply -f -
+apiVersion: deployer.dev/v1alpha1
+kind: Release
+metadata: { name: shop, namespace: demo }
+spec:
+  version: "1.2.0"
+  targets:
+    - deployment: checkout
+      images: { checkout: registry.example.com/shop/checkout:1.2.0 }
+    - deployment: worker
+      images: { worker: registry.example.com/shop/worker:1.2.0 }
+  order: [[checkout], [worker]]
+  failurePolicy: RollbackAll
+  progressDeadline: 5m
+YAML
+say "Release shop 1.2.0: checkout first, then the worker, each verified by its own canary"
+depctl status release/shop -n demo --watch --timeout 5m
+kubectl get releases -n demo
+
+say "Release shop 1.3.0: checkout passes, the worker's monitor alerts for 1.3.0, so the whole release rolls back"
+depctl release shop -n demo --version 1.3.0 --image checkout=registry.example.com/shop/checkout:1.3.0 --image worker=registry.example.com/shop/worker:1.3.0
+if depctl status release/shop -n demo --watch --timeout 5m; then
+  echo "unexpected: the failing release was not rolled back" >&2
+  exit 1
+fi
+kubectl rollout status deployment/checkout -n demo --timeout=120s
+kubectl rollout status deployment/worker -n demo --timeout=120s
+kubectl get releases -n demo
+depctl history shop -n demo
+
+say "Done. Release 1.3.0 was rolled back as a whole: checkout, already promoted, went back to 1.2.0 at once, without a second analysis."
 cat <<MSG
 
 The cluster, the operator and the stand-in are still running. Try:
   export KUBECONFIG=$root/.cluster/kubeconfig
-  kubectl get canaries -A
-  npx depctl status checkout -n demo
-  kubectl set image deployment/checkout -n demo checkout=registry.example.com/shop/checkout:1.2.0
-  npx depctl status checkout -n demo --watch
+  kubectl get canaries,releases -A
+  npx depctl status release/shop -n demo
+  npx depctl release shop -n demo --version 1.4.0 --image checkout=registry.example.com/shop/checkout:1.4.0 --image worker=registry.example.com/shop/worker:1.4.0
+  npx depctl status release/shop -n demo --watch
 Stop everything with: npm run demo:stop
 MSG

@@ -1,6 +1,7 @@
 // The Canary resource (deployer.dev/v1alpha1), as the controller reads and writes it.
 // The CRD schema in crds/deployer.dev_canaries.yaml is the source of truth for what the
 // apiserver accepts; these types mirror it.
+import type { NotificationRecord, NotificationSpec } from './notification-types.js';
 
 export const GROUP = 'deployer.dev';
 export const VERSION = 'v1alpha1';
@@ -44,6 +45,8 @@ export interface CanarySpec {
   historyLimit?: number;
   /** Earlier stable revisions that roll out again without a canary; default { revisions: 3 }. */
   rollbackWindow?: { revisions?: number };
+  /** Where transitions are announced (src/api/notification-types.ts). */
+  notifications?: NotificationSpec[];
 }
 
 /** Datadog DORA Metrics reporting of a Canary or a Release. */
@@ -254,6 +257,8 @@ export interface CanaryStatus {
   targetMissingSince?: string;
   /** Past canaries, newest first, bounded (spec.historyLimit, default 10). */
   history?: CanaryRecord[];
+  /** The delivery ledger of notifications, oldest first, bounded. */
+  notifications?: NotificationRecord[];
 }
 
 export type CanaryOutcome = 'Promoted' | 'RolledBack' | 'Superseded' | 'Reverted';

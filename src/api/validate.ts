@@ -257,6 +257,14 @@ function controllerProblems(obj: JsonObject): Problem[] {
       checkTemplate(webhook.body, `${path}.webhook.body`, problems);
     }
   });
+  // Notification names are the list's map keys, as check names are.
+  const names = new Map<string, number>();
+  (Array.isArray(spec.notifications) ? spec.notifications : []).forEach((n, i) => {
+    if (!isObject(n) || typeof n.name !== 'string') return;
+    const first = names.get(n.name);
+    if (first !== undefined) problems.push({ path: `spec.notifications[${i}]`, message: `duplicate notification name "${n.name}" (also used by spec.notifications[${first}]); names must be unique` });
+    else names.set(n.name, i);
+  });
   return problems;
 }
 

@@ -8,6 +8,7 @@ import type { MeasurementRunner } from '../analysis/runner.js';
 import type { EventRecorder } from '../kube/events.js';
 import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { Notifier } from '../notify/notifier.js';
+import type { NotificationSpec } from '../api/notification-types.js';
 import { Controller, keyOf, ownerByReference, type ControllerRuntime } from '../runtime/controller.js';
 import type { SharedInformers, ResourceDescriptor } from '../runtime/shared-informers.js';
 import { SecretCache } from './observe.js';
@@ -28,6 +29,8 @@ export interface CanaryControllerOptions {
   measurements: (onReady: (key: string) => void) => MeasurementRunner;
   events: EventRecorder;
   notifier?: Notifier;
+  /** Operator-wide notification sinks. */
+  notificationDefaults?: () => readonly NotificationSpec[];
   concurrency?: number;
   resyncMs?: number;
   /** Checks pushes asked to measure again early (the push endpoint). */
@@ -63,6 +66,7 @@ export function canaryController(o: CanaryControllerOptions, rt: ControllerRunti
     ...(o.hints ? { hints: o.hints } : {}),
     events: o.events,
     ...(o.notifier ? { notifier: o.notifier } : {}),
+    ...(o.notificationDefaults ? { notificationDefaults: o.notificationDefaults } : {}),
     logger: rt.logger,
     metrics: rt.metrics,
     // For writes outside a pass's context: whether this instance leads.

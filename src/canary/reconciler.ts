@@ -12,6 +12,9 @@ import type { PassContext, ReconcileResult } from '../runtime/controller.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { nopNotifier, type Notifier } from '../notify/notifier.js';
+import { withTransitions } from '../notify/ledger.js';
+import type { NotificationSpec } from '../api/notification-types.js';
+import { deriveCanaryTransitions } from './transitions.js';
 import { ActionError, boundedMessage, isRefusal, LeadershipLostError, nextFailure, withStalledCondition, type ActionFailure } from './api-failure.js';
 import { getCondition } from './conditions.js';
 import { decide, type EventSpec } from './decide.js';
@@ -26,6 +29,8 @@ export interface ReconcilerOptions extends ObserveContext {
   logger: Logger;
   metrics: OperatorMetrics;
   notifier?: Notifier;
+  /** Operator-wide notification sinks (--notifications-config); the Canary's own come from its spec. */
+  notificationDefaults?: () => readonly NotificationSpec[];
   /** Checked right before each write of a pass run without a PassContext: only the leader acts. */
   mayAct: () => boolean;
   now?: () => number;
@@ -93,7 +98,10 @@ export class CanaryReconciler {
     // 1. Persist: the one status write of the pass, before any action.
     const deleting = canary.metadata.deletionTimestamp !== undefined;
     const previousStalled = getCondition(canary.status?.conditions, CONDITIONS.Stalled);
-    const status = withStalledCondition(decision.status, this.failures.get(key), new Date(now).toISOString(), canary.metadata.generation);
+    const stalledStatus = withStalledCondition(decision.status, this.failures.get(key), new Date(now).toISOString(), canary.metadata.generation);
+    // The transitions this write records go into the delivery ledger in the same write; the
+    // sender delivers them only once they are in status.
+    const status = deleting ? stalledStatus : this.withNotifications(canary, stalledStatus, now);
     const stalled = getCondition(status.conditions, CONDITIONS.Stalled);
     let rv = canary.metadata.resourceVersion;
     if (!deleting) {
@@ -149,6 +157,12 @@ export class CanaryReconciler {
     // The next pass clears the Stalled condition.
     if (stalled?.status === 'True') return { requeueAfterMs: 0 };
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+  }
+
+  private withNotifications(canary: Canary, status: CanaryStatus, now: number): CanaryStatus {
+    const defaults = this.o.notificationDefaults?.() ?? [];
+    if (!canary.spec.notifications?.length && !defaults.length) return status;
+    return withTransitions(canary, status, deriveCanaryTransitions(canary.status, status, canary.metadata.generation), defaults, now);
   }
 
   private cacheLookup(namespace: string): CacheLookup {

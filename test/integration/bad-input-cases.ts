@@ -96,6 +96,13 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: 'a webhook timeout over 5m', spec: check({ webhook: { url: 'http://tests:8080/run', timeout: '301s' } }), message: /webhook.timeout must be at most 5m/, path: 'spec.analysis.checks[0].webhook.timeout' },
   { name: 'a check with a Prometheus query and a webhook', spec: check({ prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1 }, webhook: { url: 'http://tests:8080/run' } }), message: /a check must have exactly one of datadogMonitor, datadogQuery, compare, prometheusQuery or webhook/, path: 'spec.analysis.checks[0]' },
   { name: 'Prometheus and webhook checks without a Datadog Secret (accepted)', spec: { analysis: analysis([{ name: 'p', prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1 } }, { name: 'w', webhook: { url: 'http://tests:8080/run?v={{ version }}', body: '{"v":"{{ version }}"}', timeout: '5m' } }]) } },
+  // notifications
+  { name: 'a notification with two sink kinds', spec: { notifications: [{ name: 'x', slack: { webhookSecretRef: { name: 's' } }, webhook: { urlSecretRef: { name: 'h' } } }] }, message: /a notification must have exactly one of slack, webhook or datadogEvents/, path: 'spec.notifications[0]' },
+  { name: 'a notification name with capitals', spec: { notifications: [{ name: 'Ops', webhook: { urlSecretRef: { name: 'h' } } }] }, message: /notifications\[\]\.name must be lowercase letters, digits and '-'/, path: 'spec.notifications[0].name' },
+  { name: 'a Slack sink with a webhook and a token', spec: { notifications: [{ name: 'x', slack: { webhookSecretRef: { name: 's' }, tokenSecretRef: { name: 't' }, channel: 'C1' } }] }, message: /slack needs exactly one of webhookSecretRef or tokenSecretRef/, path: 'spec.notifications[0].slack' },
+  { name: 'a Slack token without a channel', spec: { notifications: [{ name: 'x', slack: { tokenSecretRef: { name: 't' } } }] }, message: /slack.channel goes with tokenSecretRef/, path: 'spec.notifications[0].slack' },
+  { name: 'Datadog events without any Datadog Secret', spec: { notifications: [{ name: 'x', datadogEvents: {} }] }, message: /a datadogEvents notification needs datadogEvents.secretRef or spec.datadog.secretRef/, path: 'spec' },
+  { name: 'two notifications with the same name', spec: { notifications: [{ name: 'x', webhook: { urlSecretRef: { name: 'h' } } }, { name: 'x', webhook: { urlSecretRef: { name: 'h' } } }] }, message: /spec.notifications\[1\]: Duplicate value: \{"name":"x"\}/, path: 'spec.notifications[1]' },
 ];
 
 

@@ -94,6 +94,7 @@ const PERMISSIONS: Permission[] = [
   installNs('', 'secrets', 'get', 'webhook certificate', [call('get', 'paths\\.secret\\(')]),
   installNs('', 'secrets', 'create', 'webhook certificate', [call('create', 'paths\\.secrets\\(')]),
   installNs('', 'secrets', 'update', 'webhook certificate', [call('update', 'paths\\.secret\\(')]),
+  cluster('deployer.dev', 'canaries/status', 'patch', 'notification delivery results', [/`\$\{kind\.path\([^`]*\)\}\/status`/]),
 ];
 const resources = (kustomization.resources as string[]).flatMap((r) => loadAll(`deploy/${r}`));
 const find = (kind: string, name: string): Obj => {
