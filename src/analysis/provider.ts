@@ -17,10 +17,6 @@ export type ResolvedCheck = ResolvedMonitorCheck | ResolvedQueryCheck | Resolved
 /** The checks judged through Datadog's API (its credentials, call budget and rate limits). */
 export type DatadogCheck = ResolvedMonitorCheck | ResolvedQueryCheck | ResolvedCompareCheck;
 
-export function isDatadogCheck(check: ResolvedCheck): check is DatadogCheck {
-  return check.kind === 'datadogMonitor' || check.kind === 'datadogQuery' || check.kind === 'compare';
-}
-
 /** A Secret a check reads (a name in the Canary's namespace, and for single values the key). */
 export interface SecretKeyRef {
   name: string;

@@ -3,26 +3,10 @@
 // status.notifications (the Canary today, the Release next).
 import type { DatadogSpec, ObjectMeta } from './types.js';
 
-/** What is announced: transitions derived from status (old → new), never from code paths. */
-export const TRANSITIONS = {
-  /** A canary (or release) run started for a new revision. */
-  Started: 'Started',
-  /** The revision was promoted: every pod runs it. */
-  Promoted: 'Promoted',
-  /** The revision was rolled back (a check failed, an abort, a deadline). */
-  RolledBack: 'RolledBack',
-  /** The object cannot work as configured (invalid spec, missing Deployment or Secret). */
-  Failed: 'Failed',
-  /** Verified and waiting for a person to promote. */
-  HeldForReview: 'HeldForReview',
-} as const;
-export type Transition = (typeof TRANSITIONS)[keyof typeof TRANSITIONS];
-
-/** What a sink announces when its `on` is not given: failures, rollbacks and promotions. */
-export const DEFAULT_TRANSITIONS: readonly Transition[] = [TRANSITIONS.Promoted, TRANSITIONS.RolledBack, TRANSITIONS.Failed];
-
-export const SINK_KINDS = { slack: 'slack', webhook: 'webhook', datadogEvents: 'datadogEvents' } as const;
-export type SinkKind = (typeof SINK_KINDS)[keyof typeof SINK_KINDS];
+/** What is announced (the values of TRANSITIONS in notification-constants.ts). */
+export type Transition = 'Started' | 'Promoted' | 'RolledBack' | 'Failed' | 'HeldForReview';
+/** The kinds of sink (the values of SINK_KINDS). */
+export type SinkKind = 'slack' | 'webhook' | 'datadogEvents';
 
 /** A key of a Secret in the object's namespace (the operator's namespace for operator-wide sinks). */
 export interface SecretKeyRef {
@@ -112,14 +96,3 @@ export interface Notifiable {
   status?: { notifications?: NotificationRecord[] };
 }
 
-export const NOTIFICATION_DEFAULTS = {
-  /** Ledger entries kept in status. */
-  ledgerLimit: 20,
-  /** Attempts per sink before giving up. */
-  maxAttempts: 10,
-  /** First retry delay; doubles up to maxBackoffMs. */
-  baseBackoffMs: 5_000,
-  maxBackoffMs: 10 * 60_000,
-  /** Per request. */
-  timeoutMs: 10_000,
-} as const;

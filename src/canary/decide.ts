@@ -3,7 +3,8 @@
 import { ANNOTATIONS, CONDITIONS, DEFAULTS, FINALIZER, RATE_LIMITED_VALUE, REASONS, type Reason } from '../api/constants.js';
 import type { Canary, CanaryOutcome, CanaryStatus, CheckStatus, ConditionStatus, Measurement, Phase, Step } from '../api/types.js';
 import { PHASES } from '../api/types.js';
-import { isDatadogCheck, type ResolvedCheck } from '../analysis/provider.js';
+import type { ResolvedCheck } from '../analysis/provider.js';
+import { isDatadogCheck } from '../analysis/datadog-check.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition, setCondition } from './conditions.js';
 import { hintedDueAt } from './due.js';

@@ -1,7 +1,7 @@
 // The transitions of a Canary worth announcing, derived from its status before and after a pass
 // (phase and condition changes), never from the code path that made them. Pure.
 import { CONDITIONS, REASONS } from '../api/constants.js';
-import { TRANSITIONS } from '../api/notification-types.js';
+import { TRANSITIONS } from '../api/notification-constants.js';
 import { PHASES, type CanaryStatus } from '../api/types.js';
 import type { TransitionFact } from '../notify/ledger.js';
 import { getCondition } from './conditions.js';

@@ -3,7 +3,8 @@
 // Re-read periodically; a Secret that cannot be parsed keeps the last good list and is logged
 // (by key and problem, never by value).
 import { parse } from 'yaml';
-import { TRANSITIONS, type NotificationSpec, type Transition } from '../api/notification-types.js';
+import { TRANSITIONS } from '../api/notification-constants.js';
+import type { NotificationSpec, Transition } from '../api/notification-types.js';
 import { errorCode, isNotFound } from '../kube/errors.js';
 import { paths, type RawClient } from '../kube/raw-client.js';
 import type { Logger } from '../runtime/logger.js';

@@ -1,7 +1,8 @@
 // The delivery ledger kept in an object's status.notifications: which transitions are to be
 // announced, to which sinks, and how far each delivery got. Pure: the reconciler appends to it
 // (before its status write), the sender reads what is due and records results.
-import { DEFAULT_TRANSITIONS, NOTIFICATION_DEFAULTS, type NotificationRecord, type NotificationSpec, type SinkDelivery, type Transition } from '../api/notification-types.js';
+import { DEFAULT_TRANSITIONS, NOTIFICATION_DEFAULTS } from '../api/notification-constants.js';
+import type { NotificationRecord, NotificationSpec, SinkDelivery, Transition } from '../api/notification-types.js';
 
 /** A transition as a derive function sees it, before it gets an id and sinks. */
 export interface TransitionFact {

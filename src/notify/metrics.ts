@@ -1,6 +1,6 @@
 // The notification metric: deliveries by sink kind and result (sent, failed, gave_up, dropped).
 import { Counter, type Registry } from 'prom-client';
-import { SINK_KINDS } from '../api/notification-types.js';
+import { SINK_KINDS } from '../api/notification-constants.js';
 
 export interface NotificationMetrics {
   deliveries: Counter<'sink' | 'result'>;

@@ -46,15 +46,15 @@ function runtimeClosure(entry: string): Set<string> {
 describe('depctl as an npm package', function () {
   this.timeout(600_000);
 
-  it('publishes exactly what depctl needs: the compiled CLI, its launcher and the Canary CRD', async () => {
+  it('publishes exactly what depctl needs: the compiled CLI, its launcher and the two CRDs', async () => {
     // --dry-run still runs prepack: a clean build of the CLI alone into dist/.
     const [packed] = packJson((await npm(['pack', '--dry-run', '--json'])).stdout);
     const paths = packed!.files.map((f) => f.path).sort();
-    for (const must of ['package.json', 'README.md', 'LICENSE', 'bin/depctl.js', 'crds/deployer.dev_canaries.yaml', 'dist/src/cli/main.js']) {
+    for (const must of ['package.json', 'README.md', 'LICENSE', 'bin/depctl.js', 'crds/deployer.dev_canaries.yaml', 'crds/deployer.dev_releases.yaml', 'dist/src/cli/main.js']) {
       expect(paths, must).to.include(must);
     }
     const unexpected = paths.filter(
-      (p) => !/^(package\.json|README\.md|LICENSE|bin\/depctl\.js|crds\/deployer\.dev_canaries\.yaml|dist\/src\/[a-z0-9/-]+\.js)$/.test(p),
+      (p) => !/^(package\.json|README\.md|LICENSE|bin\/depctl\.js|crds\/deployer\.dev_(canaries|releases)\.yaml|dist\/src\/[a-z0-9/-]+\.js)$/.test(p),
     );
     expect(unexpected, 'files outside the CLI (sources, tests, .cluster, deploy/, examples/, maps)').to.deep.equal([]);
 

@@ -201,6 +201,8 @@ describe('Helm chart deploy/helm/deployer', function () {
     // release must neither own nor change it. Everything else is the chart as it is.
     let chart = '';
     let crd = '';
+    /** Every CRD of the chart, renamed into the release's own group. */
+    const crds: string[] = [];
     let installed = false;
     const caBundles: Record<string, string> = {};
     const clusterScoped = (): string[] => [
@@ -232,7 +234,10 @@ describe('Helm chart deploy/helm/deployer', function () {
       cpSync(CHART, chart, { recursive: true });
       for (const f of readdirSync(join(chart, 'crds'))) {
         const text = readFileSync(join(chart, 'crds', f), 'utf8');
-        const renamed = text.replace(/^ {2}name: canaries\.deployer\.dev$/m, `  name: ${crd}`).replace(/^ {2}group: deployer\.dev$/m, `  group: ${group}`);
+        const plural = /^ {2}name: ([a-z]+)\.deployer\.dev$/m.exec(text)?.[1];
+        expect(plural, `${f}: a CRD of deployer.dev`).to.be.a('string');
+        crds.push(`${plural}.${group}`);
+        const renamed = text.replace(/^ {2}name: [a-z]+\.deployer\.dev$/m, `  name: ${plural}.${group}`).replace(/^ {2}group: deployer\.dev$/m, `  group: ${group}`);
         expect(renamed.match(new RegExp(group.replace(/\./g, '\\.'), 'g')), `${f}: name and group renamed`).to.have.length(2);
         writeFileSync(join(chart, 'crds', f), renamed);
       }
@@ -241,7 +246,7 @@ describe('Helm chart deploy/helm/deployer', function () {
       if (installed) await helm(['uninstall', release, '--namespace', ns, '--wait']);
       await deleteNamespace(ns);
       await deleteNamespace(watched);
-      if (crd) await kubectl(['delete', 'crd', crd, '--ignore-not-found', '--wait=false']);
+      for (const c of crds) await kubectl(['delete', 'crd', c, '--ignore-not-found', '--wait=false']);
     });
 
     it('installs: the operator Deployment ready (simulated pods), webhook configurations and CRD in place', async () => {

@@ -38,6 +38,7 @@ async function operatorWithoutSecretAccess(w: World): Promise<{ kc: KubeConfig; 
         { apiGroups: ['deployer.dev'], resources: ['canaries'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
         { apiGroups: ['deployer.dev'], resources: ['canaries/status'], verbs: ['get', 'update', 'patch'] },
         { apiGroups: ['deployer.dev'], resources: ['canaries/finalizers'], verbs: ['update'] },
+        { apiGroups: ['deployer.dev'], resources: ['releases'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'patch'] },
         { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },

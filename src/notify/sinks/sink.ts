@@ -1,7 +1,7 @@
 // A sink: where one notification entry is delivered. One small interface, one file per kind,
 // an exhaustive factory. Sends return data (never throw); secrets never leave the sink.
 import type { NotificationSpec, SecretKeyRef, SinkKind } from '../../api/notification-types.js';
-import { SINK_KINDS } from '../../api/notification-types.js';
+import { SINK_KINDS } from '../../api/notification-constants.js';
 import type { AttemptResult } from '../ledger.js';
 import type { NotificationPayload } from '../payload.js';
 import { datadogEventsSink } from './datadog-events.js';

@@ -1,0 +1,7 @@
+// Which checks are judged through Datadog's API (its credentials, call budget and rate limits).
+// Kept apart from provider.ts, which holds types only (the CLI compiles it but never loads it).
+import type { DatadogCheck, ResolvedCheck } from './provider.js';
+
+export function isDatadogCheck(check: ResolvedCheck): check is DatadogCheck {
+  return check.kind === 'datadogMonitor' || check.kind === 'datadogQuery' || check.kind === 'compare';
+}
