@@ -193,6 +193,10 @@ describe('Release controller on the real control plane', function () {
       }
       expect(r.status?.failedGeneration).to.equal(1);
       expect(r.status?.history?.[0]).to.include({ outcome: 'RolledBack', failedTarget: 'web' });
+      // The promoted api went back at once: its Canary accepted the verified revision without a second canary.
+      const api = await w.get('api');
+      expect(api.status?.history?.[0], JSON.stringify(api.status?.history?.[0])).to.include({ outcome: 'Promoted', reason: 'RevertAccepted', revision: t.api?.revisionBefore });
+      expect(api.status?.history?.filter((h) => h.revision === t.api?.revisionBefore && h.reason !== 'RevertAccepted'), 'no canary of the revision it returned to').to.deep.equal([]);
       // The failed group's stable pods never restarted.
       expect(await w.stablePodNames('web')).to.deep.equal(before.web);
       expect(await w.stablePodNames('admin')).to.deep.equal(before.admin);
