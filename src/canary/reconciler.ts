@@ -21,7 +21,8 @@ import { decide, type EventSpec } from './decide.js';
 import { execute } from './execute.js';
 import { Expectations, type CacheLookup } from './expectations.js';
 import { observe, type DeploymentObject, type ObserveContext } from './observe.js';
-import { canonicalJson, labelValue, revisionOf } from './revision.js';
+import { labelValue, revisionOf } from './revision.js';
+import { persistStatus, type Fence } from '../kube/status-write.js';
 
 export interface ReconcilerOptions extends ObserveContext {
   client: RawClient;
@@ -43,11 +44,6 @@ const CACHE_LAG_REQUEUE_MS = 1_000;
 
 type Target = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; uid?: string } };
 
-/** What a pass writes with: its fence, asked before each write, and its signal, given to each request. */
-interface Fence {
-  mayWrite(): boolean;
-  signal?: AbortSignal;
-}
 
 export class CanaryReconciler {
   private readonly expectations: Expectations;
@@ -175,20 +171,8 @@ export class CanaryReconciler {
 
   /** The one status write of a pass; skipped when nothing changed. Returns the new resourceVersion. */
   private async persistStatus(canary: Canary, status: CanaryStatus, fence: Fence): Promise<string | undefined> {
-    const clean = JSON.parse(JSON.stringify(status)) as CanaryStatus;
-    if (canonicalJson(clean) === canonicalJson(canary.status ?? {})) return undefined;
-    if (!fence.mayWrite()) throw new LeadershipLostError(`write the status of Canary ${canary.metadata.name}`);
-    const res = await this.o.client.update<KubeObject>(
-      paths.canary(canary.metadata.namespace, canary.metadata.name) + '/status',
-      {
-        apiVersion: API_VERSION,
-        kind: CANARY_KIND,
-        metadata: { name: canary.metadata.name, namespace: canary.metadata.namespace, resourceVersion: canary.metadata.resourceVersion },
-        spec: canary.spec,
-        status: clean,
-      },
-      fence.signal,
-    );
+    const res = await persistStatus(this.o.client, paths.canary(canary.metadata.namespace, canary.metadata.name) + '/status', canary, status, fence, (what) => new LeadershipLostError(what));
+    if (res === undefined) return undefined;
     const rv = res?.metadata?.resourceVersion;
     // An update the apiserver found to change nothing keeps the resourceVersion: nothing to wait for.
     if (canary.metadata.resourceVersion && rv !== canary.metadata.resourceVersion) {

@@ -8,7 +8,7 @@ import type { MeasurementSource } from '../analysis/provider.js';
 import { boundedMessage, isRefusal, nextFailure, withStalledCondition, type ActionFailure } from '../canary/api-failure.js';
 import { getCondition } from '../canary/conditions.js';
 import type { SecretCache } from '../canary/observe.js';
-import { canonicalJson } from '../canary/revision.js';
+import { persistStatus, type Fence } from '../kube/status-write.js';
 import type { EventRecorder } from '../kube/events.js';
 import { errorMessage, isConflict, isNotFound } from '../kube/errors.js';
 import { PATCH, paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
@@ -34,10 +34,6 @@ export interface ReleaseReconcilerOptions {
   now?: () => number;
 }
 
-interface Fence {
-  mayWrite(): boolean;
-  signal?: AbortSignal;
-}
 
 export class ReleaseReconciler {
   private readonly failures = new Map<string, ActionFailure | null>();
@@ -125,21 +121,8 @@ export class ReleaseReconciler {
 
   /** The one status write of a pass; skipped when nothing changed. */
   private async persistStatus(release: Release, status: ReleaseStatus, fence: Fence): Promise<Release> {
-    const clean = JSON.parse(JSON.stringify(status)) as ReleaseStatus;
-    if (canonicalJson(clean) === canonicalJson(release.status ?? {})) return release;
-    if (!fence.mayWrite()) throw new WriteFenceError(`write the status of Release ${release.metadata.name}`);
-    const res = await this.o.client.update<Release>(
-      paths.release(release.metadata.namespace, release.metadata.name) + '/status',
-      {
-        apiVersion: API_VERSION,
-        kind: RELEASE_KIND,
-        metadata: { name: release.metadata.name, namespace: release.metadata.namespace, resourceVersion: release.metadata.resourceVersion },
-        spec: release.spec,
-        status: clean,
-      },
-      fence.signal,
-    );
-    return res ?? release;
+    const written = await persistStatus(this.o.client, paths.release(release.metadata.namespace, release.metadata.name) + '/status', release, status, fence, (what) => new WriteFenceError(what));
+    return written ?? release;
   }
 
   /** A deleted Release holds no Canary any more. */

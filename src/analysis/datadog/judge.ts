@@ -143,6 +143,13 @@ export function formatValue(v: number): string {
 }
 
 /** ">= 0.1, <= 0.5" */
+/** A value against inclusive bounds: Pass within them, Fail below min or above max, and why in words. */
+export function judgeBounds(v: number, bounds: { min?: number | undefined; max?: number | undefined }): { verdict: Verdict; why: string } {
+  if (bounds.min !== undefined && v < bounds.min) return { verdict: 'Fail', why: `below min ${formatValue(bounds.min)}` };
+  if (bounds.max !== undefined && v > bounds.max) return { verdict: 'Fail', why: `above max ${formatValue(bounds.max)}` };
+  return { verdict: 'Pass', why: `within ${describeBounds(bounds.min, bounds.max)}` };
+}
+
 export function describeBounds(min: number | undefined, max: number | undefined): string {
   const parts: string[] = [];
   if (min !== undefined) parts.push(`>= ${formatValue(min)}`);
@@ -197,15 +204,7 @@ export function judgeSeries(check: ResolvedQueryCheck, obs: Observation): Measur
   }
   const [ts, v] = point;
   const value = formatValue(v);
-  let verdict: Verdict = 'Pass';
-  let why = `within ${threshold}`;
-  if (check.min !== undefined && v < check.min) {
-    verdict = 'Fail';
-    why = `below min ${formatValue(check.min)}`;
-  } else if (check.max !== undefined && v > check.max) {
-    verdict = 'Fail';
-    why = `above max ${formatValue(check.max)}`;
-  }
+  const { verdict, why } = judgeBounds(v, check);
   return { ...base, verdict, value, time: isoTime(obs.takenAt), message: `query "${check.query}" was ${value} at ${isoTime(ts)}, ${why}` };
 }
 

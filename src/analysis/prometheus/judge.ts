@@ -1,6 +1,6 @@
 // Pure judgement of a Prometheus instant query: exactly one sample, against min and max.
 import type { Measurement, Verdict } from '../../api/types.js';
-import { describeBounds, formatValue } from '../datadog/judge.js';
+import { describeBounds, formatValue, judgeBounds } from '../datadog/judge.js';
 import type { Observation, PrometheusSample, ResolvedPrometheusCheck } from '../provider.js';
 import { excerpt } from '../text.js';
 
@@ -51,14 +51,6 @@ export function judgePrometheus(check: ResolvedPrometheusCheck, obs: Observation
     return { ...base, verdict: check.noData, value: 'NaN', message: `query "${check.query}" was NaN (e.g. a ratio without traffic) at ${isoTime(sample.at)}` };
   }
   const value = formatValue(v);
-  let verdict: Verdict = 'Pass';
-  let why = `within ${threshold}`;
-  if (check.min !== undefined && v < check.min) {
-    verdict = 'Fail';
-    why = `below min ${formatValue(check.min)}`;
-  } else if (check.max !== undefined && v > check.max) {
-    verdict = 'Fail';
-    why = `above max ${formatValue(check.max)}`;
-  }
+  const { verdict, why } = judgeBounds(v, check);
   return { ...base, verdict, value, message: `query "${check.query}" was ${value} at ${isoTime(sample.at)}, ${why}` };
 }
