@@ -100,6 +100,12 @@ describe('deriveReleaseTransitions: transitions from status, old → new', () =>
     expect(retried[0]).to.match(/^u1:g2:\w+:Started$/);
   });
 
+  it('operator-wide sinks get a Release\'s transitions too, beside its own', () => {
+    const r = release(2, verifying);
+    const out = withTransitions(r, succeeded, deriveReleaseTransitions(r, succeeded), [{ ...hook, name: 'team' }], T0);
+    expect(out.notifications?.map((e) => [e.transition, e.sinks.map((d) => d.sink)])).to.deep.equal([['Promoted', ['ops', 'default/team']]]);
+  });
+
   it('a sink wants Promoted, RolledBack and Failed by default: a start alone records nothing', () => {
     const r = release(2, released1);
     expect(withTransitions(r, progressing, deriveReleaseTransitions(r, progressing), [], T0)).to.equal(progressing);
