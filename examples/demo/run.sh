@@ -40,12 +40,6 @@ ctl POST series-by-version '{"metric":"trace.http.request.duration","values":{"1
 RX_PORT=${DEMO_RECEIVER_PORT:-18127}
 RX_LOG="$root/.cluster/logs/demo-receiver.log"
 HOOK_SECRET=demo-signing-key-not-a-secret
-if [ -f "$state/receiver.pid" ]; then kill "$(cat "$state/receiver.pid")" 2>/dev/null || true; rm -f "$state/receiver.pid"; sleep 0.3; fi
-say "Starting the notification receiver on http://127.0.0.1:$RX_PORT (it verifies each HMAC signature)"
-: >"$RX_LOG"
-DEMO_HOOK_SECRET="$HOOK_SECRET" nohup node --import tsx examples/demo/receiver.ts --port "$RX_PORT" >"$RX_LOG" 2>"$root/.cluster/logs/demo-receiver.err" &
-echo $! >"$state/receiver.pid"
-for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$RX_PORT") 2>/dev/null && break; sleep 0.2; done
 shown=0
 # Prints the receiver's new lines once one matches $1 (deliveries are asynchronous: a second or two).
 notifications() {
@@ -70,6 +64,13 @@ fi
 
 say "Deploying the sample app (checkout 1.0.0, 4 pods) with its Service and Canary"
 kubectl delete namespace demo --ignore-not-found --wait=true >/dev/null 2>&1 || true
+# The receiver starts afresh once the previous run's objects are gone (their last transitions are not this run's).
+if [ -f "$state/receiver.pid" ]; then kill "$(cat "$state/receiver.pid")" 2>/dev/null || true; rm -f "$state/receiver.pid"; sleep 0.3; fi
+say "Starting the notification receiver on http://127.0.0.1:$RX_PORT (it verifies each HMAC signature)"
+: >"$RX_LOG"
+DEMO_HOOK_SECRET="$HOOK_SECRET" nohup node --import tsx examples/demo/receiver.ts --port "$RX_PORT" >"$RX_LOG" 2>"$root/.cluster/logs/demo-receiver.err" &
+echo $! >"$state/receiver.pid"
+for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$RX_PORT") 2>/dev/null && break; sleep 0.2; done
 kubectl create namespace demo --save-config >/dev/null
 kubectl create secret generic datadog -n demo --from-literal=api-key=demo-api-key \
   --from-literal=app-key=demo-app-key --from-literal=url="$DD_URL" >/dev/null
