@@ -49,16 +49,16 @@ const progressing: ReleaseStatus = {
 const verifying: ReleaseStatus = { ...progressing, phase: 'Verifying', targets: [target('checkout', 'Promoted', 0), target('worker', 'Promoted', 1)] };
 const succeeded: ReleaseStatus = { ...verifying, phase: 'Succeeded', message: 'every target runs 1.1.0', finishedAt: iso(200), promotedAt: iso(180), history: [rec(2, 'Succeeded', iso(100), { source: SOURCE, promotedAt: iso(180) }), g1Done] };
 const why = 'rolled back revision w2 (version 1.1.0): check errors failed 1 time(s) (limit 0): Fail Alert';
-const rollingBack: ReleaseStatus = { ...progressing, phase: 'RollingBack', failedTarget: 'worker', failureReason: why, rollbackReason: 'TargetFailed', targets: [target('checkout', 'Reverting', 0), target('worker', 'Failed', 1)] };
+const rollingBack: ReleaseStatus = { ...progressing, phase: 'RollingBack', failedTarget: 'worker', failureReason: why, rollbackReason: 'RolledBack', targets: [target('checkout', 'Reverting', 0), target('worker', 'Failed', 1)] };
 const rolledBack: ReleaseStatus = {
   ...rollingBack,
   phase: 'RolledBack',
   message: `rolled back: worker failed: ${why}`,
   failedGeneration: 2,
   targets: [target('checkout', 'Reverted', 0), target('worker', 'Reverted', 1)],
-  history: [rec(2, 'RolledBack', iso(100), { source: SOURCE, failedTarget: 'worker', reason: 'TargetFailed', message: why }), g1Done],
+  history: [rec(2, 'RolledBack', iso(100), { source: SOURCE, failedTarget: 'worker', reason: 'RolledBack', message: why }), g1Done],
 };
-const halted: ReleaseStatus = { ...rolledBack, phase: 'Halted', message: `halted in place after worker failed: ${why}`, history: [rec(2, 'Halted', iso(100), { failedTarget: 'worker', reason: 'TargetFailed', message: why }), g1Done] };
+const halted: ReleaseStatus = { ...rolledBack, phase: 'Halted', message: `halted in place after worker failed: ${why}`, history: [rec(2, 'Halted', iso(100), { failedTarget: 'worker', reason: 'RolledBack', message: why }), g1Done] };
 const invalid: ReleaseStatus = { ...released1, phase: 'Failed', releaseGeneration: 2, version: '1.1.0', startedAt: iso(100), message: 'Deployment worker not found', failureReason: 'Deployment worker not found', history: [rec(2, 'Failed', iso(100), { reason: 'InvalidSpec', message: 'Deployment worker not found' }), g1Done] };
 
 describe('deriveReleaseTransitions: transitions from status, old → new', () => {
@@ -148,13 +148,13 @@ describe('the payload of a Release notification', () => {
   it('a rollback: the failed target and the reason, the rollback reason, the status message', () => {
     const e = entryFor(2, rollingBack, rolledBack);
     const p = buildPayload({ kind: 'Release', namespace: 'demo', name: 'shop', uid: 'u1' }, e);
-    expect(p.transition).to.deep.equal({ name: 'RolledBack', from: 'RollingBack', to: 'RolledBack', reason: 'TargetFailed', message: `rolled back: worker failed: ${why}` });
+    expect(p.transition).to.deep.equal({ name: 'RolledBack', from: 'RollingBack', to: 'RolledBack', reason: 'RolledBack', message: `rolled back: worker failed: ${why}` });
     expect(p.release).to.include({ generation: 2, failedTarget: 'worker', failureReason: why });
     expect(p.release?.targets.map((t) => [t.deployment, t.phase, t.revisionBefore, t.revision])).to.deep.equal([
       ['checkout', 'Reverted', 'checkout-r1', 'checkout-r2'],
       ['worker', 'Reverted', 'worker-r1', 'worker-r2'],
     ]);
-    expect(headline(p)).to.equal('Release demo/shop: version 1.1.0 rolled back (TargetFailed)');
+    expect(headline(p)).to.equal('Release demo/shop: version 1.1.0 rolled back (RolledBack)');
   });
 
   it('a rollback ended in the pass that started the next generation: the record\'s own failure, not the new status', () => {
