@@ -1,7 +1,7 @@
 // Release notifications on the real control plane: a two-target Release (a guarded checkout and a
 // worker without a Canary) promoted, then a newer version rolled back when its canary fails; a
 // local webhook receives exactly one Promoted and one RolledBack with the documented payload,
-// each signed with HMAC-SHA256.
+// each signed with HMAC-SHA256. And operator-wide sinks announcing a Release without sinks of its own.
 import { expect } from 'chai';
 import { createHmac } from 'node:crypto';
 import type { NotificationPayload } from '../../src/notify/payload.js';
@@ -122,6 +122,47 @@ describe('Release notifications on the real control plane', function () {
     expect(ledger.map((e) => [e.transition, e.sinks.map((s) => [s.sink, s.attempts, s.sentAt !== undefined])])).to.deep.equal([
       ['Promoted', [['team-hook', 1, true]]],
       ['RolledBack', [['team-hook', 1, true]]],
+    ]);
+  });
+});
+
+describe('Release notifications to operator-wide sinks (--notifications-config) on the real control plane', function () {
+  this.timeout(180_000);
+  let w: World;
+  let rx: Receiver;
+
+  before(async () => {
+    w = await World.create('rel-notify-defaults');
+    rx = await Receiver.start();
+    await w.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hook' }, stringData: { url: `${rx.url}${HOOK_PATH}`, secret: SIGNING_KEY } });
+    const list = `- name: everything\n  transitions: [Started, Promoted]\n  webhook: { urlSecretRef: { name: hook }, signingSecretRef: { name: hook } }\n`;
+    await w.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'deployer-notifications' }, stringData: { 'notifications.yaml': list } });
+    await w.startOperator({ notifications: { configSecret: 'deployer-notifications', namespace: w.ns, backoff: { baseMs: 500, maxMs: 2_000, maxAttempts: 10 }, pollMs: 200 } });
+    await w.deployment('worker', 'example.com/worker:1.0.0');
+  });
+  after(async () => {
+    await w.teardown();
+    await rx.close();
+  });
+
+  it('announce a Release without notifications of its own: Started, then Promoted, signed', async () => {
+    await w.apply({ apiVersion: 'deployer.dev/v1alpha1', kind: 'Release', metadata: { name: 'jobs' }, spec: { version: '2.0.0', targets: [{ deployment: 'worker', images: { app: 'example.com/worker:2.0.0' } }], progressDeadline: '90s' } });
+    await eventually(async () => {
+      const names = rx.accepted(HOOK_PATH).map((r) => (r.json as NotificationPayload).transition.name);
+      if (names.length < 2) throw new Error(`received ${names.join(', ') || 'nothing'}`);
+    }, { timeoutMs: 120_000, intervalMs: 300 });
+    await sleep(2_000);
+    const got = rx.accepted(HOOK_PATH);
+    expect(got.map((r) => [(r.json as NotificationPayload).object.kind, (r.json as NotificationPayload).transition.name, (r.json as NotificationPayload).version])).to.deep.equal([
+      ['Release', 'Started', '2.0.0'],
+      ['Release', 'Promoted', '2.0.0'],
+    ]);
+    for (const r of got) expect(r.headers['x-deployer-signature']).to.equal(`sha256=${createHmac('sha256', SIGNING_KEY).update(r.body).digest('hex')}`);
+    const rel = await w.client.get<Release>(paths.release(w.ns, 'jobs'));
+    expect(rel.status?.phase).to.equal('Succeeded');
+    expect(rel.status?.notifications?.map((e) => [e.transition, e.sinks.map((d) => [d.sink, d.sentAt !== undefined])])).to.deep.equal([
+      ['Started', [['default/everything', true]]],
+      ['Promoted', [['default/everything', true]]],
     ]);
   });
 });
