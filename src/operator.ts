@@ -5,7 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { MeasurementRunner } from './analysis/runner.js';
 import { CANARIES, GUARDED_DEPLOYMENTS, canaryController } from './canary/controller.js';
-import { releaseController } from './release/controller.js';
+import { RELEASES, releaseController } from './release/controller.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { RawClient } from './kube/raw-client.js';
 import type { Controller } from './runtime/controller.js';
@@ -24,6 +24,7 @@ import type { Notifier } from './notify/notifier.js';
 import { DeliveryComponent } from './metrics/delivery-component.js';
 import { canaryNotifyKind } from './canary/notify-kind.js';
 import { NotificationComponent, type NotificationOptions } from './notify/component.js';
+import { releaseNotifyKind } from './release/notify-kind.js';
 
 export interface OperatorOptions {
   kubeconfig?: KubeConfig;
@@ -111,7 +112,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     resyncMs: opts.resyncMs ?? 5 * 60_000,
   };
   const canary = canaryController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'canary'), ...(opts.notifier ? { notifier: opts.notifier } : {}), notificationDefaults: notifications.defaults, ...(hints ? { hints } : {}) }, runtime);
-  const release = releaseController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'release') }, runtime);
+  const release = releaseController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'release'), notificationDefaults: notifications.defaults }, runtime);
   const controllers: Controller[] = [canary.controller, release.controller];
   const runner = canary.runner;
 
@@ -172,7 +173,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   });
   elector?.start();
   await Promise.all(controllers.map((c) => c.start()));
-  notifications.start([canaryNotifyKind(informers.for(CANARIES), informers.for(GUARDED_DEPLOYMENTS))]);
+  notifications.start([canaryNotifyKind(informers.for(CANARIES), informers.for(GUARDED_DEPLOYMENTS)), releaseNotifyKind(informers.for(RELEASES))]);
 
   let stopped = false;
   return {

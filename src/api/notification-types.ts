@@ -84,7 +84,31 @@ export interface NotificationRecord {
   previousRevision?: string;
   /** The run (a canary of one revision) the transition belongs to: Slack threads follow it. */
   run?: string;
+  /** A Release's transition: what it released, target by target (as status said at the transition). */
+  release?: ReleaseNotificationDetails;
   sinks: SinkDelivery[];
+}
+
+/** What a Release's notification says besides the common fields. */
+export interface ReleaseNotificationDetails {
+  /** The Release's metadata.generation being released. */
+  generation: number;
+  /** spec.source: the commit the version was built from. */
+  source?: { repository?: string; revision?: string; committedAt?: string; author?: string };
+  /** Per target: its revisions (pod template hashes) and versions before and after, and the images pushed. */
+  targets: Array<{
+    deployment: string;
+    phase?: string;
+    revisionBefore?: string;
+    revision?: string;
+    versionBefore?: string;
+    version?: string;
+    images?: Record<string, string>;
+  }>;
+  /** The target whose failure ended the release. */
+  failedTarget?: string;
+  /** Why the release failed: the Canary's own explanation, or the check and value. */
+  failureReason?: string;
 }
 
 /** What the notification machinery needs of an object (a Canary, a Release). */

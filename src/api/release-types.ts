@@ -3,6 +3,7 @@
 // crds/deployer.dev_releases.yaml is the source of truth for what the apiserver accepts;
 // these types mirror it.
 import type { API_VERSION, CheckSpec, Condition, DatadogSpec, DoraSpec, ObjectMeta, RequestRecord } from './types.js';
+import type { NotificationRecord, NotificationSpec } from './notification-types.js';
 
 export const RELEASE_KIND = 'Release';
 export const RELEASE_PLURAL = 'releases';
@@ -34,6 +35,8 @@ export interface ReleaseSpec {
   datadog?: DatadogSpec;
   /** Report promoted releases to Datadog DORA Metrics. */
   dora?: DoraSpec;
+  /** Where this Release's transitions are announced (Started, Promoted, RolledBack, Failed). */
+  notifications?: NotificationSpec[];
 }
 
 export interface ReleaseSource {
@@ -177,4 +180,6 @@ export interface ReleaseStatus {
   conditions?: Condition[];
   /** Last releases, newest first, bounded by spec.historyLimit. */
   history?: ReleaseRecord[];
+  /** The notification delivery ledger (see notification-types.ts). */
+  notifications?: NotificationRecord[];
 }

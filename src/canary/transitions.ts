@@ -26,7 +26,9 @@ export function deriveCanaryTransitions(before: CanaryStatus | undefined, after:
   const progressing = getCondition(after.conditions, CONDITIONS.Progressing);
   const ready = getCondition(after.conditions, CONDITIONS.Ready);
 
-  if (after.startedAt && after.canaryRevision && after.startedAt !== b.startedAt) {
+  // A revert accepted within the rollback window rolls out without a canary: nothing started (its promotion is announced).
+  const revert = ready?.status === 'False' && ready.reason === REASONS.RevertAccepted;
+  if (after.startedAt && after.canaryRevision && after.startedAt !== b.startedAt && !revert) {
     facts.push({ transition: TRANSITIONS.Started, reason: REASONS.NewRevision, message: `canary of revision ${after.canaryRevision} (version ${after.canaryVersion ?? 'unknown'}) started`, key: after.canaryRevision, ...common });
   }
   const samePhaseRun = b.phase === after.phase && b.canaryRevision === after.canaryRevision && b.startedAt === after.startedAt;

@@ -2,7 +2,7 @@
 // announced, to which sinks, and how far each delivery got. Pure: the reconciler appends to it
 // (before its status write), the sender reads what is due and records results.
 import { DEFAULT_TRANSITIONS, NOTIFICATION_DEFAULTS } from '../api/notification-constants.js';
-import type { NotificationRecord, NotificationSpec, SinkDelivery, Transition } from '../api/notification-types.js';
+import type { NotificationRecord, NotificationSpec, ReleaseNotificationDetails, SinkDelivery, Transition } from '../api/notification-types.js';
 
 /** A transition as a derive function sees it, before it gets an id and sinks. */
 export interface TransitionFact {
@@ -18,6 +18,8 @@ export interface TransitionFact {
   previousVersion?: string;
   previousRevision?: string;
   run?: string;
+  /** A Release's transition: its targets, source, failed target and reason. */
+  release?: ReleaseNotificationDetails;
 }
 
 /** A configured sink as the ledger names it. */

@@ -1,7 +1,7 @@
 // The one payload every sink renders from (the generic webhook sends it as is), and its
 // HMAC-SHA256 signature. Versioned: receivers switch on schemaVersion.
 import { createHmac } from 'node:crypto';
-import type { NotificationRecord, Transition } from '../api/notification-types.js';
+import type { NotificationRecord, ReleaseNotificationDetails, Transition } from '../api/notification-types.js';
 
 export const PAYLOAD_SCHEMA_VERSION = 'deployer.dev/notification/v1';
 export const EVENT_ID_HEADER = 'X-Deployer-Event-Id';
@@ -23,6 +23,8 @@ export interface NotificationPayload {
   time: string;
   /** Links for people: Datadog monitors and queries of the checks, when known. */
   links: Array<{ title: string; url: string }>;
+  /** Releases only: the generation, source commit, per-target revisions and images, failedTarget and failureReason. */
+  release?: ReleaseNotificationDetails;
 }
 
 export interface PayloadSubject {
@@ -46,6 +48,7 @@ export function buildPayload(subject: PayloadSubject, e: NotificationRecord): No
     revisions: { ...(e.previousRevision ? { from: e.previousRevision } : {}), ...(e.revision ? { to: e.revision } : {}) },
     time: e.at,
     links: subject.links ?? [],
+    ...(e.release ? { release: e.release } : {}),
   };
 }
 
@@ -60,13 +63,13 @@ export function headline(p: NotificationPayload): string {
   const version = p.version ? ` version ${p.version}` : '';
   switch (p.transition.name) {
     case 'Started':
-      return `${what}: canary of${version || ' a new revision'} started`;
+      return p.release ? `${what}: release of${version || ` generation ${p.release.generation}`} started` : `${what}: canary of${version || ' a new revision'} started`;
     case 'Promoted':
       return `${what}:${version || ' revision'} promoted`;
     case 'RolledBack':
       return `${what}:${version || ' revision'} rolled back (${p.transition.reason})`;
     case 'Failed':
-      return `${what} failed (${p.transition.reason})`;
+      return p.release?.failedTarget ? `${what}:${version} failed at ${p.release.failedTarget} (${p.transition.reason})` : `${what} failed (${p.transition.reason})`;
     case 'HeldForReview':
       return `${what}:${version || ' revision'} verified, waiting for promotion`;
     default: {

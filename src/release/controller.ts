@@ -12,6 +12,7 @@ import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import { Controller, keyOf, type ControllerRuntime } from '../runtime/controller.js';
 import type { ResourceDescriptor, SharedInformers } from '../runtime/shared-informers.js';
 import { ReleaseReconciler } from './reconciler.js';
+import type { NotificationSpec } from '../api/notification-types.js';
 
 export const RELEASES: ResourceDescriptor = { resource: 'releases', path: paths.releases };
 
@@ -23,6 +24,8 @@ export interface ReleaseControllerOptions {
   events: EventRecorder;
   concurrency?: number;
   resyncMs?: number;
+  /** Operator-wide notification sinks; a pass records ledger entries for them too. */
+  notificationDefaults?: () => readonly NotificationSpec[];
 }
 
 export function releaseController(o: ReleaseControllerOptions, rt: ControllerRuntime): { controller: Controller; runner: MeasurementRunner } {
@@ -51,6 +54,7 @@ export function releaseController(o: ReleaseControllerOptions, rt: ControllerRun
     logger: rt.logger,
     metrics: rt.metrics,
     mayAct: () => controller?.mayWrite() ?? false,
+    ...(o.notificationDefaults ? { notificationDefaults: o.notificationDefaults } : {}),
   });
   controller = new Controller(
     {

@@ -19,6 +19,9 @@ import type { OperatorMetrics } from '../runtime/metrics.js';
 import { decide, holderOf, type EventSpec } from './decide.js';
 import { execute, WriteFenceError } from './execute.js';
 import { canariesHeldBy, observe } from './observe.js';
+import { withTransitions } from '../notify/ledger.js';
+import type { NotificationSpec } from '../api/notification-types.js';
+import { deriveReleaseTransitions } from './transitions.js';
 
 export interface ReleaseReconcilerOptions {
   client: RawClient;
@@ -29,6 +32,8 @@ export interface ReleaseReconcilerOptions {
   events: EventRecorder;
   logger: Logger;
   metrics: OperatorMetrics;
+  /** Operator-wide notification sinks (--notifications-config); the Release's own come from its spec. */
+  notificationDefaults?: () => readonly NotificationSpec[];
   /** For a pass run without a PassContext: whether this instance leads. */
   mayAct: () => boolean;
   now?: () => number;
@@ -67,7 +72,8 @@ export class ReleaseReconciler {
 
     // 1. Persist.
     const previousStalled = getCondition(release.status?.conditions, CONDITIONS.Stalled);
-    const status = withStalled(decision.status, this.failures.get(key), now, release.metadata.generation);
+    // The transitions of the pass go into the delivery ledger in the same status write.
+    const status = this.withNotifications(release, withStalled(decision.status, this.failures.get(key), now, release.metadata.generation), now);
     const stalled = getCondition(status.conditions, CONDITIONS.Stalled);
     let written = release;
     try {
@@ -117,6 +123,12 @@ export class ReleaseReconciler {
     this.failures.set(key, null);
     if (stalled?.status === 'True') return { requeueAfterMs: 0 };
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+  }
+
+  private withNotifications(release: Release, status: ReleaseStatus, now: number): ReleaseStatus {
+    const defaults = this.o.notificationDefaults?.() ?? [];
+    if (!release.spec.notifications?.length && !defaults.length) return status;
+    return withTransitions(release, status, deriveReleaseTransitions(release, status), defaults, now);
   }
 
   /** The one status write of a pass; skipped when nothing changed. */

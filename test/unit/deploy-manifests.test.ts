@@ -95,6 +95,7 @@ const PERMISSIONS: Permission[] = [
   installNs('', 'secrets', 'create', 'webhook certificate', [call('create', 'paths\\.secrets\\(')]),
   installNs('', 'secrets', 'update', 'webhook certificate', [call('update', 'paths\\.secret\\(')]),
   cluster('deployer.dev', 'canaries/status', 'patch', 'notification delivery results', [/`\$\{kind\.path\([^`]*\)\}\/status`/]),
+  cluster('deployer.dev', 'releases/status', 'patch', 'notification delivery results (Releases)', [/`\$\{kind\.path\([^`]*\)\}\/status`/, /path: paths\.release\b/]),
 ];
 const resources = (kustomization.resources as string[]).flatMap((r) => loadAll(`deploy/${r}`));
 const find = (kind: string, name: string): Obj => {

@@ -58,6 +58,8 @@ describe('deriveCanaryTransitions: transitions from status, old → new', () => 
     ['still rolled back', rolledBack, rolledBack, []],
     ['fails', waiting, failed, ['Failed']],
     ['fails for another reason', failed, { ...failed, conditions: [cond('Ready', 'False', 'InvalidSpec')] }, ['Failed']],
+    ['a revert accepted within the rollback window starts no canary', promoted, { ...promoted, phase: 'Promoting', canaryRevision: STABLE, canaryVersion: '1.0', startedAt: iso(200), conditions: [cond('Ready', 'False', 'RevertAccepted'), cond('Progressing', 'True', 'Promoting')] }, []],
+    ['its promotion is announced, with its reason', { ...promoted, phase: 'Promoting', canaryRevision: STABLE, canaryVersion: '1.0', startedAt: iso(200), conditions: [cond('Ready', 'False', 'RevertAccepted'), cond('Progressing', 'True', 'Promoting')] }, { ...promoted, canaryRevision: STABLE, canaryVersion: '1.0', stableRevision: STABLE, startedAt: iso(200), conditions: [cond('Ready', 'True', 'RevertAccepted'), cond('Progressing', 'False', 'RevertAccepted')] }, ['Promoted']],
     ['still failed, new message, same reason', failed, { ...failed, message: 'other words' }, []],
     ['verified, waiting for promote', progressing, held, ['HeldForReview']],
     ['still held', held, held, []],
