@@ -144,7 +144,9 @@ depctl history shop -n demo
 notifications 'RolledBack +Release demo/shop +version 1\.3\.0'
 
 say "Delivery metrics of the demo namespace: deploys, duration, change failure rate, time to recover, lead time"
-depctl metrics -n demo
+# The acts run minutes apart: without a fix-forward window, a deploy counts as a change failure only
+# when it was rolled back or put back (the default window, 1 h, would count every next deploy).
+depctl metrics -n demo --fix-forward-window 0
 
 say "Done. Release 1.3.0 was rolled back as a whole: checkout, already promoted, went back to 1.2.0 at once, without a second analysis."
 cat <<MSG
