@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { expect } from 'chai';
 import type { CheckSpec } from '../../src/api/types.js';
+import { closedPort } from '../datadog/harness.js';
 import { eventually, kubectlOk } from '../support/cluster.js';
 import { Prometheus, ensurePrometheus } from '../support/prometheus.js';
 import { World } from '../support/world.js';
@@ -91,7 +92,7 @@ async function applyCrd(): Promise<void> {
 async function canaryWithCheck(w: World, check: CheckSpec): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await applyCrd();
-    await w.canary('web', { steps: STEPS, progressDeadline: '90s', analysis: { interval: '1s', failureLimit: 0, baseline: true, checks: [check] } });
+    await w.canary('web', { steps: STEPS, progressDeadline: '90s', analysis: { interval: '1s', failureLimit: 0, consecutiveErrorLimit: 2, baseline: true, checks: [check] } });
     const stored = await w.get('web');
     if (stored.spec.analysis?.checks?.[0]?.compare?.prometheus) return;
     if (attempt >= 5) throw new Error('the apiserver keeps pruning compare.prometheus: the Canary CRD served is not this tree\'s');
@@ -106,10 +107,16 @@ describe('compare on Prometheus: canary against baseline on the real control pla
   let w: World;
   let stopFollowing: () => void = () => undefined;
 
-  const latency = (): CheckSpec => ({
+  const latency = (address = prom.url): CheckSpec => ({
     name: 'latency',
-    compare: { query: QUERY, prometheus: { address: prom.url }, window: '30s', step: '1s', minPoints: 10, tolerance: 0.05, significance: 0.05 },
+    compare: { query: QUERY, prometheus: { address }, window: '30s', step: '1s', minPoints: 10, tolerance: 0.05, significance: 0.05 },
   });
+
+  /** Given: a Canary guarding "web" with baseline pods and this Prometheus compare check, and no spec.datadog. */
+  async function given(check: CheckSpec): Promise<void> {
+    await canaryWithCheck(w, check);
+    await w.waitPhase('web', 'Waiting');
+  }
 
   before(async function () {
     this.timeout(900_000); // the first run may install the Debian package
@@ -128,11 +135,7 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     exporter.namespace = w.ns;
     await w.startOperator();
     stopFollowing = followPods(w, exporter);
-    // Given: a Deployment "web" at 1.0.0 with 2 pods, guarded by a Canary with baseline pods and a
-    // Prometheus compare check, and no spec.datadog.
     await w.deployment('web', 'example.com/web:1.0.0', { replicas: 2 });
-    await canaryWithCheck(w, latency());
-    await w.waitPhase('web', 'Waiting');
   });
   afterEach(async () => {
     stopFollowing();
@@ -140,6 +143,7 @@ describe('compare on Prometheus: canary against baseline on the real control pla
   });
 
   it('rolls back a canary significantly slower than its baseline, and removes the baseline pods', async () => {
+    await given(latency());
     exporter.canaryShift = 10; // 110 ms against 100 ms (±3); the tolerance is 5%
     await w.setImage('web', 'example.com/web:2.0.0');
 
@@ -171,6 +175,7 @@ describe('compare on Prometheus: canary against baseline on the real control pla
   });
 
   it('promotes a canary as noisy as its baseline, and removes the baseline pods', async () => {
+    await given(latency());
     exporter.canaryShift = 0;
     await w.setImage('web', 'example.com/web:2.0.0');
     await w.waitFor('web', (c) => (c.status?.baselineReadyReplicas ?? 0) > 0, 'baseline pods Ready', 60_000);
@@ -185,5 +190,33 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await w.waitForPodsGone('deployer.dev/role=baseline');
     expect(await w.replicaSets('deployer.dev/role=baseline')).to.have.length(0);
     await w.waitForEvents('web', ['Promoted']);
+  });
+
+  it('rolls back after consecutiveErrorLimit errors when Prometheus is down, never promoting, and removes the baseline pods', async () => {
+    const port = await closedPort();
+    await given(latency(`http://127.0.0.1:${port}`));
+    const phases = new Set<string>();
+    let watching = true;
+    void (async () => {
+      while (watching) {
+        const c = await w.get('web').catch(() => undefined);
+        if (c?.status?.phase) phases.add(c.status.phase);
+        await sleep(100);
+      }
+    })();
+    await w.setImage('web', 'example.com/web:2.0.0');
+
+    const c = await w.waitPhase('web', 'RolledBack');
+    watching = false;
+    expect([...phases]).to.not.include('Promoting');
+    expect([...phases]).to.not.include('Succeeded');
+    const cs = c.status?.checks?.[0];
+    expect(cs?.consecutiveErrors).to.equal(2);
+    expect(cs?.passes).to.equal(0);
+    expect(cs?.measurements.every((m) => m.verdict === 'Error')).to.equal(true);
+    expect(cs?.measurements[0]?.message).to.equal(`cannot reach Prometheus at 127.0.0.1:${port}: ECONNREFUSED`);
+    await w.waitForPodsGone('deployer.dev/role=baseline');
+    await w.waitNoCanaryPods('web');
+    await w.waitForEvents('web', ['CheckErrors']);
   });
 });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { checkSecretsFor, secretNamesOf } from '../../src/analysis/check-secrets.js';
 import { isDatadogCheck } from '../../src/analysis/datadog-check.js';
+import { stepParam } from '../../src/analysis/prometheus/client.js';
 import { judgePrometheusCompare } from '../../src/analysis/prometheus/compare-judge.js';
 import type { Observation, PrometheusSample, ResolvedPrometheusCompareCheck } from '../../src/analysis/provider.js';
 import { checkProvider } from '../../src/analysis/providers.js';
@@ -184,4 +185,10 @@ describe('judgePrometheusCompare(): literal samples', () => {
     const m = judgePrometheusCompare(check, { kind: 'error', takenAt: T, message: 'cannot reach Prometheus at p:9090: ECONNREFUSED', url: 'http://p:9090/graph' });
     expect(m).to.deep.equal({ verdict: 'Error', time: '2026-12-05T10:00:00.000Z', message: 'cannot reach Prometheus at p:9090: ECONNREFUSED', url: 'http://p:9090/graph' });
   });
+});
+
+describe('stepParam(): the step of a range query', () => {
+  for (const [ms, want] of [[30_000, '30s'], [1000, '1s'], [1500, '1500ms'], [120_000, '120s'], [0, '1ms']] as const) {
+    it(`${ms} ms is ${want}`, () => expect(stepParam(ms)).to.equal(want));
+  }
 });
