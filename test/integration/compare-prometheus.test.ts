@@ -101,7 +101,7 @@ async function canaryWithCheck(w: World, check: CheckSpec): Promise<void> {
 }
 
 describe('compare on Prometheus: canary against baseline on the real control plane', function () {
-  this.timeout(180_000);
+  this.timeout(420_000); // a scenario may run again (see scenario())
   let exporter: Exporter;
   let prom: Prometheus;
   let w: World;
@@ -128,7 +128,8 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await prom?.stop();
     await exporter?.close();
   });
-  beforeEach(async () => {
+  /** A namespace of its own with the operator and a Deployment "web" at 1.0.0 with 2 pods. */
+  async function setUp(): Promise<void> {
     exporter.roles.clear();
     exporter.canaryShift = 0;
     w = await World.create('promcompare');
@@ -136,13 +137,36 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await w.startOperator();
     stopFollowing = followPods(w, exporter);
     await w.deployment('web', 'example.com/web:1.0.0', { replicas: 2 });
-  });
-  afterEach(async () => {
+  }
+  async function tearDown(): Promise<void> {
     stopFollowing();
     await w.teardown();
-  });
+  }
 
-  it('rolls back a canary significantly slower than its baseline, and removes the baseline pods', async () => {
+  /**
+   * Runs a scenario; runs it again in a fresh namespace only when it failed because the apiserver
+   * pruned compare.prometheus from the Canary (a run of another tree re-applied an older CRD on the
+   * shared control plane meanwhile), never for any other failure.
+   */
+  async function scenario(body: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await body();
+      } catch (err) {
+        const c = await w.get('web').catch(() => undefined);
+        const pruned = c !== undefined && !c.spec.analysis?.checks?.[0]?.compare?.prometheus;
+        if (!pruned || attempt >= 3) throw err;
+        console.log(`      (the Canary lost compare.prometheus to an older CRD applied by another run; again, attempt ${attempt + 1})`);
+        await tearDown();
+        await setUp();
+      }
+    }
+  }
+
+  beforeEach(setUp);
+  afterEach(tearDown);
+
+  it('rolls back a canary significantly slower than its baseline, and removes the baseline pods', () => scenario(async () => {
     await given(latency());
     exporter.canaryShift = 10; // 110 ms against 100 ms (±3); the tolerance is 5%
     await w.setImage('web', 'example.com/web:2.0.0');
@@ -172,9 +196,9 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     expect(await w.replicaSets('deployer.dev/role=baseline')).to.have.length(0);
     expect((await w.get('web')).status?.baselineReplicas).to.equal(0);
     await w.waitForEvents('web', ['CheckFailed']);
-  });
+  }));
 
-  it('promotes a canary as noisy as its baseline, and removes the baseline pods', async () => {
+  it('promotes a canary as noisy as its baseline, and removes the baseline pods', () => scenario(async () => {
     await given(latency());
     exporter.canaryShift = 0;
     await w.setImage('web', 'example.com/web:2.0.0');
@@ -190,9 +214,9 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await w.waitForPodsGone('deployer.dev/role=baseline');
     expect(await w.replicaSets('deployer.dev/role=baseline')).to.have.length(0);
     await w.waitForEvents('web', ['Promoted']);
-  });
+  }));
 
-  it('rolls back after consecutiveErrorLimit errors when Prometheus is down, never promoting, and removes the baseline pods', async () => {
+  it('rolls back after consecutiveErrorLimit errors when Prometheus is down, never promoting, and removes the baseline pods', () => scenario(async () => {
     const port = await closedPort();
     await given(latency(`http://127.0.0.1:${port}`));
     const phases = new Set<string>();
@@ -218,5 +242,5 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await w.waitForPodsGone('deployer.dev/role=baseline');
     await w.waitNoCanaryPods('web');
     await w.waitForEvents('web', ['CheckErrors']);
-  });
+  }));
 });
