@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { parse } from 'yaml';
 import { checkSecretsFor, secretNamesOf } from '../../src/analysis/check-secrets.js';
 import { isDatadogCheck } from '../../src/analysis/datadog-check.js';
 import { stepParam } from '../../src/analysis/prometheus/client.js';
@@ -7,6 +9,7 @@ import type { Observation, PrometheusSample, ResolvedPrometheusCompareCheck } fr
 import { checkProvider } from '../../src/analysis/providers.js';
 import { needsDatadog, resolveChecks } from '../../src/analysis/template.js';
 import type { CanarySpec, CompareCheck } from '../../src/api/types.js';
+import { validateCanary } from '../../src/api/validate.js';
 
 const vars = { version: '1.1.0', stableVersion: '1.0.0', revision: 'abc', name: 'web', namespace: 'shop', target: 'web' };
 const spec = (compare: Partial<CompareCheck>, interval = '30s'): CanarySpec => ({
@@ -191,4 +194,18 @@ describe('stepParam(): the step of a range query', () => {
   for (const [ms, want] of [[30_000, '30s'], [1000, '1s'], [1500, '1500ms'], [120_000, '120s'], [0, '1ms']] as const) {
     it(`${ms} ms is ${want}`, () => expect(stepParam(ms)).to.equal(want));
   }
+});
+
+describe('examples/canary-compare-prometheus.yaml', () => {
+  it('is a valid Canary without spec.datadog whose checks resolve to Prometheus compare checks', () => {
+    const doc = parse(readFileSync(new URL('../../examples/canary-compare-prometheus.yaml', import.meta.url), 'utf8')) as { spec: CanarySpec };
+    expect(validateCanary(doc)).to.deep.equal([]);
+    expect(doc.spec.datadog).to.equal(undefined);
+    const r = resolveChecks(doc.spec, vars);
+    if (!r.ok) throw new Error(r.error);
+    expect(r.checks.map((c) => [c.kind, isDatadogCheck(c)])).to.deep.equal([
+      ['prometheusCompare', false],
+      ['prometheusCompare', false],
+    ]);
+  });
 });
