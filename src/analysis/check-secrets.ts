@@ -16,6 +16,7 @@ export function secretNamesOf(check: ResolvedCheck): string[] {
     case 'compare':
       return [];
     case 'prometheusQuery':
+    case 'prometheusCompare':
       return [check.authSecret, check.tls?.ca?.name].filter((n): n is string => n !== undefined);
     case 'webhook':
       return check.headersSecret ? [check.headersSecret] : [];
@@ -58,7 +59,8 @@ export function checkSecretsFor(check: ResolvedCheck, namespace: string, read: (
     case 'datadogQuery':
     case 'compare':
       return { ok: true };
-    case 'prometheusQuery': {
+    case 'prometheusQuery':
+    case 'prometheusCompare': {
       const secrets: CheckSecrets = {};
       if (check.authSecret) {
         const name = check.authSecret;

@@ -12,7 +12,13 @@ export interface DatadogCredentials {
 }
 
 /** A check with its templates rendered and its defaults applied. */
-export type ResolvedCheck = ResolvedMonitorCheck | ResolvedQueryCheck | ResolvedCompareCheck | ResolvedPrometheusCheck | ResolvedWebhookCheck;
+export type ResolvedCheck =
+  | ResolvedMonitorCheck
+  | ResolvedQueryCheck
+  | ResolvedCompareCheck
+  | ResolvedPrometheusCheck
+  | ResolvedWebhookCheck
+  | ResolvedPrometheusCompareCheck;
 
 /** The checks judged through Datadog's API (its credentials, call budget and rate limits). */
 export type DatadogCheck = ResolvedMonitorCheck | ResolvedQueryCheck | ResolvedCompareCheck;
@@ -56,6 +62,30 @@ export interface ResolvedCompareCheck {
   significance: number;
   tolerance: number;
   windowMs: number;
+  intervalMs: number;
+}
+
+/**
+ * Canary against baseline from Prometheus (a compare check with compare.prometheus): one range query
+ * per role over the window, judged as ResolvedCompareCheck is (analysis/compare.ts).
+ */
+export interface ResolvedPrometheusCompareCheck {
+  kind: 'prometheusCompare';
+  name: string;
+  /** Base URL of the Prometheus HTTP API (no trailing slash). */
+  address: string;
+  /** PromQL rendered with {{ role }} = canary and = baseline; each must return one series. */
+  queries: { canary: string; baseline: string };
+  /** Resolution of the range queries. */
+  stepMs: number;
+  higherIsWorse: boolean;
+  minPoints: number;
+  significance: number;
+  tolerance: number;
+  windowMs: number;
+  /** Secret with `username` and `password` (basic) or `token` (bearer). */
+  authSecret?: string;
+  tls?: { insecureSkipVerify: boolean; ca?: SecretKeyRef };
   intervalMs: number;
 }
 
@@ -131,6 +161,17 @@ export type Observation =
   | { kind: 'rateLimited'; takenAt: number; until: number; retries: number; url?: string }
   /** A Prometheus instant query's result: its type and samples (a scalar is one sample without labels). */
   | { kind: 'samples'; takenAt: number; resultType: string; samples: PrometheusSample[]; url: string }
+  /** The canary's and the baseline's Prometheus range queries over the same window (every point of every series). */
+  | {
+      kind: 'samplesPair';
+      takenAt: number;
+      fromMs: number;
+      toMs: number;
+      stepMs: number;
+      canary: { resultType: string; samples: PrometheusSample[] };
+      baseline: { resultType: string; samples: PrometheusSample[] };
+      url: string;
+    }
   /** An HTTP answer (webhook checks): the status and the start of the body, cleaned for status. */
   | { kind: 'http'; takenAt: number; status: number; body: string; durationMs: number; url: string };
 

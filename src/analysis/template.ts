@@ -2,7 +2,15 @@
 import { DEFAULTS } from '../api/constants.js';
 import type { AssignableVerdict, CanarySpec, CheckSpec, MonitorState, MonitorVerdicts } from '../api/types.js';
 import { MONITOR_STATES } from '../api/types.js';
-import type { ResolvedCheck, ResolvedCompareCheck, ResolvedMonitorCheck, ResolvedPrometheusCheck, ResolvedQueryCheck, ResolvedWebhookCheck } from './provider.js';
+import type {
+  ResolvedCheck,
+  ResolvedCompareCheck,
+  ResolvedMonitorCheck,
+  ResolvedPrometheusCheck,
+  ResolvedPrometheusCompareCheck,
+  ResolvedQueryCheck,
+  ResolvedWebhookCheck,
+} from './provider.js';
 import { refusedUrl } from './http.js';
 import { parseDuration } from './duration.js';
 
@@ -108,9 +116,10 @@ function resolveCheck(check: CheckSpec, vars: Record<string, string>, intervalMs
 export const CHECK_KINDS = ['datadogMonitor', 'datadogQuery', 'compare', 'prometheusQuery', 'webhook'] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 
-/** Checks that call Datadog and need spec.datadog. */
+/** Checks that call Datadog and need spec.datadog (a compare check reads Prometheus instead when compare.prometheus is set). */
 export function needsDatadog(check: CheckSpec): boolean {
-  return [check.datadogMonitor, check.datadogQuery, check.compare].some((k) => k !== undefined && k !== null);
+  const compareOnDatadog = check.compare !== undefined && check.compare !== null && (check.compare.prometheus === undefined || check.compare.prometheus === null);
+  return compareOnDatadog || [check.datadogMonitor, check.datadogQuery].some((k) => k !== undefined && k !== null);
 }
 
 function boundsError(prefix: string, spec: { min?: unknown; max?: unknown }, required: boolean): string | undefined {
@@ -254,10 +263,17 @@ export const ROLE_VARIABLE = /\{\{\s*role\s*\}\}/;
 const COMPARE_MIN_WINDOW_MS = 5 * 60_000;
 const COMPARE_WINDOW_INTERVALS = 10;
 
+/** Prometheus keeps at most 11,000 points per series in a range query's answer. */
+const PROMETHEUS_MAX_POINTS = 11_000;
+
 function resolveCompareCheck(check: CheckSpec, vars: Record<string, string>, intervalMs: number): OneResult {
   const spec = check.compare;
   if (!spec || typeof spec.query !== 'string' || spec.query.trim() === '') return { ok: false, error: 'compare.query is required' };
-  if (!ROLE_VARIABLE.test(spec.query)) return { ok: false, error: 'compare.query needs {{ role }} in its scope (e.g. {service:web,role:{{ role }}}) so the canary and the baseline each get their own series' };
+  const onPrometheus = spec.prometheus !== undefined && spec.prometheus !== null;
+  if (!ROLE_VARIABLE.test(spec.query)) {
+    const example = onPrometheus ? 'avg(http_latency_seconds{app="web",role="{{ role }}"})' : '{service:web,role:{{ role }}}';
+    return { ok: false, error: `compare.query needs {{ role }} in its scope (e.g. ${example}) so the canary and the baseline each get their own series` };
+  }
   const canary = renderTemplate(spec.query, { ...vars, role: 'canary' });
   if (!canary.ok) return canary;
   const baseline = renderTemplate(spec.query, { ...vars, role: 'baseline' });
@@ -274,16 +290,41 @@ function resolveCompareCheck(check: CheckSpec, vars: Record<string, string>, int
     if (parsed === undefined || parsed <= 0) return { ok: false, error: `compare.window "${spec.window}" is not a positive duration such as "10m"` };
     windowMs = parsed;
   }
-  const resolved: ResolvedCompareCheck = {
-    kind: 'compare',
-    name: check.name,
-    queries: { canary: canary.text.trim(), baseline: baseline.text.trim() },
-    higherIsWorse: spec.higherIsWorse ?? true,
-    minPoints,
-    significance,
-    tolerance,
-    windowMs,
-    intervalMs,
-  };
+  const judgement = { higherIsWorse: spec.higherIsWorse ?? true, minPoints, significance, tolerance, windowMs, intervalMs };
+  const queries = { canary: canary.text.trim(), baseline: baseline.text.trim() };
+  if (onPrometheus) return resolvePrometheusCompare(check.name, spec, queries, judgement, vars);
+  if (spec.step !== undefined) return { ok: false, error: 'compare.step applies to Prometheus only (set compare.prometheus)' };
+  const resolved: ResolvedCompareCheck = { kind: 'compare', name: check.name, queries, ...judgement };
+  return { ok: true, check: resolved };
+}
+
+type Judgement = Pick<ResolvedCompareCheck, 'higherIsWorse' | 'minPoints' | 'significance' | 'tolerance' | 'windowMs' | 'intervalMs'>;
+
+/**
+ * A compare check on Prometheus: the connection as in prometheusQuery, and the step of the range
+ * queries, by default the analysis interval but at least 30s so that a point is not one scrape read
+ * several times (which would give the test more points than there are observations).
+ */
+function resolvePrometheusCompare(name: string, spec: NonNullable<CheckSpec['compare']>, queries: ResolvedCompareCheck['queries'], judgement: Judgement, vars: Record<string, string>): OneResult {
+  const conn = spec.prometheus;
+  if (!conn || typeof conn !== 'object') return { ok: false, error: 'compare.prometheus.address is required' };
+  const address = resolveAddress('compare.prometheus.address', conn.address, vars);
+  if (!address.ok) return address;
+  let stepMs = Math.max(judgement.intervalMs, parseDuration(DEFAULTS.compareMinStep) ?? 30_000);
+  if (spec.step !== undefined) {
+    const parsed = parseDuration(spec.step);
+    if (parsed === undefined || parsed < 1000) return { ok: false, error: `compare.step "${spec.step}" is not a duration of at least 1s such as "30s"` };
+    stepMs = parsed;
+  }
+  if (stepMs > judgement.windowMs) return { ok: false, error: `compare.step (${stepMs / 1000}s) is longer than the window (${judgement.windowMs / 1000}s): no room for two points` };
+  if (judgement.windowMs / stepMs >= PROMETHEUS_MAX_POINTS) {
+    return { ok: false, error: `compare.window / compare.step gives more than ${PROMETHEUS_MAX_POINTS} points, Prometheus' limit; use a longer step` };
+  }
+  const resolved: ResolvedPrometheusCompareCheck = { kind: 'prometheusCompare', name, address: address.text.replace(/\/+$/, ''), queries, stepMs, ...judgement };
+  if (conn.auth?.secretRef?.name) resolved.authSecret = conn.auth.secretRef.name;
+  if (conn.tls) {
+    resolved.tls = { insecureSkipVerify: conn.tls.insecureSkipVerify === true };
+    if (conn.tls.caSecretRef?.name) resolved.tls.ca = { name: conn.tls.caSecretRef.name, key: conn.tls.caSecretRef.key ?? DEFAULTS.caKey };
+  }
   return { ok: true, check: resolved };
 }

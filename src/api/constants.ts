@@ -144,6 +144,8 @@ export const DEFAULTS = {
   webhookTimeout: '10s',
   /** The key of a tls.caSecretRef Secret holding the CA bundle. */
   caKey: 'ca.crt',
+  /** Prometheus compare checks: the least default step of the range queries (a common scrape interval). */
+  compareMinStep: '30s',
 } as const;
 
 /** Values of the deployer.dev/role label (and of the Datadog tag `role`) on pods the operator starts. */

@@ -129,6 +129,22 @@ export interface CompareCheck {
   tolerance?: number;
   /** How far back to query, Go-style duration. Default 10 × the analysis interval, at least 5m. */
   window?: string;
+  /**
+   * Where the series come from when they are in Prometheus: present, `query` is PromQL run as a
+   * range query against this server (no Datadog involved); absent, `query` is a Datadog metric query.
+   */
+  prometheus?: PrometheusConnection;
+  /** Prometheus only: the range query's resolution, Go-style duration. Default the analysis interval, at least 30s. */
+  step?: string;
+}
+
+/** How to reach a Prometheus server: the connection fields of prometheusQuery. */
+export interface PrometheusConnection {
+  /** Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090. */
+  address: string;
+  /** A Secret with keys username and password (basic auth) or token (bearer). */
+  auth?: { secretRef: { name: string } };
+  tls?: { insecureSkipVerify?: boolean; caSecretRef?: { name: string; key?: string } };
 }
 
 export interface CheckSpec {

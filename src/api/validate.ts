@@ -245,7 +245,10 @@ function controllerProblems(obj: JsonObject): Problem[] {
     const query = check.datadogQuery;
     if (isObject(query)) checkTemplate(query.query, `${path}.datadogQuery.query`, problems);
     const compare = check.compare;
-    if (isObject(compare)) checkTemplate(compare.query, `${path}.compare.query`, problems, { role: 'x-role' });
+    if (isObject(compare)) {
+      checkTemplate(compare.query, `${path}.compare.query`, problems, { role: 'x-role' });
+      if (isObject(compare.prometheus)) checkTemplate(compare.prometheus.address, `${path}.compare.prometheus.address`, problems);
+    }
     const prometheus = check.prometheusQuery;
     if (isObject(prometheus)) {
       checkTemplate(prometheus.address, `${path}.prometheusQuery.address`, problems);

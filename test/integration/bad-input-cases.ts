@@ -70,7 +70,7 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: 'a check name of 64 characters', spec: withChecks([{ name: long(64, 'e'), datadogMonitor: { id: 1 } }]), message: /checks\[0\].name: Too long: may not be (longer|more) than 63/, path: 'spec.analysis.checks[0].name' },
   { name: 'two checks with the same name', spec: withChecks([{ name: 'errors', datadogMonitor: { id: 1 } }, { name: 'errors', datadogMonitor: { id: 2 } }]), message: /spec.analysis.checks\[1\]: Duplicate value: \{"name":"errors"\}/, path: 'spec.analysis.checks[1]' },
   { name: '21 checks', spec: withChecks(Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, datadogMonitor: { id: i + 1 } }))), message: /spec.analysis.checks: Too many: 21: must have at most 20 items/, path: 'spec.analysis.checks' },
-  { name: 'checks without a Datadog Secret', spec: { analysis: analysis([monitorCheck]) }, message: /datadog.secretRef is required when a check uses Datadog \(datadogMonitor, datadogQuery or compare\)/, path: 'spec' },
+  { name: 'checks without a Datadog Secret', spec: { analysis: analysis([monitorCheck]) }, message: /datadog.secretRef is required when a check uses Datadog \(datadogMonitor, datadogQuery or compare without compare.prometheus\)/, path: 'spec' },
   { name: 'a verdict in lower case', spec: check({ datadogMonitor: { id: 1, verdicts: { warn: 'fail' } } }), message: /verdicts.warn: Unsupported value: "fail": supported values: "Pass", "Fail", "Inconclusive"/, path: 'spec.analysis.checks[0].datadogMonitor.verdicts.warn' },
   { name: 'a failureLimit of 1001', spec: { analysis: { failureLimit: 1001 } }, message: /failureLimit in body should be less than or equal to 1000/, path: 'spec.analysis.failureLimit' },
   { name: 'a consecutiveErrorLimit of 0', spec: { analysis: { consecutiveErrorLimit: 0 } }, message: /consecutiveErrorLimit in body should be greater than or equal to 1/, path: 'spec.analysis.consecutiveErrorLimit' },
@@ -96,6 +96,33 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: 'a webhook timeout over 5m', spec: check({ webhook: { url: 'http://tests:8080/run', timeout: '301s' } }), message: /webhook.timeout must be at most 5m/, path: 'spec.analysis.checks[0].webhook.timeout' },
   { name: 'a check with a Prometheus query and a webhook', spec: check({ prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1 }, webhook: { url: 'http://tests:8080/run' } }), message: /a check must have exactly one of datadogMonitor, datadogQuery, compare, prometheusQuery or webhook/, path: 'spec.analysis.checks[0]' },
   { name: 'Prometheus and webhook checks without a Datadog Secret (accepted)', spec: { analysis: analysis([{ name: 'p', prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1 } }, { name: 'w', webhook: { url: 'http://tests:8080/run?v={{ version }}', body: '{"v":"{{ version }}"}', timeout: '5m' } }]) } },
+  // compare checks on Prometheus
+  {
+    name: 'a Prometheus compare check without a Datadog Secret (accepted)',
+    spec: { analysis: { interval: '1s', baseline: true, checks: [{ name: 'latency', compare: { query: 'avg(lat{role="{{ role }}"})', prometheus: { address: 'http://p:9090', auth: { secretRef: { name: 'prom' } }, tls: { caSecretRef: { name: 'ca' } } }, step: '1s', window: '1m' } }] } },
+  },
+  {
+    name: 'a Prometheus compare check next to a Datadog one, without a Datadog Secret',
+    spec: { analysis: { interval: '1s', baseline: true, checks: [{ name: 'p', compare: { query: 'avg(lat{role="{{ role }}"})', prometheus: { address: 'http://p:9090' } } }, { name: 'd', compare: { query: 'avg:lat{role:{{ role }}}' } }] } },
+    message: /datadog.secretRef is required when a check uses Datadog \(datadogMonitor, datadogQuery or compare without compare.prometheus\)/,
+    path: 'spec',
+  },
+  { name: 'a compare step without prometheus', spec: { ...withChecks(), analysis: { interval: '1s', baseline: true, checks: [{ name: 'l', compare: { query: 'avg:x{role:{{ role }}}', step: '30s' } }] } }, message: /compare.step applies to Prometheus only \(set compare.prometheus\)/, path: 'spec.analysis.checks[0].compare' },
+  { name: 'a compare step of 999ms', spec: { analysis: { interval: '1s', baseline: true, checks: [{ name: 'l', compare: { query: 'x{role="{{ role }}"}', prometheus: { address: 'http://p:9090' }, step: '999ms' } }] } }, message: /compare.step must be at least 1s/, path: 'spec.analysis.checks[0].compare.step' },
+  { name: 'a compare Prometheus address without a scheme', spec: { analysis: { interval: '1s', baseline: true, checks: [{ name: 'l', compare: { query: 'x{role="{{ role }}"}', prometheus: { address: 'p:9090' } } }] } }, message: /compare.prometheus.address must be an http:\/\/ or https:\/\/ URL/, path: 'spec.analysis.checks[0].compare.prometheus.address' },
+  {
+    name: 'a compare Prometheus auth Secret name with a slash',
+    spec: { analysis: { interval: '1s', baseline: true, checks: [{ name: 'l', compare: { query: 'x{role="{{ role }}"}', prometheus: { address: 'http://p:9090', auth: { secretRef: { name: 'a/b' } } } } }] } },
+    message: /compare.prometheus.auth.secretRef.name must be a Secret name/,
+    path: 'spec.analysis.checks[0].compare.prometheus.auth.secretRef.name',
+  },
+  {
+    name: 'a compare Prometheus CA Secret name in capitals',
+    spec: { analysis: { interval: '1s', baseline: true, checks: [{ name: 'l', compare: { query: 'x{role="{{ role }}"}', prometheus: { address: 'https://p:9090', tls: { caSecretRef: { name: 'CA' } } } } }] } },
+    message: /compare.prometheus.tls.caSecretRef.name must be a Secret name/,
+    path: 'spec.analysis.checks[0].compare.prometheus.tls.caSecretRef.name',
+  },
+  { name: 'dora without a Datadog Secret', spec: { dora: { enabled: true, env: 'prod' } }, message: /datadog.secretRef is required when dora is enabled/, path: 'spec' },
   // notifications
   { name: 'a notification with two sink kinds', spec: { notifications: [{ name: 'x', slack: { webhookSecretRef: { name: 's' } }, webhook: { urlSecretRef: { name: 'h' } } }] }, message: /a notification must have exactly one of slack, webhook or datadogEvents/, path: 'spec.notifications[0]' },
   { name: 'a notification name with capitals', spec: { notifications: [{ name: 'Ops', webhook: { urlSecretRef: { name: 'h' } } }] }, message: /notifications\[\]\.name must be lowercase letters, digits and '-'/, path: 'spec.notifications[0].name' },

@@ -17,9 +17,9 @@ describe('the CRD rules run by the CEL engine', () => {
   it('compiles every rule of the shipped CRD and sets the transition rule apart', () => {
     const schema = (readCanaryCrd() as Json).spec.versions[0].schema.openAPIV3Schema;
     const compiled = compileRules(schema);
-    expect(compiled.rules.length).to.equal(35);
+    expect(compiled.rules.length).to.equal(40);
     expect(compiled.transitionRules.map((r) => [r.schemaPath, r.rule])).to.deep.equal([['spec.targetRef', 'self == oldSelf']]);
-    expect(compiled.rules.map((r) => r.schemaPath)).to.include.members(['', 'spec', 'spec.steps[*]', 'spec.steps[*].pause', 'spec.analysis.checks[*].datadogQuery.window', 'spec.analysis.checks[*].compare', 'spec.analysis.checks[*].compare.window']);
+    expect(compiled.rules.map((r) => r.schemaPath)).to.include.members(['', 'spec', 'spec.steps[*]', 'spec.steps[*].pause', 'spec.analysis.checks[*].datadogQuery.window', 'spec.analysis.checks[*].compare', 'spec.analysis.checks[*].compare.window', 'spec.analysis.checks[*].compare.step', 'spec.analysis.checks[*].compare.prometheus.address']);
   });
 
   it('enforces a rule added to an in-memory copy of the CRD, with no other change', () => {

@@ -72,7 +72,7 @@ const CASES: Case[] = [
   { name: 'min above max', text: edit('max: 0.5', 'max: 0.5\nmin: 2'), path: 'spec.analysis.checks[0].datadogQuery', line: 20, message: /^Invalid value: datadogQuery.min must not exceed max$/ },
   { name: 'unknown template variable', text: edit('query: "sum:', 'query: "sum:errors{version:{{ release }}}"'), path: 'spec.analysis.checks[0].datadogQuery.query', line: 21, message: /unknown variable "release"/ },
   { name: 'unknown variable in a group', text: edit('group: ', 'group: "version:{{ canaryVersion }}"'), path: 'spec.analysis.checks[1].datadogMonitor.group', line: 27, message: /unknown variable "canaryVersion"/ },
-  { name: 'checks without datadog', text: edit('datadog:', 'paused: false').replace(/\s+secretRef:\n\s+name: datadog\n/, '\n'), path: 'spec', line: 6, message: /^Invalid value: datadog.secretRef is required when a check uses Datadog \(datadogMonitor, datadogQuery or compare\)$/ },
+  { name: 'checks without datadog', text: edit('datadog:', 'paused: false').replace(/\s+secretRef:\n\s+name: datadog\n/, '\n'), path: 'spec', line: 6, message: /^Invalid value: datadog.secretRef is required when a check uses Datadog \(datadogMonitor, datadogQuery or compare without compare.prometheus\)$/ },
   { name: 'dora without datadog', text: edit('datadog:', 'dora: { enabled: true, env: prod }').replace(/\s+secretRef:\n\s+name: datadog\n/, '\n'), path: 'spec', line: 6, message: /^Invalid value: datadog.secretRef is required when dora is enabled$/ },
   { name: 'dora with an empty service', text: edit('progressDeadline: 10m', 'progressDeadline: 10m\ndora: { enabled: true, service: "" }'), path: 'spec.dora.service', line: 10, message: /^must not be empty$/ },
   { name: 'bad verdict', text: edit('group: ', 'verdicts: { warn: fail }'), path: 'spec.analysis.checks[1].datadogMonitor.verdicts.warn', line: 27, message: /one of Pass, Fail, Inconclusive, got "fail"/ },
@@ -257,6 +257,41 @@ describe('validateCanary: compare checks and baseline pods', () => {
   for (const tc of cases) {
     it(tc.name, () => {
       const problems = validateCanary(spec(tc.analysis));
+      if (tc.want === null) {
+        expect(problems).to.deep.equal([]);
+        return;
+      }
+      const hit = problems.find((p) => tc.want!.test(p.message));
+      expect(hit, JSON.stringify(problems)).to.not.equal(undefined);
+      expect(hit!.path).to.equal(tc.path);
+    });
+  }
+});
+
+describe('validateCanary: compare checks on Prometheus', () => {
+  const spec = (checks: unknown[], datadog = false) => ({
+    apiVersion: 'deployer.dev/v1alpha1',
+    kind: 'Canary',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: { targetRef: { name: 'web' }, steps: [{ setWeight: 20 }, { pause: { duration: '10m' } }], analysis: { baseline: true, checks }, ...(datadog ? { datadog: { secretRef: { name: 'datadog' } } } : {}) },
+  });
+  const prom = (over: Record<string, unknown> = {}, conn: Record<string, unknown> = {}) => ({
+    name: 'latency',
+    compare: { query: 'avg(lat{app="web",role="{{ role }}"})', prometheus: { address: 'http://prometheus.monitoring:9090', ...conn }, ...over },
+  });
+  const cases: Array<{ name: string; checks: unknown[]; datadog?: boolean; want: RegExp | null; path?: string }> = [
+    { name: 'a Prometheus compare check needs no spec.datadog', checks: [prom({ step: '15s', window: '10m' }, { auth: { secretRef: { name: 'prom' } }, tls: { caSecretRef: { name: 'ca' } } })], want: null },
+    { name: 'a Datadog compare check next to it still needs spec.datadog', checks: [prom(), { name: 'dd', compare: { query: 'avg:lat{role:{{ role }}}' } }], want: /datadog.secretRef is required when a check uses Datadog/, path: 'spec' },
+    { name: 'a step without prometheus', checks: [{ name: 'dd', compare: { query: 'avg:lat{role:{{ role }}}', step: '30s' } }], datadog: true, want: /compare.step applies to Prometheus only/, path: 'spec.analysis.checks[0].compare' },
+    { name: 'a step under 1s', checks: [prom({ step: '500ms' })], want: /compare.step must be at least 1s/, path: 'spec.analysis.checks[0].compare.step' },
+    { name: 'an address that is not a URL', checks: [prom({}, { address: 'prometheus:9090' })], want: /compare.prometheus.address must be an http:\/\/ or https:\/\/ URL/, path: 'spec.analysis.checks[0].compare.prometheus.address' },
+    { name: 'an unknown variable in the address', checks: [prom({}, { address: 'http://prometheus.{{ zone }}:9090' })], want: /unknown variable "zone"/, path: 'spec.analysis.checks[0].compare.prometheus.address' },
+    { name: 'an auth Secret name that is not a name', checks: [prom({}, { auth: { secretRef: { name: 'Prom_Auth' } } })], want: /compare.prometheus.auth.secretRef.name must be a Secret name/, path: 'spec.analysis.checks[0].compare.prometheus.auth.secretRef.name' },
+    { name: 'a prometheus without address', checks: [prom({ prometheus: {} })], want: /^is required$/, path: 'spec.analysis.checks[0].compare.prometheus.address' },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const problems = validateCanary(spec(tc.checks, tc.datadog));
       if (tc.want === null) {
         expect(problems).to.deep.equal([]);
         return;

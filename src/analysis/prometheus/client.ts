@@ -35,8 +35,14 @@ export async function queryInstant(endpoint: PrometheusEndpoint, query: string, 
 
 /** A range query over [startMs, endMs] with a step: a 'samples' observation with every point of every series. */
 export async function queryRange(endpoint: PrometheusEndpoint, query: string, range: { startMs: number; endMs: number; stepMs: number }, opts: QueryOptions): Promise<Observation> {
-  const params = { query, start: (range.startMs / 1000).toFixed(3), end: (range.endMs / 1000).toFixed(3), step: `${Math.max(1, Math.round(range.stepMs / 1000))}s` };
+  const params = { query, start: (range.startMs / 1000).toFixed(3), end: (range.endMs / 1000).toFixed(3), step: stepParam(range.stepMs) };
   return callApi(endpoint, '/api/v1/query_range', params, query, opts);
+}
+
+/** A step as Prometheus reads it: whole seconds as "30s", anything else in milliseconds ("1500ms"); at least 1ms. */
+export function stepParam(stepMs: number): string {
+  const ms = Math.max(1, Math.round(stepMs));
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 async function callApi(endpoint: PrometheusEndpoint, path: string, params: Record<string, string>, query: string, opts: QueryOptions): Promise<Observation> {
