@@ -129,7 +129,6 @@ export const APPLY_CASES: ApplyCase[] = [
   { name: 'a Slack sink with a webhook and a token', spec: { notifications: [{ name: 'x', slack: { webhookSecretRef: { name: 's' }, tokenSecretRef: { name: 't' }, channel: 'C1' } }] }, message: /slack needs exactly one of webhookSecretRef or tokenSecretRef/, path: 'spec.notifications[0].slack' },
   { name: 'a Slack token without a channel', spec: { notifications: [{ name: 'x', slack: { tokenSecretRef: { name: 't' } } }] }, message: /slack.channel goes with tokenSecretRef/, path: 'spec.notifications[0].slack' },
   { name: 'Datadog events without any Datadog Secret', spec: { notifications: [{ name: 'x', datadogEvents: {} }] }, message: /a datadogEvents notification needs datadogEvents.secretRef or spec.datadog.secretRef/, path: 'spec' },
-  { name: 'DORA reporting without a Datadog Secret', spec: { dora: { enabled: true, env: 'prod' } }, message: /datadog.secretRef is required when dora is enabled/, path: 'spec' },
   { name: 'two notifications with the same name', spec: { notifications: [{ name: 'x', webhook: { urlSecretRef: { name: 'h' } } }, { name: 'x', webhook: { urlSecretRef: { name: 'h' } } }] }, message: /spec.notifications\[1\]: Duplicate value: \{"name":"x"\}/, path: 'spec.notifications[1]' },
 ];
 

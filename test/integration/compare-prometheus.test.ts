@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { expect } from 'chai';
 import type { CheckSpec } from '../../src/api/types.js';
 import { closedPort } from '../datadog/harness.js';
-import { eventually, kubectlOk } from '../support/cluster.js';
+import { eventually } from '../support/cluster.js';
 import { Prometheus, ensurePrometheus } from '../support/prometheus.js';
 import { World } from '../support/world.js';
 
@@ -80,28 +80,8 @@ function followPods(w: World, exporter: Exporter): () => void {
   return () => void (on = false);
 }
 
-/** This tree's CRD (with compare.prometheus), which another tree's run may have replaced meanwhile. */
-async function applyCrd(): Promise<void> {
-  await kubectlOk(['apply', '--server-side', '--force-conflicts', '-f', new URL('../../crds/', import.meta.url).pathname]);
-}
-
-/**
- * Creates the Canary, and again after applying this tree's CRD if the apiserver pruned
- * compare.prometheus (a run of another tree applied an older schema meanwhile).
- */
-async function canaryWithCheck(w: World, check: CheckSpec): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    await applyCrd();
-    await w.canary('web', { steps: STEPS, progressDeadline: '90s', analysis: { interval: '1s', failureLimit: 0, consecutiveErrorLimit: 2, baseline: true, checks: [check] } });
-    const stored = await w.get('web');
-    if (stored.spec.analysis?.checks?.[0]?.compare?.prometheus) return;
-    if (attempt >= 5) throw new Error('the apiserver keeps pruning compare.prometheus: the Canary CRD served is not this tree\'s');
-    await sleep(1000);
-  }
-}
-
 describe('compare on Prometheus: canary against baseline on the real control plane', function () {
-  this.timeout(420_000); // a scenario may run again (see scenario())
+  this.timeout(180_000);
   let exporter: Exporter;
   let prom: Prometheus;
   let w: World;
@@ -114,7 +94,7 @@ describe('compare on Prometheus: canary against baseline on the real control pla
 
   /** Given: a Canary guarding "web" with baseline pods and this Prometheus compare check, and no spec.datadog. */
   async function given(check: CheckSpec): Promise<void> {
-    await canaryWithCheck(w, check);
+    await w.canary('web', { steps: STEPS, progressDeadline: '90s', analysis: { interval: '1s', failureLimit: 0, consecutiveErrorLimit: 2, baseline: true, checks: [check] } });
     await w.waitPhase('web', 'Waiting');
   }
 
@@ -143,30 +123,10 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await w.teardown();
   }
 
-  /**
-   * Runs a scenario; runs it again in a fresh namespace only when it failed because the apiserver
-   * pruned compare.prometheus from the Canary (a run of another tree re-applied an older CRD on the
-   * shared control plane meanwhile), never for any other failure.
-   */
-  async function scenario(body: () => Promise<void>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await body();
-      } catch (err) {
-        const c = await w.get('web').catch(() => undefined);
-        const pruned = c !== undefined && !c.spec.analysis?.checks?.[0]?.compare?.prometheus;
-        if (!pruned || attempt >= 3) throw err;
-        console.log(`      (the Canary lost compare.prometheus to an older CRD applied by another run; again, attempt ${attempt + 1})`);
-        await tearDown();
-        await setUp();
-      }
-    }
-  }
-
   beforeEach(setUp);
   afterEach(tearDown);
 
-  it('rolls back a canary significantly slower than its baseline, and removes the baseline pods', () => scenario(async () => {
+  it('rolls back a canary significantly slower than its baseline, and removes the baseline pods', async () => {
     await given(latency());
     exporter.canaryShift = 10; // 110 ms against 100 ms (±3); the tolerance is 5%
     await w.setImage('web', 'example.com/web:2.0.0');
@@ -196,9 +156,9 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     expect(await w.replicaSets('deployer.dev/role=baseline')).to.have.length(0);
     expect((await w.get('web')).status?.baselineReplicas).to.equal(0);
     await w.waitForEvents('web', ['CheckFailed']);
-  }));
+  });
 
-  it('promotes a canary as noisy as its baseline, and removes the baseline pods', () => scenario(async () => {
+  it('promotes a canary as noisy as its baseline, and removes the baseline pods', async () => {
     await given(latency());
     exporter.canaryShift = 0;
     await w.setImage('web', 'example.com/web:2.0.0');
@@ -214,9 +174,9 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await w.waitForPodsGone('deployer.dev/role=baseline');
     expect(await w.replicaSets('deployer.dev/role=baseline')).to.have.length(0);
     await w.waitForEvents('web', ['Promoted']);
-  }));
+  });
 
-  it('rolls back after consecutiveErrorLimit errors when Prometheus is down, never promoting, and removes the baseline pods', () => scenario(async () => {
+  it('rolls back after consecutiveErrorLimit errors when Prometheus is down, never promoting, and removes the baseline pods', async () => {
     const port = await closedPort();
     await given(latency(`http://127.0.0.1:${port}`));
     const phases = new Set<string>();
@@ -242,5 +202,5 @@ describe('compare on Prometheus: canary against baseline on the real control pla
     await w.waitForPodsGone('deployer.dev/role=baseline');
     await w.waitNoCanaryPods('web');
     await w.waitForEvents('web', ['CheckErrors']);
-  }));
+  });
 });
