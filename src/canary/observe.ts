@@ -389,7 +389,8 @@ function revertCandidate(canary: Canary, dep: ObservedDeployment): boolean {
   return inRollbackWindow(st?.history, dep.stableAnnotation ?? st?.stableRevision, dep.revision, rollbackWindowOf(canary)) !== undefined;
 }
 
-function secretData(read: SecretRead): SecretData {
+/** What a Secret read gives a check: its data, or why there is none. */
+export function secretData(read: SecretRead): SecretData {
   switch (read.state) {
     case 'Found':
       return { ok: true, data: read.data };

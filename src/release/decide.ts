@@ -90,8 +90,8 @@ export interface Observed {
   /** Post-release: checks by name (resolved), with their fresh measurement if any. */
   checks: string[];
   measurements: Record<string, Measurement | undefined>;
-  /** Credentials problem for post-release checks. */
-  credentialsProblem?: string;
+  /** Post-release checks that cannot be measured, by name: why (a missing or invalid Secret). */
+  checkProblems?: Record<string, string>;
 }
 
 export type CanaryRequest = 'promote' | 'abort' | 'retry';
@@ -621,7 +621,8 @@ class Decider {
       const last = cs.measurements.at(-1);
       const due = last ? Date.parse(last.time) + intervalMs : promotedAt;
       if (this.now >= due) {
-        const m: Measurement | undefined = this.observed.credentialsProblem ? { verdict: 'Error', time: this.nowIso, message: this.observed.credentialsProblem } : this.observed.measurements[name];
+        const problem = this.observed.checkProblems?.[name];
+        const m: Measurement | undefined = problem !== undefined ? { verdict: 'Error', time: this.nowIso, message: problem } : this.observed.measurements[name];
         if (m) {
           cs = recordMeasurement(cs, m);
           this.requeueAt = Math.min(this.requeueAt ?? Infinity, Date.parse(m.time) + intervalMs);

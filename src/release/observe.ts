@@ -11,7 +11,9 @@ import { parseDatadogSecret } from '../analysis/secret.js';
 import { resolveChecks } from '../analysis/template.js';
 import { parseDuration } from '../analysis/duration.js';
 import { getCondition } from '../canary/conditions.js';
-import type { DeploymentObject, LabelSelector, SecretCache } from '../canary/observe.js';
+import { secretData, type DeploymentObject, type LabelSelector, type SecretCache } from '../canary/observe.js';
+import { checkSecretsFor, secretNamesOf, type SecretData } from '../analysis/check-secrets.js';
+import { isDatadogCheck } from '../analysis/datadog-check.js';
 import { revisionOf, versionOf, type PodTemplate } from '../canary/revision.js';
 import { isNotFound } from '../kube/errors.js';
 import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
@@ -95,7 +97,8 @@ export async function observe(release: Release, ctx: ReleaseObserveContext, now:
   let checks: string[] = [];
   const measurements: Observed['measurements'] = {};
   const measurementRequests: MeasurementRequest[] = [];
-  let credentialsProblem: string | undefined;
+  /** Per check: why it cannot be measured (its Secret); recorded as an Error measurement when due. */
+  const checkProblems: Record<string, string> = {};
   if (post && post.checks?.length) {
     const resolved = resolveChecks(
       { targetRef: { name: release.metadata.name }, steps: [], analysis: { ...(post.interval ? { interval: post.interval } : {}), checks: post.checks } },
@@ -106,35 +109,54 @@ export async function observe(release: Release, ctx: ReleaseObserveContext, now:
       checks = resolved.checks.map((c) => c.name);
       const verifying = st?.phase === RELEASE_PHASES.Verifying || st?.phase === RELEASE_PHASES.Progressing;
       if (verifying && st?.releaseGeneration === release.metadata.generation) {
+        // Datadog checks read spec.datadog's Secret; Prometheus and webhook checks their own.
         let credentials: DatadogCredentials | undefined;
-        const secretName = release.spec.datadog?.secretRef?.name;
-        if (!secretName) credentialsProblem = 'datadog.secretRef is required for postRelease checks';
-        else {
-          const read = await ctx.secrets.get(ns, secretName, now);
-          if (read.state === 'NotFound') credentialsProblem = `Secret ${ns}/${secretName} not found`;
-          else if (read.state === 'Unreadable') credentialsProblem = `Secret ${ns}/${secretName} could not be read (${read.message})`;
+        let credentialsProblem: string | undefined;
+        if (resolved.checks.some(isDatadogCheck)) {
+          const secretName = release.spec.datadog?.secretRef?.name;
+          if (!secretName) credentialsProblem = 'datadog.secretRef is required for Datadog post-release checks';
           else {
-            const parsed = parseDatadogSecret(read.data, `${ns}/${secretName}`);
-            if (parsed.ok) credentials = parsed.credentials;
-            else credentialsProblem = parsed.message;
+            const read = await ctx.secrets.get(ns, secretName, now);
+            if (read.state === 'NotFound') credentialsProblem = `Secret ${ns}/${secretName} not found`;
+            else if (read.state === 'Unreadable') credentialsProblem = `Secret ${ns}/${secretName} could not be read (${read.message})`;
+            else {
+              const parsed = parseDatadogSecret(read.data, `${ns}/${secretName}`);
+              if (parsed.ok) credentials = parsed.credentials;
+              else credentialsProblem = parsed.message;
+            }
           }
         }
-        if (credentials) {
-          const intervalMs = parseDuration(post.interval ?? RELEASE_DEFAULTS.postReleaseInterval) ?? 60_000;
-          const since = st?.promotedAt ? Date.parse(st.promotedAt) : now;
-          for (const check of resolved.checks) {
-            const last = st?.checks?.find((c) => c.name === check.name)?.measurements.at(-1);
-            const req: MeasurementRequest = { canaryKey: releaseKey(release), check, credentials, notBefore: last ? Date.parse(last.time) + intervalMs / 2 : since };
-            measurementRequests.push(req);
-            const m = st?.phase === RELEASE_PHASES.Verifying ? ctx.measurements.peek(req) : undefined;
-            if (m) measurements[check.name] = m;
+        const secretsRead = new Map<string, SecretData>();
+        for (const name of new Set(resolved.checks.flatMap(secretNamesOf))) secretsRead.set(name, secretData(await ctx.secrets.get(ns, name, now)));
+        const intervalMs = parseDuration(post.interval ?? RELEASE_DEFAULTS.postReleaseInterval) ?? 60_000;
+        const since = st?.promotedAt ? Date.parse(st.promotedAt) : now;
+        for (const check of resolved.checks) {
+          const last = st?.checks?.find((c) => c.name === check.name)?.measurements.at(-1);
+          const base = { canaryKey: releaseKey(release), check, notBefore: last ? Date.parse(last.time) + intervalMs / 2 : since };
+          let req: MeasurementRequest;
+          if (isDatadogCheck(check)) {
+            if (!credentials) {
+              checkProblems[check.name] = credentialsProblem ?? 'no Datadog credentials';
+              continue;
+            }
+            req = { ...base, credentials };
+          } else {
+            const secrets = checkSecretsFor(check, ns, (name) => secretsRead.get(name) ?? { ok: false, message: 'was not read' });
+            if (!secrets.ok) {
+              checkProblems[check.name] = secrets.message;
+              continue;
+            }
+            req = { ...base, ...(secrets.secrets ? { secrets: secrets.secrets } : {}) };
           }
+          measurementRequests.push(req);
+          const m = st?.phase === RELEASE_PHASES.Verifying ? ctx.measurements.peek(req) : undefined;
+          if (m) measurements[check.name] = m;
         }
       }
     }
   }
   return {
-    observed: { targets, specProblems, checks, measurements, ...(credentialsProblem ? { credentialsProblem } : {}) },
+    observed: { targets, specProblems, checks, measurements, checkProblems },
     deployments,
     measurementRequests,
   };

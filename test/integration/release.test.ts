@@ -1,6 +1,8 @@
 // The Release controller on the real control plane, with the real kubectl, the Canary controller
 // and the Datadog stand-in. Given / When / Then.
 import { expect } from 'chai';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Release, ReleaseSpec } from '../../src/api/release-types.js';
 import type { CheckSpec } from '../../src/api/types.js';
 import { revisionOf } from '../../src/canary/revision.js';
@@ -253,6 +255,45 @@ describe('Release controller on the real control plane', function () {
     });
   });
 
+  describe('a post-release webhook check, without Datadog', () => {
+    let w: World;
+    let server: Server;
+    let status = 200;
+    const seen: string[] = [];
+    before(async () => {
+      server = createServer((req, res) => {
+        seen.push(req.url ?? '');
+        res.statusCode = status;
+        res.end(status === 200 ? 'ok' : 'smoke test failed: checkout answered 502');
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      w = await World.create('rel-hook');
+      await w.startOperator();
+      await w.deployment('api', 'example.com/api:1.0.0');
+    });
+    after(async () => {
+      await w.teardown();
+      await new Promise((r) => server.close(r));
+    });
+
+    it('a smoke test that starts failing after the promotion returns the target to its previous version', async () => {
+      const port = (server.address() as AddressInfo).port;
+      await release(w, pushSpec({ api: '2.0.0' }, [['api']], { postRelease: { duration: '5m', interval: '1s', checks: [{ name: 'smoke', webhook: { url: `http://127.0.0.1:${port}/smoke?version={{ version }}` } }] } }));
+      await waitReleasePhase(w, 'Verifying');
+      await waitRelease(w, (r) => (r.status?.checks?.[0]?.passes ?? 0) > 0, 'a passing smoke test');
+      expect(seen[0]).to.equal('/smoke?version=2.0.0');
+      expect(await image(w, 'api')).to.equal('example.com/api:2.0.0');
+
+      status = 500;
+      const r = await waitReleasePhase(w, 'RolledBack', 'shop', 120_000);
+      expect(r.spec.datadog, 'no Datadog Secret needed').to.equal(undefined);
+      expect(r.status?.failureReason).to.match(/^post-release check smoke failed 1 time\(s\) \(limit 0\): Fail .*smoke test failed: checkout answered 502/);
+      expect(r.status?.history?.[0]).to.include({ outcome: 'RolledBack', reason: 'PostReleaseCheckFailed' });
+      expect(await image(w, 'api')).to.equal('example.com/api:1.0.0');
+      await rolloutStatus(w, 'api');
+    });
+  });
+
   describe('GitOps: the sync applies the templates, the Release names the version', () => {
     let w: World;
     const VERSION = 'app.kubernetes.io/version';
@@ -415,6 +456,8 @@ describe('Release controller on the real control plane', function () {
       ['a target missing from order', { targets: [{ deployment: 'api' }, { deployment: 'web' }], order: [['api']] }, /a target is missing from order/],
       ['order naming an unknown target', { targets: [{ deployment: 'api' }], order: [['api', 'nope']] }, /order names a Deployment that is not a target/],
       ['an unknown failure policy', { targets: [{ deployment: 'api' }], failurePolicy: 'Panic' as never }, /failurePolicy: Unsupported value: "Panic"/],
+      ['a post-release check of two kinds', { targets: [{ deployment: 'api' }], postRelease: { duration: '1m', checks: [{ name: 'c', prometheusQuery: { address: 'http://p:9090', query: 'up', max: 1 }, webhook: { url: 'http://tests/run' } }] } }, /a check must have exactly one of datadogMonitor, datadogQuery, prometheusQuery or webhook/],
+      ['a Datadog post-release check without a Datadog Secret', { targets: [{ deployment: 'api' }], postRelease: { duration: '1m', checks: [{ name: 'c', datadogMonitor: { id: 1 } }] } }, /datadog.secretRef is required when a post-release check uses Datadog/],
     ];
     for (const [name, spec, message] of refused) {
       it(`the schema refuses ${name}`, async () => {

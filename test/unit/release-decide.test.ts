@@ -389,6 +389,21 @@ describe('Release decide()', () => {
       expect(done.status.history?.[0]).to.deep.include({ outcome: 'RolledBack', reason: REASONS.PostReleaseCheckFailed, promotedAt: iso(60) });
     });
 
+    it('a check that cannot be measured (its Secret) is an Error each interval; the error limit rolls back, the others keep measuring', () => {
+      const problem = { checks: ['errors', 'smoke'], checkProblems: { smoke: 'Secret ns/hooks not found' } };
+      let r = verifying();
+      const first = decide(r, observed([target('worker', { guarded: false, v: '2' })], problem), at(61));
+      expect(first.status.checks?.find((c) => c.name === 'smoke')).to.deep.include({ errors: 1, consecutiveErrors: 1 });
+      expect(first.status.checks?.find((c) => c.name === 'smoke')?.measurements[0]).to.deep.include({ verdict: 'Error', message: 'Secret ns/hooks not found' });
+      expect(first.actions, 'the measurable check is still measured').to.deep.equal([{ type: 'Measure', checks: ['errors'] }]);
+      r = after(r, first);
+      r = after(r, decide(r, observed([target('worker', { guarded: false, v: '2' })], problem), at(121)));
+      expect(r.status?.phase).to.equal('Verifying');
+      const third = decide(r, observed([target('worker', { guarded: false, v: '2' })], problem), at(181));
+      expect(third.status.phase).to.equal('RollingBack');
+      expect(third.status.failureReason).to.match(/^post-release check smoke errored 3 time\(s\) in a row \(limit 3\): Error.*Secret ns\/hooks not found/);
+    });
+
     it('passing checks for the duration: Succeeded, promotedAt when the last group was promoted', () => {
       let r = verifying();
       r = after(r, decide(r, observed([target('worker', { guarded: false, v: '2' })], { checks: ['errors'], measurements: { errors: { verdict: 'Pass', value: 'OK', time: iso(61) } } }), at(62)));
