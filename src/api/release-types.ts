@@ -126,6 +126,8 @@ export interface TargetStatus {
   version?: string;
   /** The Canary's lastResult for this revision, verbatim. */
   canaryResult?: string;
+  /** The retry request this attempt owes the Canary (it had rolled the revision back before): sent until handled. */
+  retryRequest?: string;
   message?: string;
   startedAt?: string;
   finishedAt?: string;

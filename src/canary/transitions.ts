@@ -45,7 +45,11 @@ export function deriveCanaryTransitions(before: CanaryStatus | undefined, after:
     facts.push({ transition: TRANSITIONS.RolledBack, reason: progressing?.reason ?? REASONS.RolledBack, message: after.message ?? '', key: after.failedRevision ?? after.canaryRevision ?? `g${generation ?? 0}`, ...common });
   }
   if (after.phase === PHASES.Failed && (b.phase !== PHASES.Failed || getCondition(b.conditions, CONDITIONS.Ready)?.reason !== ready?.reason)) {
-    facts.push({ transition: TRANSITIONS.Failed, reason: ready?.reason ?? 'Failed', message: after.message ?? '', key: `g${generation ?? 0}`, ...common });
+    // Each failure its own announcement: another reason, or the same one again after a recovery
+    // (the Ready condition's transition time), within one generation.
+    const since = ready?.lastTransitionTime ? Date.parse(ready.lastTransitionTime) : NaN;
+    const key = `g${generation ?? 0}:${ready?.reason ?? 'Failed'}${Number.isNaN(since) ? '' : `@${Math.floor(since / 1000).toString(36)}`}`;
+    facts.push({ transition: TRANSITIONS.Failed, reason: ready?.reason ?? 'Failed', message: after.message ?? '', key, ...common });
   }
   const waiting = (s: CanaryStatus): boolean => {
     const p = getCondition(s.conditions, CONDITIONS.Progressing);

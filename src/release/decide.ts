@@ -447,8 +447,12 @@ class Decider {
       }
       t.phase = TARGET_PHASES.Canary;
       t.message = `Canary ${obs.canary.name} verifies revision ${t.revision}`;
-      // A retried generation: the Canary must try the revision it rolled back before.
-      if (obs.canary.failedRevision === t.revision) this.annotate(t, 'retry');
+      // A retried generation: the Canary must try the revision it rolled back before. The request
+      // is recorded first and sent on every pass until the Canary has handled it.
+      if (obs.canary.failedRevision === t.revision) {
+        t.retryRequest = canaryRequestId(this.release, this.st, 'retry');
+        this.annotate(t, 'retry');
+      }
       return;
     }
     if (t.revisionBefore === t.revision && obs.rolledOut) {
@@ -566,6 +570,11 @@ class Decider {
         this.fail(t, REASONS.TargetNotFound, `Canary ${t.canary ?? '?'} of Deployment ${t.deployment} was deleted during the release`);
         return;
       }
+      if (t.retryRequest !== undefined && c.handled.retry !== t.retryRequest) {
+        // The retry owed to the Canary is not handled yet (a pass that stopped before sending it).
+        this.annotate(t, 'retry');
+        return;
+      }
       if (c.failedRevision !== undefined && c.failedRevision === t.revision && !this.retryPending(t, c)) {
         t.canaryResult = c.lastResult;
         this.fail(t, REASONS.RolledBack, c.lastResult ?? `Canary ${c.name} rolled back revision ${t.revision}`);
@@ -642,11 +651,19 @@ class Decider {
         return;
       }
     }
-    if (this.now >= promotedAt + durationMs) {
+    // The window ends with a verdict only when every check has been measured and none is due
+    // unmeasured (an operator restarted across the deadline asks again first).
+    const measured = st.checks.every((c) => c.measurements.length > 0);
+    if (this.now >= promotedAt + durationMs && need.length === 0 && measured) {
       this.succeed(`every target runs ${this.release.spec.version}; post-release checks passed for ${post.duration}`);
       return;
     }
     if (need.length) this.actions.push({ type: 'Measure', checks: need });
+    if (this.now >= promotedAt + durationMs) {
+      const waiting = st.checks.filter((c) => c.measurements.length === 0 || need.includes(c.name)).map((c) => c.name);
+      st.message = `post-release checks ended at ${iso(promotedAt + durationMs).replace(/\.\d{3}Z$/, 'Z')}; waiting for a measurement of ${waiting.join(', ')}`;
+      return;
+    }
     this.requeueAt = Math.min(this.requeueAt ?? Infinity, promotedAt + durationMs);
     st.message = `post-release checks until ${iso(promotedAt + durationMs).replace(/\.\d{3}Z$/, 'Z')}`;
   }

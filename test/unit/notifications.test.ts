@@ -78,6 +78,18 @@ describe('deriveCanaryTransitions: transitions from status, old → new', () => 
     expect(f?.run).to.match(new RegExp(`^${NEXT}@`));
   });
 
+  it('each failure of a generation has its own id: another reason, or the same reason again after a recovery', () => {
+    const recovered: CanaryStatus = { ...waiting, conditions: [cond('Ready', 'True', 'Idle')] };
+    const again: CanaryStatus = { ...failed, conditions: [{ ...cond('Ready', 'False', 'SecretNotFound'), lastTransitionTime: iso(300) }] };
+    const keys = [
+      deriveCanaryTransitions(waiting, failed, 3)[0]?.key,
+      deriveCanaryTransitions(failed, { ...failed, conditions: [cond('Ready', 'False', 'InvalidSpec')] }, 3)[0]?.key,
+      deriveCanaryTransitions(recovered, again, 3)[0]?.key,
+    ];
+    expect(keys.every((k) => typeof k === 'string')).to.equal(true);
+    expect(new Set(keys).size, JSON.stringify(keys)).to.equal(3);
+  });
+
   it('a rollback carries the reason of its Progressing condition and the status message', () => {
     const [f] = deriveCanaryTransitions(progressing, rolledBack, 3);
     expect(f).to.include({ transition: 'RolledBack', reason: 'RolledBack', key: NEXT, message: rolledBack.message });

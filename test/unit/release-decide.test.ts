@@ -262,6 +262,18 @@ describe('Release decide()', () => {
       expect(d2.actions).to.deep.include({ type: 'AnnotateCanary', canary: 'api', request: 'retry', id: canaryRequestId(retrying, d2.status, 'retry') });
       expect(targetOf(d2, 'api')?.phase).to.equal('Canary');
       expect(reasons(d2)).to.include(REASONS.RetryRequested);
+
+      // The pass stopped after its status write, before the retry reached the Canary (leadership
+      // lost, a refused write): the next pass sends it again rather than failing on the old rollback.
+      const r3 = after(retrying, d2);
+      const d3 = decide(r3, observed(world({ api: { v: '2', canary: apiFailed } })), at(105));
+      expect(d3.status.phase).to.equal('Progressing');
+      expect(d3.actions).to.deep.include({ type: 'AnnotateCanary', canary: 'api', request: 'retry', id: canaryRequestId(retrying, d2.status, 'retry') });
+      // Once the Canary has handled it, a rollback of the same revision is this attempt's failure.
+      const handled = canary('api', { failedRevision: R('api', '2'), lastResult: 'check errors failed again', handled: { retry: canaryRequestId(retrying, d2.status, 'retry') } });
+      const d4 = decide(after(r3, d3), observed(world({ api: { v: '2', canary: handled } })), at(140));
+      expect(d4.status.phase).to.equal('RollingBack');
+      expect(d4.status.failureReason).to.equal('check errors failed again');
     });
   });
 
@@ -404,11 +416,23 @@ describe('Release decide()', () => {
       expect(third.status.failureReason).to.match(/^post-release check smoke errored 3 time\(s\) in a row \(limit 3\): Error.*Secret ns\/hooks not found/);
     });
 
+    it('the window ends with a verdict only once every check is measured (an operator restarted across the deadline)', () => {
+      const r = verifying();
+      // The first pass after a restart comes after the deadline, with no measurement yet.
+      const d = decide(r, observed([target('worker', { guarded: false, v: '2' })], { checks: ['errors'], measurements: {} }), at(700));
+      expect(d.status.phase).to.equal('Verifying');
+      expect(d.status.message).to.match(/waiting for a measurement of errors/);
+      expect(d.actions).to.deep.equal([{ type: 'Measure', checks: ['errors'] }]);
+      const next = decide(after(r, d), observed([target('worker', { guarded: false, v: '2' })], { checks: ['errors'], measurements: { errors: { verdict: 'Fail', value: 'Alert', time: iso(701) } } }), at(702));
+      expect(next.status.phase, 'the late measurement still decides').to.equal('RollingBack');
+    });
+
     it('passing checks for the duration: Succeeded, promotedAt when the last group was promoted', () => {
       let r = verifying();
       r = after(r, decide(r, observed([target('worker', { guarded: false, v: '2' })], { checks: ['errors'], measurements: { errors: { verdict: 'Pass', value: 'OK', time: iso(61) } } }), at(62)));
       expect(r.status?.phase).to.equal('Verifying');
-      const d = decide(r, observed([target('worker', { guarded: false, v: '2' })], { checks: ['errors'], measurements: {} }), at(660));
+      // The measurement due last in the window is in (the ones between are not needed for the verdict).
+      const d = decide(r, observed([target('worker', { guarded: false, v: '2' })], { checks: ['errors'], measurements: { errors: { verdict: 'Pass', value: 'OK', time: iso(659) } } }), at(660));
       expect(d.status.phase).to.equal('Succeeded');
       expect(d.status.promotedAt).to.equal(iso(60));
       expect(d.status.history?.[0]?.promotedAt).to.equal(iso(60));
