@@ -92,6 +92,8 @@ export interface Observed {
   measurements: Record<string, Measurement | undefined>;
   /** Post-release checks that cannot be measured, by name: why (a missing or invalid Secret). */
   checkProblems?: Record<string, string>;
+  /** Canaries of the namespace that carry this Release's held-by annotation. */
+  heldCanaries?: string[];
 }
 
 export type CanaryRequest = 'promote' | 'abort' | 'retry';
@@ -278,11 +280,13 @@ class Decider {
     const st = this.st;
     const version = st.version ?? '';
     const firstGroup = groupsOf(this.release)[0] ?? [];
+    // The newer generation pushes nothing if it cannot start (it fails on its configuration).
+    const startsNow = this.problems().length === 0;
     for (const t of st.targets ?? []) {
       // A canary of the older version is aborted, unless the newer generation pushes a new template to
       // the target at once (its first group, with images): that template supersedes the canary, and an
       // abort handled after it arrived would abort the newer revision.
-      const pushedNow = firstGroup.includes(t.deployment) && Object.keys(this.release.spec.targets.find((x) => x.deployment === t.deployment)?.images ?? {}).length > 0;
+      const pushedNow = startsNow && firstGroup.includes(t.deployment) && Object.keys(this.release.spec.targets.find((x) => x.deployment === t.deployment)?.images ?? {}).length > 0;
       if (t.phase === TARGET_PHASES.Canary && !pushedNow) this.annotate(t, 'abort');
       if (t.phase === TARGET_PHASES.Pending || IN_FLIGHT.includes(t.phase)) t.phase = t.phase === TARGET_PHASES.Pending ? TARGET_PHASES.Skipped : TARGET_PHASES.Halted;
     }
@@ -291,10 +295,15 @@ class Decider {
     this.event('Normal', REASONS.ReleaseSuperseded, `release of ${version} (generation ${st.releaseGeneration ?? '?'}) ${message}`);
   }
 
+  /** What keeps the current generation from starting: the spec, the checks, the targets. */
+  private problems(): string[] {
+    return [...specProblemsOf(this.release), ...this.observed.specProblems, ...this.targetProblems()];
+  }
+
   /** Validates and starts the current generation; Failed (changing nothing) when it cannot. */
   private start(): void {
     const st = this.st;
-    const problems = [...specProblemsOf(this.release), ...this.observed.specProblems, ...this.targetProblems()];
+    const problems = this.problems();
     const wasFailedSame = st.phase === RELEASE_PHASES.Failed && st.releaseGeneration === this.generation;
     if (problems.length) {
       const message = problems.join('; ');
@@ -841,6 +850,11 @@ class Decider {
     if (st.phase === RELEASE_PHASES.RolledBack || st.phase === RELEASE_PHASES.Halted) this.releaseHolds((o) => o.canary?.stableRevision === o.revision);
     // A release that ended places no new hold.
     if (!running) for (let i = this.actions.length - 1; i >= 0; i--) if (this.actions[i]?.type === 'HoldCanary') this.actions.splice(i, 1);
+    // A Canary this Release holds whose Deployment is no longer a target (the spec dropped it) is let go.
+    const ofTargets = new Set(Object.values(this.observed.targets).flatMap((o) => (o.canary ? [o.canary.name] : [])));
+    for (const name of this.observed.heldCanaries ?? []) {
+      if (!ofTargets.has(name) && !this.actions.some((a) => a.type === 'ReleaseCanary' && a.canary === name)) this.actions.push({ type: 'ReleaseCanary', canary: name });
+    }
     const current = st.releaseGeneration === this.generation;
     const ready: [ConditionStatus, string] =
       phase === RELEASE_PHASES.Succeeded && current ? ['True', REASONS.ReleaseSucceeded] : ['False', reasonOfPhase(phase)];

@@ -18,7 +18,7 @@ import { revisionOf, versionOf, type PodTemplate } from '../canary/revision.js';
 import { isNotFound } from '../kube/errors.js';
 import { paths, type KubeObject, type RawClient } from '../kube/raw-client.js';
 import type { ObjectStore } from '../runtime/informer.js';
-import { RELEASE_DEFAULTS, type Observed, type ObservedCanary, type ObservedTarget } from './decide.js';
+import { holderOf, RELEASE_DEFAULTS, type Observed, type ObservedCanary, type ObservedTarget } from './decide.js';
 
 /** Pod template labels that name the version a template belongs to (GitOps targets). */
 export const VERSION_LABELS = ['app.kubernetes.io/version', LABELS.ddVersion] as const;
@@ -156,7 +156,7 @@ export async function observe(release: Release, ctx: ReleaseObserveContext, now:
     }
   }
   return {
-    observed: { targets, specProblems, checks, measurements, checkProblems },
+    observed: { targets, specProblems, checks, measurements, checkProblems, heldCanaries: canariesHeldBy(canaries as unknown as KubeObject[], holderOf(release)).map((c) => c.metadata.name) },
     deployments,
     measurementRequests,
   };

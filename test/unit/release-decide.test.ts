@@ -300,6 +300,22 @@ describe('Release decide()', () => {
     expect(reasons(d)).to.include.members([REASONS.ReleaseSuperseded, REASONS.ReleaseStarted]);
   });
 
+  it('a newer generation that cannot start (its configuration) still aborts the canaries of the one it supersedes', () => {
+    const r = after(release(), decide(release(), observed(world()), at(0)));
+    expect(r.status?.targets?.find((t) => t.deployment === 'api')?.phase).to.equal('Canary');
+    const newer: Release = { ...r, metadata: { ...r.metadata, generation: 2 }, spec: { ...r.spec, version: '2.0.1', targets: SPEC.targets.map((t) => ({ ...t, images: { [t.deployment]: `acme/${t.deployment}:2.0.1` } })) } };
+    const d = decide(newer, observed(world({ api: { v: '2', canary: canary('api', { phase: 'Progressing' }) } }), { specProblems: ['postRelease: interval "1x" is not a duration'] }), at(30));
+    expect(d.status.phase).to.equal('Failed');
+    expect(d.actions, 'nothing replaces the old canary, so it is aborted').to.deep.include({ type: 'AnnotateCanary', canary: 'api', request: 'abort', id: `release/shop@1/abort/${iso(0)}` });
+  });
+
+  it('a Canary it holds whose Deployment the spec no longer lists is let go; the holds of its targets stay', () => {
+    const r = after(release(), decide(release(), observed(world()), at(0)));
+    const d = decide(r, observed(world({ web: { canary: canary('web', { annotations: { [ANNOTATIONS.heldBy]: 'release/shop' } }) } }), { heldCanaries: ['web', 'billing'] }), at(10));
+    const released = d.actions.filter((a) => a.type === 'ReleaseCanary').map((a) => (a as { canary: string }).canary);
+    expect(released).to.deep.equal(['billing']);
+  });
+
   describe('GitOps (targets without images)', () => {
     const gitops: Partial<ReleaseSpec> = { targets: [{ deployment: 'api' }, { deployment: 'web' }], order: [['api'], ['web']] };
 
