@@ -447,6 +447,30 @@ class Decider {
     } else previous();
   }
 
+  /**
+   * A target of a later group whose template of this release a sync applied early (its version label
+   * says so) may have been canaried before its hold arrived. All or nothing: a canary of it in flight
+   * is aborted (the target stays held on that template, Skipped), and a template its Canary already
+   * promoted goes back like any changed target (true: it is Reverting).
+   */
+  private earlyTemplateGoesBack(t: TargetStatus): boolean {
+    const obs = this.observed.targets[t.deployment];
+    const c = obs?.canary;
+    const images = this.release.spec.targets.find((x) => x.deployment === t.deployment)?.images;
+    if (!obs || !c || (images && Object.keys(images).length) || obs.versionLabel !== this.release.spec.version) return false;
+    if (c.stableRevision === obs.revision) {
+      t.revision = obs.revision;
+      t.version = obs.version;
+      this.setBefore(t, obs, false);
+      if (t.revisionBefore === undefined || t.revisionBefore === t.revision) return false;
+      t.phase = TARGET_PHASES.Reverting;
+      t.message = `its Canary promoted revision ${t.revision} before its group started; returning to revision ${t.revisionBefore}`;
+      return true;
+    }
+    if (c.canaryRevision === obs.revision && c.failedRevision !== obs.revision && ['Progressing', 'Paused', 'Promoting'].includes(c.phase ?? '')) this.annotate(t, 'abort');
+    return false;
+  }
+
   /** The target's revision is known: it is verified by its Canary or by its rolling update. */
   private beginVerification(t: TargetStatus, obs: ObservedTarget): void {
     if (obs.canary) {
@@ -718,6 +742,7 @@ class Decider {
     st.rollbackReason = reason;
     for (const x of st.targets ?? []) {
       if (x.phase === TARGET_PHASES.Pending || x.phase === TARGET_PHASES.WaitingForTemplate) {
+        if (this.earlyTemplateGoesBack(x)) continue;
         x.phase = TARGET_PHASES.Skipped;
         x.message = 'not started: the release was rolled back first';
         continue;

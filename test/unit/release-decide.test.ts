@@ -330,6 +330,25 @@ describe('Release decide()', () => {
       expect(types(d2)).to.not.include('ApplyImages');
     });
 
+    it('all or nothing when the sync was early: a later group\'s canary started before its hold is aborted; one already promoted goes back', () => {
+      const r0 = release({ spec: gitops });
+      const web2 = { v: '2', versionLabel: '2.0.0', rolledOut: false };
+      const r = after(r0, decide(r0, observed([target('api', { v: '2', versionLabel: '2.0.0', rolledOut: false }), target('web', web2)]), at(0)));
+      const apiFailed = target('api', { v: '2', versionLabel: '2.0.0', canary: canary('api', { failedRevision: R('api', '2'), lastResult: 'check errors failed: Fail 9' }) });
+
+      // web's Canary started on the early template before the hold arrived, and is still analysing.
+      const running = decide(r, observed([apiFailed, target('web', { ...web2, canary: canary('web', { phase: 'Progressing', canaryRevision: R('web', '2') }) })]), at(30));
+      expect(running.status.phase).to.equal('RollingBack');
+      expect(running.actions).to.deep.include({ type: 'AnnotateCanary', canary: 'web', request: 'abort', id: canaryRequestId(r, running.status, 'abort') });
+      expect(targetOf(running, 'web')?.phase).to.equal('Skipped');
+
+      // web's Canary had already promoted it: web returns to what it ran before, like api.
+      const promoted = canary('web', { stableRevision: R('web', '2'), phase: 'Succeeded', promotions: [{ revision: R('web', '2'), stableRevisionBefore: R('web', '1') }] });
+      const back = decide(r, observed([apiFailed, target('web', { v: '2', versionLabel: '2.0.0', canary: promoted })]), at(30));
+      expect(targetOf(back, 'web')).to.deep.include({ phase: 'Reverting', revisionBefore: R('web', '1'), revision: R('web', '2') });
+      expect(back.actions).to.deep.include({ type: 'RevertTemplate', deployment: 'web', revision: R('web', '1') });
+    });
+
     it('the Deployments change first: the release takes their templates at once, exactly once', () => {
       const r0 = release({ spec: gitops });
       const d = decide(r0, observed([target('api', { v: '2', versionLabel: '2.0.0', rolledOut: false }), target('web', { v: '2', versionLabel: '2.0.0', rolledOut: false })]), at(0));
