@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import { ensureCluster, kubectl } from '../support/cluster.js';
 import { RawClient, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import { DatadogStandIn } from '../datadog/server.js';
+import { quantile, sleep, waitUntil } from './stats.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const API_KEY = 'bench-api-key';
@@ -22,26 +23,7 @@ const APP_KEY = 'bench-app-key';
  * own writes (its user and field manager "deployer") skip the admission webhook.
  */
 const AS_USER = { fieldManager: 'bench-user' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]): number => quantile(xs, 0.5);
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  const hi = Math.ceil(i);
-  return s[lo]! + (s[hi]! - s[lo]!) * (i - lo);
-}
-
-async function waitUntil<T>(fn: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 5): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(intervalMs);
-  }
-}
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

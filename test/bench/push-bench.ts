@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { ensureCluster, kubectl } from '../support/cluster.js';
 import { RawClient, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import { DatadogStandIn } from '../datadog/server.js';
+import { quantile, sleep, waitUntil } from './stats.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const API_KEY = 'bench-api-key';
@@ -25,28 +26,9 @@ const POLL_INTERVAL_S = Number(process.env.POLL_INTERVAL ?? 10);
 const HEALTH_PORT = 18_182;
 const PUSH_PORT = 18_443;
 const AS_USER = { fieldManager: 'bench-user' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  const hi = Math.ceil(i);
-  return s[lo]! + (s[hi]! - s[lo]!) * (i - lo);
-}
 const round = (x: number): number => Math.round(x);
 const summary = (xs: number[]) => ({ p50: round(quantile(xs, 0.5)), p90: round(quantile(xs, 0.9)), min: round(Math.min(...xs)), max: round(Math.max(...xs)), n: xs.length });
-
-async function waitUntil<T>(fn: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 5): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(intervalMs);
-  }
-}
 
 /** The operator with the push endpoint on (a token Secret in the bench's namespace). */
 function startOperator(namespace: string): ChildProcess {

@@ -1,15 +1,15 @@
 import { expect } from 'chai';
 import { ANNOTATIONS, CONDITIONS, FINALIZER, REASONS } from '../../src/api/constants.js';
 import type { Canary, CanaryRecord, CanaryStatus, Measurement } from '../../src/api/types.js';
-import type { ResolvedCheck } from '../../src/analysis/provider.js';
 import { decide, type Decision, type Observed, type ObservedDeployment } from '../../src/canary/decide.js';
+import { CHECK, dep, STABLE_REVISION } from '../support/canary-fixtures.js';
 import { addRecord, inRollbackWindow } from '../../src/canary/history.js';
 
 const T0 = Date.parse('2026-11-27T10:00:00.000Z');
 const at = (s: number): number => T0 + s * 1000;
 const iso = (s: number): string => new Date(at(s)).toISOString();
 
-const V1 = 'aaaaaaaaaa';
+const V1 = STABLE_REVISION;
 const V2 = 'bbbbbbbbbb';
 const V3 = 'cccccccccc';
 const V4 = 'dddddddddd';
@@ -30,36 +30,6 @@ function canary(over: { spec?: Partial<Canary['spec']>; status?: CanaryStatus; a
     ...(over.status ? { status: over.status } : {}),
   };
 }
-
-function dep(over: Partial<ObservedDeployment> = {}): ObservedDeployment {
-  return {
-    name: 'checkout',
-    uid: 'uid-1',
-    strategy: 'RollingUpdate',
-    updatedReplicas: 9,
-    generationObserved: true,
-    revision: V1,
-    version: '1.0.0',
-    paused: false,
-    replicas: 9,
-    guardLabel: 'checkout',
-    stableAnnotation: V1,
-    heldByUs: false,
-    rolloutComplete: true,
-    rolloutMessage: '9/9 updated, 9/9 available',
-    stableTemplateKnown: true,
-    ...over,
-  };
-}
-
-const CHECK: ResolvedCheck = {
-  kind: 'datadogMonitor',
-  name: 'errors',
-  monitor: { id: 1 },
-  group: 'version:1.1.0',
-  verdicts: { OK: 'Pass', Alert: 'Fail', Warn: 'Inconclusive', 'No Data': 'Inconclusive', Skipped: 'Inconclusive', Ignored: 'Inconclusive', Unknown: 'Inconclusive' },
-  intervalMs: 30_000,
-};
 
 const observed = (over: Partial<Observed> = {}): Observed => ({ specProblems: [], deployment: dep(), canaryReplicaSets: [], credentials: { ok: true }, checks: [CHECK], measurements: {}, ...over });
 const m = (verdict: Measurement['verdict'], s: number, value?: string): Measurement => ({ verdict, time: iso(s), ...(value ? { value } : {}) });

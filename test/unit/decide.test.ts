@@ -3,12 +3,13 @@ import { ANNOTATIONS, CONDITIONS, FINALIZER, RATE_LIMITED_VALUE, REASONS } from 
 import type { Canary, CanaryStatus, Measurement } from '../../src/api/types.js';
 import type { ResolvedCheck } from '../../src/analysis/provider.js';
 import { decide, emptyCheckStatus, recordMeasurement, type Action, type Decision, type Observed, type ObservedDeployment } from '../../src/canary/decide.js';
+import { CHECK, dep, STABLE_REVISION } from '../support/canary-fixtures.js';
 
 const T0 = Date.parse('2026-11-27T10:00:00.000Z');
 const at = (s: number): number => T0 + s * 1000;
 const iso = (s: number): string => new Date(at(s)).toISOString();
 
-const STABLE = 'aaaaaaaaaa';
+const STABLE = STABLE_REVISION;
 const NEXT = 'bbbbbbbbbb';
 const NEWER = 'cccccccccc';
 
@@ -37,36 +38,6 @@ function canary(over: { spec?: Partial<Canary['spec']>; status?: CanaryStatus; a
     ...(over.status ? { status: over.status } : {}),
   };
 }
-
-function dep(over: Partial<ObservedDeployment> = {}): ObservedDeployment {
-  return {
-    name: 'checkout',
-    uid: 'uid-1',
-    strategy: 'RollingUpdate',
-    updatedReplicas: 9,
-    generationObserved: true,
-    revision: STABLE,
-    version: '1.0.0',
-    paused: false,
-    replicas: 9,
-    guardLabel: 'checkout',
-    stableAnnotation: STABLE,
-    heldByUs: false,
-    rolloutComplete: true,
-    rolloutMessage: '9/9 updated, 9/9 available',
-    stableTemplateKnown: true,
-    ...over,
-  };
-}
-
-const CHECK: ResolvedCheck = {
-  kind: 'datadogMonitor',
-  name: 'errors',
-  monitor: { id: 1 },
-  group: 'version:1.1.0',
-  verdicts: { OK: 'Pass', Alert: 'Fail', Warn: 'Inconclusive', 'No Data': 'Inconclusive', Skipped: 'Inconclusive', Ignored: 'Inconclusive', Unknown: 'Inconclusive' },
-  intervalMs: 30_000,
-};
 
 function observed(over: Partial<Observed> = {}): Observed {
   return { specProblems: [], deployment: dep(), canaryReplicaSets: [], credentials: { ok: true }, checks: [CHECK], measurements: {}, ...over };
