@@ -108,7 +108,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
         urlPolicy: { allowPlainHttp: opts.datadogAllowPlainHttp === true },
       }),
     events: new KubeEventRecorder(client, 'deployer', identity),
-    concurrency: opts.concurrency ?? 4,
+    // Passes wait on the API server and Datadog, not on CPU: as many as Argo Rollouts runs by default (--rollout-threads 10).
+    concurrency: opts.concurrency ?? 10,
     resyncMs: opts.resyncMs ?? 5 * 60_000,
   };
   const canary = canaryController({ ...shared, measurements: (onReady) => shared.measurements(onReady, 'canary'), ...(opts.notifier ? { notifier: opts.notifier } : {}), notificationDefaults: notifications.defaults, ...(hints ? { hints } : {}) }, runtime);

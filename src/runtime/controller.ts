@@ -149,9 +149,11 @@ export class Controller {
     this.rt.metrics.queueDepth.set({ controller: this.name }, this.queue.length);
   }
 
-  /** Every object of `for`. */
+  /** Every object of `for`, behind the keys something happened to (a resync). */
   enqueueAll(): void {
-    for (const obj of this.def.for.list()) this.enqueue(keyOf(obj));
+    if (this.stopped) return;
+    for (const obj of this.def.for.list()) this.queue.addBackground(keyOf(obj));
+    this.rt.metrics.queueDepth.set({ controller: this.name }, this.queue.length);
   }
 
   /**
@@ -217,7 +219,8 @@ export class Controller {
   private onStartedLeading(): void {
     const keys = this.knownKeys();
     this.log.info('Leading: reconciling every object', { keys: keys.size });
-    for (const key of keys) this.enqueue(key);
+    for (const key of keys) this.queue.addBackground(key);
+    this.rt.metrics.queueDepth.set({ controller: this.name }, this.queue.length);
   }
 
   private onStoppedLeading(): void {

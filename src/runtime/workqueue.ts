@@ -1,13 +1,16 @@
 // A keyed work queue in the style of client-go's: keys are de-duplicated, at most one pass
 // is in flight per key (a key added while in flight runs again afterwards), failures back
-// off per key exponentially up to a cap, and a token bucket limits the overall rate.
+// off per key exponentially up to a cap. Two lanes: a key something happened to (add) runs
+// before the keys of a periodic pass over every object (addBackground), so a new revision
+// never waits behind a resync of a thousand Canaries; a token bucket limits the background
+// lane's rate, as client-go's limits only re-adds, never the reaction to an event.
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 
 export interface WorkQueueOptions {
   concurrency?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** Passes started per second across all keys (token bucket). */
+  /** Background passes started per second (token bucket). */
   qps?: number;
   burst?: number;
   clock?: Clock;
@@ -16,8 +19,10 @@ export interface WorkQueueOptions {
 export type Handler = (key: string) => Promise<void>;
 
 export class WorkQueue {
-  private readonly pending = new Set<string>();
-  private readonly order: string[] = [];
+  /** Pending keys and the lane each waits in. */
+  private readonly pending = new Map<string, 'urgent' | 'background'>();
+  private readonly urgent: string[] = [];
+  private readonly background: string[] = [];
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -51,10 +56,22 @@ export class WorkQueue {
       this.dirty.add(key);
       return;
     }
-    if (!this.pending.has(key)) {
-      this.pending.add(key);
-      this.order.push(key);
-    }
+    const lane = this.pending.get(key);
+    if (lane === 'urgent') return;
+    if (lane === 'background') this.background.splice(this.background.indexOf(key), 1);
+    this.pending.set(key, 'urgent');
+    this.urgent.push(key);
+    this.pump();
+  }
+
+  /**
+   * Enqueues a key for a periodic pass (a resync): it runs after every urgent key, at the
+   * token bucket's rate. A key already pending or in flight keeps its own turn.
+   */
+  addBackground(key: string): void {
+    if (this.shuttingDown || this.pending.has(key) || this.active.has(key)) return;
+    this.pending.set(key, 'background');
+    this.background.push(key);
     this.pump();
   }
 
@@ -134,9 +151,12 @@ export class WorkQueue {
   private pump(): void {
     const handler = this.handler;
     if (!handler || this.shuttingDown) return;
-    while (this.active.size < this.opts.concurrency && this.order.length > 0) {
-      if (!this.takeToken()) return;
-      const key = this.order.shift()!;
+    while (this.active.size < this.opts.concurrency && (this.urgent.length > 0 || this.background.length > 0)) {
+      let key = this.urgent.shift();
+      if (key === undefined) {
+        if (!this.takeToken()) return;
+        key = this.background.shift()!;
+      }
       this.pending.delete(key);
       this.active.add(key);
       void this.runOne(handler, key);

@@ -90,14 +90,14 @@ describe('WorkQueue', () => {
     await q.shutdown();
   });
 
-  it('limits the overall rate with a token bucket', async () => {
+  it('limits the rate of background passes with a token bucket', async () => {
     const clock = new FakeClock();
     const q = new WorkQueue({ qps: 20, burst: 2, concurrency: 10, clock });
     let n = 0;
     q.start(async () => {
       n++;
     });
-    for (let i = 0; i < 10; i++) q.add(`k${i}`);
+    for (let i = 0; i < 10; i++) q.addBackground(`k${i}`);
     await settle();
     expect(n, 'the burst').to.equal(2);
     await clock.tick(50);
@@ -106,6 +106,41 @@ describe('WorkQueue', () => {
     expect(n).to.equal(5);
     await clock.tick(1_000);
     expect(n).to.equal(10);
+    await q.shutdown();
+  });
+
+  it('runs a key something happened to before the background keys, unthrottled', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ qps: 1, burst: 1, concurrency: 1, clock });
+    const runs: string[] = [];
+    const gates: Array<() => void> = [];
+    let blocking = true;
+    q.start(async (key) => {
+      runs.push(key);
+      if (!blocking) return;
+      const g = gate();
+      gates.push(g.open);
+      await g.promise;
+    });
+    for (let i = 0; i < 5; i++) q.addBackground(`resync-${i}`);
+    await settle();
+    expect(runs).to.deep.equal(['resync-0']);
+    q.add('new-revision');
+    q.add('resync-3'); // an event for a key waiting in the background lane moves it forward
+    q.addBackground('new-revision'); // and a resync does not push an urgent key back
+    gates.shift()!();
+    await settle();
+    gates.shift()!();
+    await settle();
+    expect(runs, 'urgent keys first, with no token to wait for').to.deep.equal(['resync-0', 'new-revision', 'resync-3']);
+    expect(q.length).to.equal(3);
+    gates.shift()!();
+    await settle();
+    expect(runs, 'background keys wait for a token (1 qps)').to.have.length(3);
+    await clock.tick(1_000);
+    expect(runs).to.deep.equal(['resync-0', 'new-revision', 'resync-3', 'resync-1']);
+    blocking = false;
+    for (const open of gates.splice(0)) open();
     await q.shutdown();
   });
 
