@@ -31,6 +31,14 @@ export class OperatorMetrics {
   });
   private informerSizes: () => Array<{ resource: string; objects: number }> = () => [];
 
+  /** Memory of ArrayBuffers and Buffers (part of external; prom-client's default metrics leave it out). */
+  readonly arrayBuffers: Gauge = new Gauge({
+    name: 'deployer_nodejs_array_buffers_bytes',
+    help: 'Memory allocated for ArrayBuffers and Buffers, in bytes (process.memoryUsage().arrayBuffers).',
+    registers: [this.registry],
+    collect: (): void => this.arrayBuffers.set(process.memoryUsage().arrayBuffers),
+  });
+
   /** Where deployer_informer_objects reads the cache sizes from. */
   observeInformers(sizes: () => Array<{ resource: string; objects: number }>): void {
     this.informerSizes = sizes;
