@@ -5,6 +5,7 @@
 import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { KubeApiError } from './errors.js';
+import { shareDispatchers } from './shared-dispatcher.js';
 
 export const PATCH = {
   merge: 'application/merge-patch+json',
@@ -49,7 +50,9 @@ export interface KubeList<T> {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 export class RawClient {
-  constructor(readonly kc: KubeConfig, private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {}
+  constructor(readonly kc: KubeConfig, private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {
+    shareDispatchers(kc);
+  }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const cluster = this.kc.getCurrentCluster();

@@ -14,6 +14,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { errorCode, errorMessage } from '../kube/errors.js';
 import type { KubeList, KubeObject, RawClient } from '../kube/raw-client.js';
+import { shareDispatchers } from '../kube/shared-dispatcher.js';
 import type { Logger } from './logger.js';
 
 export interface InformerBackoff {
@@ -83,7 +84,7 @@ export class Informer implements ObjectStore {
   private readonly transform: (obj: KubeObject) => KubeObject;
 
   constructor(private readonly o: InformerOptions) {
-    this.watch = new Watch(o.kc);
+    this.watch = new Watch(shareDispatchers(o.kc));
     // The server ends each watch after timeoutSeconds; the client's own timer (connect, then
     // inactivity) only catches a connection that hangs or died silently.
     (this.watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (WATCH_TIMEOUT_SECONDS[1] + 15) * 1000;

@@ -14,6 +14,7 @@
 //     Canaries were written meanwhile (resourceVersion moved);
 //   - with --cpu-profile: a CPU profile of a second idle window (inspector), self time by function and by package;
 //   - with --heap-snapshot: a heap snapshot, self size by constructor (written to .bench/).
+// --entry runs another build of the operator (e.g. of an earlier commit, to compare).
 // --env K=V passes an environment variable to the operator (e.g. MALLOC_ARENA_MAX=2), --node-flag a flag to node.
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,10 +41,11 @@ interface Args {
   env: Record<string, string>;
   nodeFlags: string[];
   label: string;
+  entry: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { n: 0, analysing: 0, idleSeconds: 60, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '' };
+  const a: Args = { n: 0, analysing: 0, idleSeconds: 60, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '', entry: join(repoRoot, 'dist/src/main.js') };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1] ?? '';
     switch (argv[i]) {
@@ -55,6 +57,7 @@ function parseArgs(argv: string[]): Args {
       case '--env': { const [k, ...rest] = v.split('='); a.env[k!] = rest.join('='); i++; break; }
       case '--node-flag': a.nodeFlags.push(v); i++; break;
       case '--label': a.label = v; i++; break;
+      case '--entry': a.entry = v; i++; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -130,8 +133,8 @@ async function ensureObjects(client: RawClient, n: number, analysing: number, dd
 }
 
 function startOperator(args: Args): ChildProcess {
-  const entry = join(repoRoot, 'dist/src/main.js');
-  if (!existsSync(entry)) throw new Error('dist/src/main.js is missing: npm run build first');
+  const entry = args.entry;
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: npm run build first`);
   mkdirSync(join(repoRoot, '.bench'), { recursive: true });
   const log = openSync(join(repoRoot, '.bench/memory-profile-operator.log'), 'w');
   const flags = [...args.nodeFlags, ...(args.cpuProfile || args.heapSnapshot ? [`--inspect=127.0.0.1:${INSPECT_PORT}`] : [])];
