@@ -2,7 +2,9 @@
 // It keeps objects exactly as the apiserver sends them: no typed (de)serialization that
 // would turn timestamps into Dates or drop fields newer than the generated models, which
 // matters because revisions are hashes of raw pod templates.
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+// Deep imports: the package root loads every generated API client (see src/runtime/lean-modules.ts).
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { fetch } from 'undici';
 import { KubeApiError } from './errors.js';
 import { shareDispatchers } from './shared-dispatcher.js';

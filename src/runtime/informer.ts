@@ -11,7 +11,8 @@
 // It is a small reflector over client-node's Watch rather than client-node's ListWatch: the
 // ListWatch stops for good on any error but 410 and keeps its map private, so restarting it
 // meant building a new, empty one.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import { errorCode, errorMessage } from '../kube/errors.js';
 import type { KubeList, KubeObject, RawClient } from '../kube/raw-client.js';
 import { shareDispatchers } from '../kube/shared-dispatcher.js';
