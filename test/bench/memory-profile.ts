@@ -10,10 +10,12 @@
 // Then it starts the compiled operator (dist/, npm run build) on all namespaces, waits until every
 // Canary has settled, and prints:
 //   - RSS (anonymous / file-backed), V8 heap used/total, external, arrayBuffers (median of 5 samples);
-//   - CPU used over an idle window (--idle-seconds, default 60) from /proc/<pid>/stat, and how many
+//   - CPU used over an idle window (--idle-seconds, default 120, and each minute of it) from /proc/<pid>/stat, and how many
 //     Canaries were written meanwhile (resourceVersion moved);
 //   - with --cpu-profile: a CPU profile of a second idle window (inspector), self time by function and by package;
 //   - with --heap-snapshot: a heap snapshot, self size by constructor (written to .bench/).
+// --fresh creates the Canaries anew (the operator then adopts all N: the settling burst counts).
+// The operator runs with the NODE_OPTIONS the image sets (the Dockerfile's ENV line) unless --bare.
 // --entry runs another build of the operator (e.g. of an earlier commit, to compare).
 // --env K=V passes an environment variable to the operator (e.g. MALLOC_ARENA_MAX=2), --node-flag a flag to node.
 import { KubeConfig } from '@kubernetes/client-node';
@@ -42,10 +44,12 @@ interface Args {
   nodeFlags: string[];
   label: string;
   entry: string;
+  fresh: boolean;
+  bare: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { n: 0, analysing: 0, idleSeconds: 60, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '', entry: join(repoRoot, 'dist/src/main.js') };
+  const a: Args = { n: 0, analysing: 0, idleSeconds: 120, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '', entry: join(repoRoot, 'dist/src/main.js'), fresh: false, bare: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1] ?? '';
     switch (argv[i]) {
@@ -58,6 +62,8 @@ function parseArgs(argv: string[]): Args {
       case '--node-flag': a.nodeFlags.push(v); i++; break;
       case '--label': a.label = v; i++; break;
       case '--entry': a.entry = v; i++; break;
+      case '--fresh': a.fresh = true; break;
+      case '--bare': a.bare = true; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -82,7 +88,7 @@ const ignore = (codes: number[]) => (err: unknown): undefined => {
 };
 
 /** Exactly n Deployments svc-<i> with their Canaries in memprof-*, created or removed as needed. */
-async function ensureObjects(client: RawClient, n: number, analysing: number, ddUrl: string): Promise<void> {
+async function ensureObjects(client: RawClient, n: number, fresh: boolean, ddUrl: string): Promise<void> {
   for (const ns of NAMESPACES) {
     await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(ignore([409]));
     const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'datadog', namespace: ns }, stringData: { 'api-key': API_KEY, 'app-key': APP_KEY, url: ddUrl } };
@@ -94,7 +100,7 @@ async function ensureObjects(client: RawClient, n: number, analysing: number, dd
   const deployments = (await Promise.all(NAMESPACES.map((ns) => client.list(paths.deployments(ns))))).flatMap((l) => l.items);
   const index = (o: KubeObject): number => Number(/^svc-(\d+)$/.exec(o.metadata.name)?.[1] ?? -1);
   const extra = (o: KubeObject): boolean => index(o) < 0 || index(o) >= n;
-  await pool(canaries.filter(extra), 16, async (c) => {
+  await pool(fresh ? canaries : canaries.filter(extra), 16, async (c) => {
     await client.patch(paths.canary(c.metadata.namespace!, c.metadata.name), { metadata: { finalizers: null } }).catch(ignore([404]));
     await client.delete(paths.canary(c.metadata.namespace!, c.metadata.name)).catch(ignore([404]));
   });
@@ -102,7 +108,7 @@ async function ensureObjects(client: RawClient, n: number, analysing: number, dd
     await client.delete(paths.deployment(d.metadata.namespace!, d.metadata.name), { propagationPolicy: 'Background' }).catch(ignore([404]));
   });
   const haveDeployments = new Set(deployments.map((d) => `${d.metadata.namespace}/${d.metadata.name}`));
-  const haveCanaries = new Set(canaries.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
+  const haveCanaries = new Set((fresh ? [] : canaries).map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
   const indices = Array.from({ length: n }, (_, i) => i);
   await pool(indices, 16, async (i) => {
     const ns = nsOf(i);
@@ -129,7 +135,6 @@ async function ensureObjects(client: RawClient, n: number, analysing: number, dd
       }, AS_USER).catch(ignore([409]));
     }
   });
-  void analysing;
 }
 
 function startOperator(args: Args): ChildProcess {
@@ -139,7 +144,12 @@ function startOperator(args: Args): ChildProcess {
   const log = openSync(join(repoRoot, '.bench/memory-profile-operator.log'), 'w');
   const flags = [...args.nodeFlags, ...(args.cpuProfile || args.heapSnapshot ? [`--inspect=127.0.0.1:${INSPECT_PORT}`] : [])];
   const opArgs = [...flags, entry, '--webhook-port', '0', '--health-port', String(HEALTH_PORT), '--webhook-url', '127.0.0.1', '--log-level', 'warn'];
-  return spawn(join(repoRoot, 'node_modules/.bin/node'), opArgs, { cwd: repoRoot, stdio: ['ignore', log, log], env: { ...process.env, ...args.env } });
+  return spawn(join(repoRoot, 'node_modules/.bin/node'), opArgs, { cwd: repoRoot, stdio: ['ignore', log, log], env: { ...process.env, NODE_OPTIONS: args.bare ? '' : imageNodeOptions(), ...args.env } });
+}
+
+/** The NODE_OPTIONS of the operator's image (an ENV line of the Dockerfile), to run it as it runs there. */
+function imageNodeOptions(): string {
+  return /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'))?.[1]?.replace(/^"|"$/g, '') ?? '';
 }
 
 interface Memory {
@@ -150,6 +160,8 @@ interface Memory {
   heapTotalMiB: number;
   externalMiB: number;
   arrayBuffersMiB: number;
+  /** Committed size of the V8 heap's spaces (new, old, code, large_object). */
+  [space: `heap_${string}_committedMiB`]: number;
 }
 
 async function memory(pid: number): Promise<Memory> {
@@ -165,6 +177,9 @@ async function memory(pid: number): Promise<Memory> {
     heapTotalMiB: mib(metric('deployer_nodejs_heap_size_total_bytes')),
     externalMiB: mib(metric('deployer_nodejs_external_memory_bytes')),
     arrayBuffersMiB: mib(metric('deployer_nodejs_array_buffers_bytes')),
+    ...Object.fromEntries(
+      ['new', 'old', 'code', 'large_object'].map((space) => [`heap_${space}_committedMiB`, mib(Number(new RegExp(`^deployer_nodejs_heap_space_size_total_bytes\\{space="${space}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN))]),
+    ),
   };
 }
 
@@ -323,13 +338,13 @@ async function main(): Promise<void> {
   const dd = await DatadogStandIn.start({ apiKey: API_KEY, appKey: APP_KEY });
   dd.upsertMonitor({ id: 7, name: 'memprof errors', tags: ['service:memprof'], query: 'avg(last_5m):sum:errors{*} by {version} > 1', groupByVersion: true });
   const t0 = Date.now();
-  await ensureObjects(client, args.n, args.analysing, dd.url);
+  await ensureObjects(client, args.n, args.fresh, dd.url);
   console.error(`objects ready for N=${args.n} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
   const op = startOperator(args);
   const pid = op.pid!;
   const exited = new Promise<never>((_, reject) => op.on('exit', (code) => reject(new Error(`the operator exited (${code}); see .bench/memory-profile-operator.log`))));
-  const result: Record<string, unknown> = { label: args.label, n: args.n, analysing: args.analysing, env: args.env, nodeFlags: args.nodeFlags, date: new Date().toISOString() };
+  const result: Record<string, unknown> = { label: args.label, n: args.n, fresh: args.fresh, analysing: args.analysing, env: args.env, nodeOptions: args.bare ? '' : imageNodeOptions(), nodeFlags: args.nodeFlags, date: new Date().toISOString() };
   try {
     const startedAt = Date.now();
     await Promise.race([exited, waitUntil(async () => {
@@ -357,16 +372,24 @@ async function main(): Promise<void> {
       samples.push(await memory(pid));
       await sleep(1000);
     }
-    const med = (k: keyof Memory): number => quantile(samples.map((s) => s[k]), 0.5);
+    const med = (k: keyof Memory): number => quantile(samples.map((s) => s[k] ?? NaN), 0.5);
     result.memory = Object.fromEntries((Object.keys(samples[0]!) as Array<keyof Memory>).map((k) => [k, med(k)]));
 
     const before = await canaryVersions(client);
+    // CPU per minute of the window (the first may still see the collector tidy up after the burst).
     const cpu0 = cpuSeconds(pid);
-    await sleep(args.idleSeconds * 1000);
-    const cpu1 = cpuSeconds(pid);
+    const perMinute: number[] = [];
+    let mark = cpu0;
+    for (let left = args.idleSeconds; left > 0; left -= 60) {
+      await sleep(Math.min(60, left) * 1000);
+      const now = cpuSeconds(pid);
+      perMinute.push(Math.round((now - mark) * 100) / 100);
+      mark = now;
+    }
+    const cpu1 = mark;
     const after = await canaryVersions(client);
     const written = [...after].filter(([k, rv]) => before.get(k) !== rv).length;
-    result.idle = { seconds: args.idleSeconds, cpuSeconds: Math.round((cpu1 - cpu0) * 100) / 100, cpuSecondsPerMinute: Math.round(((cpu1 - cpu0) * 60 * 100) / args.idleSeconds) / 100, canariesWritten: written };
+    result.idle = { seconds: args.idleSeconds, cpuSeconds: Math.round((cpu1 - cpu0) * 100) / 100, cpuSecondsPerMinute: Math.round(((cpu1 - cpu0) * 60 * 100) / args.idleSeconds) / 100, cpuSecondsEachMinute: perMinute, canariesWritten: written };
     console.log(JSON.stringify(result, null, 2));
     if (args.cpuProfile) await cpuProfile(args.idleSeconds);
     if (args.heapSnapshot) await heapSnapshot();
