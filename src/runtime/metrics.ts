@@ -3,6 +3,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { REASONS } from '../api/constants.js';
 
+/** How often the event-loop lag histogram samples (prom-client's eventLoopMonitoringPrecision). */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconciles = new Counter({ name: 'deployer_reconcile_total', help: 'Reconcile passes by result (ok, error, conflict, cancelled: leadership went during the pass).', labelNames: ['controller', 'result'] as const, registers: [this.registry] });
@@ -45,7 +48,9 @@ export class OperatorMetrics {
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'deployer_' });
+    // The event-loop lag histogram samples every 100 ms, not prom-client's default 10 ms: at 10 ms its
+    // timer wakes the idle operator 6,000 times a minute (0.1 s of CPU per minute on its own).
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'deployer_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     // Every reason starts at 0, so increase() and rate() count a reason's first event too (a
     // series that first appears at 1 reads as no increase). A rollback is counted under its cause.
     for (const reason of Object.values(REASONS)) this.transitions.inc({ reason }, 0);

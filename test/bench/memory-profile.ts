@@ -17,6 +17,7 @@
 // --fresh creates the Canaries anew (the operator then adopts all N: the settling burst counts).
 // The operator runs with the NODE_OPTIONS the image sets (the Dockerfile's ENV line) unless --bare.
 // --entry runs another build of the operator (e.g. of an earlier commit, to compare).
+// --operator-arg passes a flag to the operator (e.g. --no-leader-elect, to see what lease renewals cost).
 // --env K=V passes an environment variable to the operator (e.g. MALLOC_ARENA_MAX=2), --node-flag a flag to node.
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -46,10 +47,11 @@ interface Args {
   entry: string;
   fresh: boolean;
   bare: boolean;
+  operatorArgs: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { n: 0, analysing: 0, idleSeconds: 120, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '', entry: join(repoRoot, 'dist/src/main.js'), fresh: false, bare: false };
+  const a: Args = { n: 0, analysing: 0, idleSeconds: 120, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '', entry: join(repoRoot, 'dist/src/main.js'), fresh: false, bare: false, operatorArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1] ?? '';
     switch (argv[i]) {
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Args {
       case '--entry': a.entry = v; i++; break;
       case '--fresh': a.fresh = true; break;
       case '--bare': a.bare = true; break;
+      case '--operator-arg': a.operatorArgs.push(v); i++; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -143,7 +146,7 @@ function startOperator(args: Args): ChildProcess {
   mkdirSync(join(repoRoot, '.bench'), { recursive: true });
   const log = openSync(join(repoRoot, '.bench/memory-profile-operator.log'), 'w');
   const flags = [...args.nodeFlags, ...(args.cpuProfile || args.heapSnapshot ? [`--inspect=127.0.0.1:${INSPECT_PORT}`] : [])];
-  const opArgs = [...flags, entry, '--webhook-port', '0', '--health-port', String(HEALTH_PORT), '--webhook-url', '127.0.0.1', '--log-level', 'warn'];
+  const opArgs = [...flags, entry, '--webhook-port', '0', '--health-port', String(HEALTH_PORT), '--webhook-url', '127.0.0.1', '--log-level', 'warn', ...args.operatorArgs];
   return spawn(join(repoRoot, 'node_modules/.bin/node'), opArgs, { cwd: repoRoot, stdio: ['ignore', log, log], env: { ...process.env, NODE_OPTIONS: args.bare ? '' : imageNodeOptions(), ...args.env } });
 }
 
@@ -344,7 +347,7 @@ async function main(): Promise<void> {
   const op = startOperator(args);
   const pid = op.pid!;
   const exited = new Promise<never>((_, reject) => op.on('exit', (code) => reject(new Error(`the operator exited (${code}); see .bench/memory-profile-operator.log`))));
-  const result: Record<string, unknown> = { label: args.label, n: args.n, fresh: args.fresh, analysing: args.analysing, env: args.env, nodeOptions: args.bare ? '' : imageNodeOptions(), nodeFlags: args.nodeFlags, date: new Date().toISOString() };
+  const result: Record<string, unknown> = { label: args.label, n: args.n, fresh: args.fresh, analysing: args.analysing, env: args.env, nodeOptions: args.bare ? '' : imageNodeOptions(), nodeFlags: args.nodeFlags, operatorArgs: args.operatorArgs, date: new Date().toISOString() };
   try {
     const startedAt = Date.now();
     await Promise.race([exited, waitUntil(async () => {
