@@ -6,7 +6,6 @@
 // CLUSTER_NODES ≥ 5) it makes sure exactly N Deployments of 1 replica exist, each with a Canary
 // (steps setWeight 20 + pause 1h, one Datadog monitor check against the local stand-in), spread
 // over 10 namespaces memprof-0…9 (kept between runs: re-measuring is fast; --n 0 removes them).
-// With --analysing K, K of them get a new revision, so their canaries run the analysis and pause.
 // Then it starts the compiled operator (dist/, npm run build) on all namespaces, waits until every
 // Canary has settled, and prints:
 //   - RSS (anonymous / file-backed), V8 heap used/total, external, arrayBuffers (median of 5 samples);
@@ -37,7 +36,6 @@ const AS_USER = { fieldManager: 'memprof-user' };
 
 interface Args {
   n: number;
-  analysing: number;
   idleSeconds: number;
   cpuProfile: boolean;
   heapSnapshot: boolean;
@@ -51,12 +49,11 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { n: 0, analysing: 0, idleSeconds: 120, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '', entry: join(repoRoot, 'dist/src/main.js'), fresh: false, bare: false, operatorArgs: [] };
+  const a: Args = { n: 0, idleSeconds: 120, cpuProfile: false, heapSnapshot: false, env: {}, nodeFlags: [], label: '', entry: join(repoRoot, 'dist/src/main.js'), fresh: false, bare: false, operatorArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1] ?? '';
     switch (argv[i]) {
       case '--n': a.n = Number(v); i++; break;
-      case '--analysing': a.analysing = Number(v); i++; break;
       case '--idle-seconds': a.idleSeconds = Number(v); i++; break;
       case '--cpu-profile': a.cpuProfile = true; break;
       case '--heap-snapshot': a.heapSnapshot = true; break;
@@ -347,7 +344,7 @@ async function main(): Promise<void> {
   const op = startOperator(args);
   const pid = op.pid!;
   const exited = new Promise<never>((_, reject) => op.on('exit', (code) => reject(new Error(`the operator exited (${code}); see .bench/memory-profile-operator.log`))));
-  const result: Record<string, unknown> = { label: args.label, n: args.n, fresh: args.fresh, analysing: args.analysing, env: args.env, nodeOptions: args.bare ? '' : imageNodeOptions(), nodeFlags: args.nodeFlags, operatorArgs: args.operatorArgs, date: new Date().toISOString() };
+  const result: Record<string, unknown> = { label: args.label, n: args.n, fresh: args.fresh, env: args.env, nodeOptions: args.bare ? '' : imageNodeOptions(), nodeFlags: args.nodeFlags, operatorArgs: args.operatorArgs, date: new Date().toISOString() };
   try {
     const startedAt = Date.now();
     await Promise.race([exited, waitUntil(async () => {
@@ -355,18 +352,11 @@ async function main(): Promise<void> {
       return r?.status === 200 && (await r.text()).startsWith('ok: leader') ? true : undefined;
     }, 120_000, 200)]);
     result.readyAfterMs = Date.now() - startedAt;
-    // Settled: every Canary has reached Waiting (and the analysing ones Paused).
-    if (args.analysing > 0) {
-      await pool(Array.from({ length: args.analysing }, (_, i) => i), 8, async (i) => {
-        await client.patch(paths.deployment(nsOf(i), `svc-${i}`), [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: `memprof/svc:${Date.now()}` }], 'application/json-patch+json', AS_USER);
-      });
-    }
+    // Settled: every Canary has reached Waiting.
     await Promise.race([exited, waitUntil(async () => {
       const versions = await Promise.all(NAMESPACES.map((ns) => client.list<{ status?: { phase?: string } }>(paths.canaries(ns))));
       const phases = versions.flatMap((l) => l.items.map((c) => c.status?.phase));
-      const settled = phases.filter((p) => p === 'Waiting' || p === 'Paused').length;
-      const paused = phases.filter((p) => p === 'Paused').length;
-      return settled >= args.n && paused >= args.analysing ? true : undefined;
+      return phases.filter((p) => p === 'Waiting').length >= args.n ? true : undefined;
     }, 600_000, 1000)]);
     result.settledAfterMs = Date.now() - startedAt;
     await sleep(15_000);
