@@ -1,7 +1,7 @@
 // The operator: builds the shared parts (API client, informers, leadership, metrics, health),
 // declares its controllers, serves the admission webhook and starts everything.
 // `startOperator` is what `npm start` runs and what tests run in-process.
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { hostname } from 'node:os';
 import { MeasurementRunner } from './analysis/runner.js';
 import { CANARIES, GUARDED_DEPLOYMENTS, canaryController } from './canary/controller.js';

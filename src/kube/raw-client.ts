@@ -2,9 +2,12 @@
 // It keeps objects exactly as the apiserver sends them: no typed (de)serialization that
 // would turn timestamps into Dates or drop fields newer than the generated models, which
 // matters because revisions are hashes of raw pod templates.
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+// Deep imports: the package root loads every generated API client (see src/runtime/lean-modules.ts).
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { fetch } from 'undici';
 import { KubeApiError } from './errors.js';
+import { shareDispatchers } from './shared-dispatcher.js';
 
 export const PATCH = {
   merge: 'application/merge-patch+json',
@@ -49,7 +52,9 @@ export interface KubeList<T> {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 export class RawClient {
-  constructor(readonly kc: KubeConfig, private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {}
+  constructor(readonly kc: KubeConfig, private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {
+    shareDispatchers(kc);
+  }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const cluster = this.kc.getCurrentCluster();

@@ -11,9 +11,11 @@
 // It is a small reflector over client-node's Watch rather than client-node's ListWatch: the
 // ListWatch stops for good on any error but 410 and keeps its map private, so restarting it
 // meant building a new, empty one.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import { errorCode, errorMessage } from '../kube/errors.js';
 import type { KubeList, KubeObject, RawClient } from '../kube/raw-client.js';
+import { shareDispatchers } from '../kube/shared-dispatcher.js';
 import type { Logger } from './logger.js';
 
 export interface InformerBackoff {
@@ -83,7 +85,7 @@ export class Informer implements ObjectStore {
   private readonly transform: (obj: KubeObject) => KubeObject;
 
   constructor(private readonly o: InformerOptions) {
-    this.watch = new Watch(o.kc);
+    this.watch = new Watch(shareDispatchers(o.kc));
     // The server ends each watch after timeoutSeconds; the client's own timer (connect, then
     // inactivity) only catches a connection that hangs or died silently.
     (this.watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (WATCH_TIMEOUT_SECONDS[1] + 15) * 1000;

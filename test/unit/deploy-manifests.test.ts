@@ -255,6 +255,12 @@ describe('Dockerfile', () => {
     expect(JSON.parse((entry ?? '').slice('ENTRYPOINT '.length))).to.deep.equal(['node', compiled]);
   });
 
+  it("caps V8's young generation, which otherwise stays committed after a burst (test/bench/memory-profile.ts)", () => {
+    expect(instructions).to.include('ENV NODE_OPTIONS=--max-semi-space-size=8');
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).to.include('--max-semi-space-size=8');
+  });
+
   it('ships crds/ beside dist/, where src/api/validate.ts finds the schema', () => {
     expect(dockerfile).to.match(/^COPY crds \.\/crds$/m);
     expect(dockerfile).to.match(/^WORKDIR \/app$/m);
