@@ -54,8 +54,9 @@ export const operatorKilledPromoting = restartingFault(
 export const operatorKilledRollingBack = restartingFault(
   'operator SIGKILL (rolling back)',
   'A bad revision\'s canary, its check about to fail, loses its operator: the new leader measures Alert and rolls back (canary pods deleted, Deployment left paused on the failed revision, RolledBack).',
-  (c, ctx) => ['Progressing', 'Paused'].includes(c.status?.phase ?? '') && ctx.badVersions.includes(c.status?.canaryVersion ?? '') && (c.status?.checks?.[0]?.measurements.length ?? 0) > 0,
-  'analysing a bad revision',
+  // Its pods Ready, the first measurement (Alert, failureLimit 0) is at most an interval away.
+  (c, ctx) => c.status?.phase === 'Progressing' && ctx.badVersions.includes(c.status.canaryVersion ?? '') && (c.status.canaryReadyReplicas ?? 0) > 0,
+  'analysing a bad revision with Ready canary pods',
 );
 
 /** The leader hangs (SIGSTOP, as a process stuck in a long pause) past its Lease; then it wakes. */
