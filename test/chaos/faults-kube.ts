@@ -202,7 +202,7 @@ export const canaryStatusRefused: Fault = (() => {
   return {
     name: 'Canary status writes refused (admission policy)',
     userSees:
-      'Canaries stand still at their last status (status first, then act: no action without its status); the operator logs each refusal quoting the policy, but no Event says so; once the policy goes, they go on.',
+      'Canaries stand still at their last status (status first, then act: no action without its status); one StatusWriteRefused Warning Event on each Canary and its Deployment quotes the policy; once the policy goes, they go on.',
     fast: true,
     durationMs: 12_000,
     async inject(ctx) {
