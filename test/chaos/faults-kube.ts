@@ -65,7 +65,7 @@ export const leaderFailover: Fault = (() => {
   return {
     name: 'leader failover (leader hangs past its Lease)',
     userSees:
-      'Canaries pause for about a Lease duration until the standby takes over, then go on; the old leader, woken, finds the Lease gone and writes nothing.',
+      'Canaries stand still for about a Lease duration (6 s) until the standby takes over, then go on; the old leader, woken, stands down (no duplicate canary ReplicaSet, no repeated action seen).',
     fast: true,
     durationMs: 12_000,
     async inject(ctx) {
@@ -171,12 +171,12 @@ function restartFault(name: string, component: 'kube-apiserver' | 'etcd', userSe
 export const apiserverRestarted = restartFault(
   'kube-apiserver restarted',
   'kube-apiserver',
-  'kubectl and the operator get connection errors for the outage; watches break and the operator re-lists; canaries resume, a deadline that passed meanwhile rolls back with a status saying so.',
+  'kubectl and the operator get connection errors for the outage; watches break and the operator re-lists; canaries resume where they were.',
 );
 export const etcdRestarted = restartFault(
   'etcd restarted',
   'etcd',
-  'The apiserver answers errors (or hangs) until etcd is back; canaries stand still, then resume; nothing is repeated or lost.',
+  'The apiserver answers errors (or hangs) until etcd is back; canaries stand still, then resume where they were.',
 );
 
 export const apiserverSlow: Fault = {
