@@ -21,6 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { clusterDir, ensureCluster, kubectl } from '../support/cluster.js';
 import { RawClient, PATCH, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import { DatadogStandIn } from '../datadog/server.js';
@@ -291,14 +292,33 @@ async function restartApiserver(): Promise<number> {
   const pidFile = join(clusterDir, 'kube-apiserver.pid');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const port = Number(/--secure-port=(\d+)/.exec(argv.join(' '))?.[1]);
   const killedAt = Date.now();
   process.kill(pid, 'SIGKILL');
+  // A killed process's threads may hold its listening socket a little after the pid turned zombie.
   await waitUntil(async () => (existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z') ? undefined : true), 30_000, 20);
-  const log = openSync(join(clusterDir, 'logs', 'kube-apiserver.log'), 'a');
-  const child: ChildProcess = spawn('setsid', ['bash', '-c', 'echo $$ >"$0"; exec "$@"', pidFile, ...argv], { detached: true, stdio: ['ignore', log, log] });
-  child.unref();
-  closeSync(log);
-  return killedAt;
+  for (let attempt = 1; ; attempt++) {
+    await waitUntil(async () => ((await portOpen(port)) ? undefined : true), 30_000, 50);
+    const log = openSync(join(clusterDir, 'logs', 'kube-apiserver.log'), 'a');
+    const child: ChildProcess = spawn('setsid', ['bash', '-c', 'echo $$ >"$0"; exec "$@"', pidFile, ...argv], { detached: true, stdio: ['ignore', log, log] });
+    child.unref();
+    closeSync(log);
+    await sleep(2_000);
+    const started = Number(readFileSync(pidFile, 'utf8').trim());
+    if (started !== pid && existsSync(`/proc/${started}`)) return killedAt;
+    if (attempt >= 10) throw new Error(`the kube-apiserver did not start again; see ${join(clusterDir, 'logs', 'kube-apiserver.log')}`);
+  }
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 async function measureN(b: Bench, n: number, restart: boolean): Promise<ScaleRow> {
@@ -495,16 +515,6 @@ async function main(): Promise<void> {
   const b = new Bench(kc, client, dd);
   const rows: ScaleRow[] = [];
   const started = new Date().toISOString();
-  try {
-    await b.setUp();
-    for (const n of args.ns) rows.push(await measureN(b, n, args.restart && n === maxN));
-  } finally {
-    await dd.close();
-    for (const ns of b.namespaces) await client.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
-    // Canaries left by a failed run keep their finalizer without an operator: clear it so the namespaces go.
-    const left = await b.listAll(paths.canaries()).catch(() => [] as KubeObject[]);
-    for (const c of left) await client.patch(paths.canary(c.metadata.namespace!, c.metadata.name), { metadata: { finalizers: null } }).catch(() => undefined);
-  }
   const conditions = {
     date: started,
     node: process.version,
@@ -514,20 +524,29 @@ async function main(): Promise<void> {
     namespaces: NAMESPACES,
     clusterDir,
   };
-  const results = { conditions, rows };
-  mkdirSync(`${ROOT}.bench`, { recursive: true });
-  writeFileSync(`${ROOT}.bench/scale.json`, JSON.stringify(results, null, 2));
-  const md = [
-    `# npm run bench:scale (${started})`,
-    '',
-    `Node ${process.version}, ${cpus().length} CPUs; ${conditions.operator}; ${conditions.canary}; ${NAMESPACES} namespaces.`,
-    '',
-    table(rows),
-    '',
-  ].join('\n');
-  writeFileSync(`${ROOT}.bench/scale.md`, md);
-  console.log(md);
-  console.log(JSON.stringify(results, null, 2));
+  // Written after each N, so a failure at a large N keeps the smaller ones.
+  const write = (): string => {
+    mkdirSync(`${ROOT}.bench`, { recursive: true });
+    writeFileSync(`${ROOT}.bench/scale.json`, JSON.stringify({ conditions, rows }, null, 2));
+    const md = [`# npm run bench:scale (${started})`, '', `Node ${process.version}, ${cpus().length} CPUs; ${conditions.operator}; ${conditions.canary}; ${NAMESPACES} namespaces.`, '', table(rows), ''].join('\n');
+    writeFileSync(`${ROOT}.bench/scale.md`, md);
+    return md;
+  };
+  try {
+    await b.setUp();
+    for (const n of args.ns) {
+      rows.push(await measureN(b, n, args.restart && n === maxN));
+      write();
+    }
+  } finally {
+    await dd.close();
+    for (const ns of b.namespaces) await client.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+    // Canaries left by a failed run keep their finalizer without an operator: clear it so the namespaces go.
+    const left = await b.listAll(paths.canaries()).catch(() => [] as KubeObject[]);
+    for (const c of left) await client.patch(paths.canary(c.metadata.namespace!, c.metadata.name), { metadata: { finalizers: null } }).catch(() => undefined);
+  }
+  console.log(write());
+  console.log(JSON.stringify({ conditions, rows }, null, 2));
   console.log('written to .bench/scale.json and .bench/scale.md');
 }
 
