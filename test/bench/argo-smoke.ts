@@ -1,0 +1,148 @@
+// Argo Rollouts on the local control plane, alone: the Argo column of the scale benchmark
+// (npm run bench:scale), runnable by itself to check the setup and to read Argo's figures.
+//
+//   CLUSTER_DIR=/path/to/a/running/control/plane npx tsx test/bench/argo-smoke.ts [N ...]
+//
+// For each N (default 20): N Rollouts of one replica over 10 namespaces (canary setWeight 20 +
+// pause, background analysis by a Datadog AnalysisTemplate against the local Datadog stand-in),
+// then once all are Healthy: the controller's RSS and CPU over an idle window, a burst of new
+// revisions on 10% of them at once (time until every canary ReplicaSet exists), proof that their
+// analysis queried Datadog, and back to idle. Sizes grow in one controller process.
+// Environment: ARGO_IDLE_MS (idle window, default 60000), ARGO_BURST_COUNT (default 10% of N),
+// ARGO_DATADOG_API (v2 | v1, default v2), ARGO_KEEP=1 keeps the namespaces.
+// Prints a table and writes .bench/argo-rollouts.json.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clusterDir, kubeconfigPath, loadKubeConfig, repoRoot } from '../support/cluster.js';
+import { RawClient } from '../../src/kube/raw-client.js';
+import { DatadogStandIn } from '../datadog/server.js';
+import {
+  ARGO_METRIC,
+  burstArgo,
+  createArgoWorkloads,
+  deleteArgoWorkloads,
+  ensureArgoRollouts,
+  installArgoCrds,
+  measureIdle,
+  revertArgoBurst,
+  rssMiB,
+  startArgo,
+  waitArgoAnalysesMeasured,
+  waitArgoHealthy,
+  type ArgoWorkloads,
+} from './argo-rollouts.js';
+import { sleep } from './stats.js';
+
+const API_KEY = 'bench-api-key';
+const APP_KEY = 'bench-app-key';
+const NAMESPACES = 10;
+const MONITORS = Array.from({ length: 50 }, (_, i) => 7_000 + i);
+
+interface Row {
+  n: number;
+  settleMs?: number;
+  rssMiB: number;
+  idleCpuSecondsPerMinute: number;
+  burst?: { count: number; allCanaryReplicaSetsMs: number; writesMs: number; afterWritesMs: number; analysesMeasuredMs: number; datadogQueries: number; revertMs: number };
+}
+
+async function main(): Promise<void> {
+  const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 0);
+  if (sizes.length === 0) sizes.push(20);
+  if (sizes.some((n) => n % NAMESPACES !== 0)) throw new Error(`each N must be a multiple of ${NAMESPACES}`);
+  if (!existsSync(kubeconfigPath)) throw new Error(`no control plane at ${clusterDir} (start one with test/cluster/up.sh, or set CLUSTER_DIR)`);
+  process.env.KUBECONFIG = kubeconfigPath;
+  const idleMs = Number(process.env.ARGO_IDLE_MS ?? 60_000);
+  const apiVersion = process.env.ARGO_DATADOG_API === 'v1' ? 'v1' : 'v2';
+
+  const t0 = performance.now();
+  const build = await ensureArgoRollouts();
+  console.error(`[argo] ${build.bin} (${Math.round(performance.now() - t0)} ms to find or build)`);
+  await installArgoCrds(build.crdsDir);
+  const client = new RawClient(loadKubeConfig());
+  const dd = await DatadogStandIn.start({ apiKey: API_KEY, appKey: APP_KEY });
+  dd.setSeries(new RegExp(ARGO_METRIC.replace(/\./g, '\\.')), { value: 0 });
+
+  const suffix = Date.now().toString(36);
+  const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `argo-${suffix}-${i}`);
+  const argo = await startArgo(kubeconfigPath, { bin: build.bin });
+  console.error(`[argo] controller pid ${argo.pid}, log ${argo.logFile}`);
+  const rows: Row[] = [];
+  let w: ArgoWorkloads | undefined;
+  try {
+    for (const n of sizes) {
+      let settleMs: number | undefined;
+      if (n > 0) {
+        const c0 = performance.now();
+        w = await createArgoWorkloads(client, {
+          namespaces,
+          perNamespace: n / NAMESPACES,
+          monitorIds: MONITORS,
+          datadogAddress: dd.url,
+          apiKey: API_KEY,
+          appKey: APP_KEY,
+          datadogApiVersion: apiVersion,
+        });
+        await waitArgoHealthy(client, w);
+        settleMs = Math.round(performance.now() - c0);
+        console.error(`[argo] N=${n}: all Healthy ${settleMs} ms after the first create`);
+      }
+      await sleep(5_000);
+      const idle = await measureIdle(argo.pid, idleMs);
+      const row: Row = { n, ...(settleMs === undefined ? {} : { settleMs }), rssMiB: idle.rssMiB.last, idleCpuSecondsPerMinute: idle.cpuSecondsPerMinute };
+      console.error(`[argo] N=${n}: RSS ${idle.rssMiB.last} MiB (max ${idle.rssMiB.max}), idle CPU ${idle.cpuSecondsPerMinute} s/min`);
+      if (w && n > 0) {
+        dd.clearRequests();
+        const count = process.env.ARGO_BURST_COUNT ? Number(process.env.ARGO_BURST_COUNT) : undefined;
+        const burst = await burstArgo(client, w, count === undefined ? {} : { count });
+        // The analysis of each new revision measures through the Datadog provider.
+        const measuredMs = await waitArgoAnalysesMeasured(client, burst);
+        const datadogQueries = dd.requests('/api/').filter((r) => r.status === 200).length;
+        const revertMs = await revertArgoBurst(client, w, burst);
+        row.burst = {
+          count: burst.changed.length,
+          allCanaryReplicaSetsMs: burst.allCanaryReplicaSetsMs,
+          writesMs: burst.writesMs,
+          afterWritesMs: burst.afterWritesMs,
+          analysesMeasuredMs: measuredMs,
+          datadogQueries,
+          revertMs,
+        };
+        console.error(`[argo] N=${n}: burst of ${burst.changed.length}: all canary ReplicaSets in ${burst.allCanaryReplicaSetsMs} ms (writes ${burst.writesMs} ms); every analysis measured ${measuredMs} ms later (${datadogQueries} Datadog queries); back to Healthy in ${revertMs} ms`);
+      }
+      rows.push(row);
+    }
+  } finally {
+    const rssEnd = (() => {
+      try {
+        return rssMiB(argo.pid);
+      } catch {
+        return NaN;
+      }
+    })();
+    await argo.stop();
+    await dd.close();
+    if (w && process.env.ARGO_KEEP !== '1') await deleteArgoWorkloads(w);
+    console.error(`[argo] stopped (RSS at the end ${rssEnd} MiB)`);
+  }
+
+  console.log(`Argo Rollouts ${build.version}, one process, ${NAMESPACES} namespaces, Datadog API ${apiVersion}, idle window ${idleMs / 1000} s`);
+  console.log('| N | RSS | settle (all Healthy) | burst: Rollouts changed → all canary ReplicaSets | idle CPU per minute |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) {
+    const burst = r.burst ? `${r.burst.count} → ${r.burst.allCanaryReplicaSetsMs} ms` : '–';
+    console.log(`| ${r.n} | ${r.rssMiB} MiB | ${r.settleMs === undefined ? '–' : `${(r.settleMs / 1000).toFixed(1)} s`} | ${burst} | ${r.idleCpuSecondsPerMinute} s |`);
+  }
+  mkdirSync(join(repoRoot, '.bench'), { recursive: true });
+  const out = join(repoRoot, '.bench', 'argo-rollouts.json');
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), version: build.version, apiVersion, idleMs, rows }, null, 2));
+  console.log(`written to ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
