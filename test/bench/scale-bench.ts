@@ -22,7 +22,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { clusterDir, ensureCluster, kubectl } from '../support/cluster.js';
+import { clusterDir, ensureCluster, kubeconfigPath, kubectl } from '../support/cluster.js';
+import { ARGO_METRIC, burstArgo, createArgoWorkloads, deleteArgoWorkloads, ensureArgoRollouts, installArgoCrds, measureIdle, revertArgoBurst, startArgo, waitArgoAnalysesMeasured, waitArgoHealthy, type ArgoBuild, type ArgoWorkloads } from './argo-rollouts.js';
 import { RawClient, PATCH, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import { DatadogStandIn } from '../datadog/server.js';
 import { histogramQuantile, mapLimit, quantile, sleep, waitUntil } from './stats.js';
@@ -46,21 +47,24 @@ const STEADY = new Set(['Waiting', 'Succeeded']);
 interface Args {
   ns: number[];
   restart: boolean;
+  compareArgo: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   let ns = [0, 100, 300, 1000];
   let restart = true;
+  let compareArgo = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') ns = [0, 100];
     else if (a === '--n') ns = (argv[++i] ?? '').split(',').map((s) => Number(s.trim()));
     else if (a.startsWith('--n=')) ns = a.slice(4).split(',').map((s) => Number(s.trim()));
     else if (a === '--no-apiserver-restart') restart = false;
-    else throw new Error(`unknown argument ${a} (use --n 0,100,1000, --quick, --no-apiserver-restart)`);
+    else if (a === '--compare-argo') compareArgo = true;
+    else throw new Error(`unknown argument ${a} (use --n 0,100,1000, --quick, --no-apiserver-restart, --compare-argo)`);
   }
   if (ns.some((n) => !Number.isInteger(n) || n < 0)) throw new Error('--n takes a comma-separated list of whole numbers, e.g. --n 0,100,1000');
-  return { ns: [...new Set(ns)].sort((a, b) => a - b), restart };
+  return { ns: [...new Set(ns)].sort((a, b) => a - b), restart, compareArgo };
 }
 
 export interface ScaleRow {
@@ -90,6 +94,8 @@ export interface ScaleRow {
   };
   reaction?: { p50Ms: number; p99Ms: number; maxMs: number; n: number };
   apiserverRestart?: { apiserverReadyMs: number; watchesBackMs: number; reactedMs: number; resources: string[] };
+  /** The same N with Argo Rollouts (--compare-argo), run after the operator was stopped. */
+  argo?: ArgoRow;
 }
 
 const round = (x: number): number => Math.round(x * 10) / 10;
@@ -476,7 +482,82 @@ async function measureN(b: Bench, n: number, restart: boolean): Promise<ScaleRow
   }
 }
 
+export interface ArgoRow {
+  version: string;
+  rssMb: number;
+  idleCpuSecondsPerMin: number;
+  settleMs: number;
+  burst?: { size: number; allCanaryReplicaSetsMs: number; datadogCallsPerInterval: number };
+}
+
+/** Argo Rollouts alone on the control plane with the same N (test/bench/argo-rollouts.ts): a fresh controller process and fresh namespaces. */
+async function measureArgoN(client: RawClient, dd: DatadogStandIn, build: ArgoBuild, run: string, n: number): Promise<ArgoRow> {
+  const log = (m: string): void => console.error(`[argo N=${n}] ${m}`);
+  const namespaces = Array.from({ length: NAMESPACES }, (_, k) => `argo-${run}-${n}-${k}`);
+  const argo = await startArgo(kubeconfigPath, { bin: build.bin, healthzPort: await freePort(), metricsPort: await freePort(), logFile: join(clusterDir, 'logs', `scale-argo-${n}.log`) });
+  let w: ArgoWorkloads | undefined;
+  try {
+    const t0 = performance.now();
+    let settleMs = 0;
+    if (n > 0) {
+      w = await createArgoWorkloads(client, {
+        namespaces,
+        perNamespace: Math.ceil(n / NAMESPACES),
+        monitorIds: Array.from({ length: MONITORS }, (_, i) => i + 1),
+        datadogAddress: dd.url,
+        apiKey: API_KEY,
+        appKey: APP_KEY,
+        analysisInterval: `${INTERVAL_S}s`,
+        prefix: `argo-${run}-${n}`,
+      });
+      await waitArgoHealthy(client, w, 30 * 60_000);
+      settleMs = Math.round(performance.now() - t0);
+      log(`all Healthy in ${settleMs} ms`);
+    }
+    await sleep(10_000);
+    const idle = await measureIdle(argo.pid, IDLE_MS);
+    const row: ArgoRow = { version: build.version, rssMb: idle.rssMiB.last, idleCpuSecondsPerMin: idle.cpuSecondsPerMinute, settleMs };
+    log(`idle: ${row.idleCpuSecondsPerMin} s CPU/min, RSS ${row.rssMb} MiB`);
+    if (w && n >= 10) {
+      dd.clearRequests();
+      const burst = await burstArgo(client, w, { timeoutMs: 10 * 60_000 });
+      log(`burst of ${burst.changed.length}: all canary ReplicaSets in ${burst.allCanaryReplicaSetsMs} ms`);
+      await waitArgoAnalysesMeasured(client, burst, 5 * 60_000);
+      const w0 = Date.now();
+      await sleep(2 * INTERVAL_S * 1000);
+      const calls = dd.requests('/api/').filter((r) => r.time >= w0 && r.time < w0 + 2 * INTERVAL_S * 1000).length;
+      row.burst = { size: burst.changed.length, allCanaryReplicaSetsMs: burst.allCanaryReplicaSetsMs, datadogCallsPerInterval: calls / 2 };
+      log(`Datadog: ${calls / 2} calls per ${INTERVAL_S} s interval`);
+      await revertArgoBurst(client, w, burst, 10 * 60_000);
+    }
+    return row;
+  } finally {
+    await argo.stop();
+    if (w) {
+      await deleteArgoWorkloads(w);
+      await waitUntil(async () => {
+        const list = await client.list<KubeObject>('/api/v1/namespaces');
+        return list.items.some((x) => namespaces.includes(x.metadata.name)) ? undefined : true;
+      }, 15 * 60_000, 2000);
+    }
+  }
+}
+
 const fmt = (x: number | undefined, unit = ''): string => (x === undefined || Number.isNaN(x) ? '–' : `${x}${unit}`);
+
+/** Deployer | Argo Rollouts, for the figures both have. */
+export function compareTable(rows: ScaleRow[]): string {
+  const head = ['N', 'RSS MiB, Deployer / Argo', 'idle CPU s/min, Deployer / Argo', 'settle N new, Deployer / Argo', 'burst 10%: all canary RS, Deployer / Argo', 'Datadog calls / interval in the burst, Deployer / Argo'];
+  const lines = rows.map((r) => [
+    String(r.n),
+    `${fmt(r.rssMb)} / ${fmt(r.argo?.rssMb)}`,
+    `${fmt(r.idleCpuSecondsPerMin)} / ${fmt(r.argo?.idleCpuSecondsPerMin)}`,
+    `${r.settleMs} ms / ${r.argo ? `${r.argo.settleMs} ms` : '–'}`,
+    `${r.burst ? `${r.burst.allCanaryReplicaSetsMs} ms` : '–'} / ${r.argo?.burst ? `${r.argo.burst.allCanaryReplicaSetsMs} ms` : '–'}`,
+    `${r.burst ? r.burst.datadog.callsPerInterval : '–'} / ${r.argo?.burst ? r.argo.burst.datadogCallsPerInterval : '–'}`,
+  ]);
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l.join(' | ')} |`)].join('\n');
+}
 
 export function table(rows: ScaleRow[]): string {
   const head = ['N', 'RSS MiB', 'heap MiB', 'external MiB', 'arrayBuffers MiB', 'idle CPU s/min', 'Canary writes idle min', 'settle N new', 'burst 10%: all canary RS', 'reaction p50 / p99', 'reconcile p50 / p99', 'max queue', 'API writes / lifecycle', 'Datadog calls / interval (distinct pairs)', 'apiserver restart: up / watches / reacted'];
@@ -528,7 +609,15 @@ async function main(): Promise<void> {
   const write = (): string => {
     mkdirSync(`${ROOT}.bench`, { recursive: true });
     writeFileSync(`${ROOT}.bench/scale.json`, JSON.stringify({ conditions, rows }, null, 2));
-    const md = [`# npm run bench:scale (${started})`, '', `Node ${process.version}, ${cpus().length} CPUs; ${conditions.operator}; ${conditions.canary}; ${NAMESPACES} namespaces.`, '', table(rows), ''].join('\n');
+    const md = [
+      `# npm run bench:scale (${started})`,
+      '',
+      `Node ${process.version}, ${cpus().length} CPUs; ${conditions.operator}; ${conditions.canary}; ${NAMESPACES} namespaces.`,
+      '',
+      table(rows),
+      '',
+      ...(rows.some((r) => r.argo) ? [`Deployer | Argo Rollouts ${rows.find((r) => r.argo)?.argo?.version ?? ''} (one at a time on the same control plane; Argo: setWeight 20 + pause, a Datadog AnalysisTemplate every ${INTERVAL_S}s):`, '', compareTable(rows), ''] : []),
+    ].join('\n');
     writeFileSync(`${ROOT}.bench/scale.md`, md);
     return md;
   };
@@ -537,6 +626,16 @@ async function main(): Promise<void> {
     for (const n of args.ns) {
       rows.push(await measureN(b, n, args.restart && n === maxN));
       write();
+    }
+    if (args.compareArgo) {
+      // Argo Rollouts after the operator has stopped: never both at once.
+      const build = await ensureArgoRollouts();
+      await installArgoCrds(build.crdsDir);
+      dd.setSeries(new RegExp(ARGO_METRIC.replace(/\./g, '\\.')), { value: 0 });
+      for (const row of rows) {
+        row.argo = await measureArgoN(client, dd, build, b.run, row.n);
+        write();
+      }
     }
   } finally {
     await dd.close();
