@@ -27,7 +27,26 @@ export function startOperatorProcess(o: OperatorProcessOptions): ChildProcess {
   const scope = o.namespaces ? ['--namespaces', o.namespaces.join(',')] : [];
   const args = [...entry, ...scope, '--webhook-port', '0', '--health-port', String(o.healthPort), '--webhook-url', '127.0.0.1', '--log-level', o.logLevel ?? process.env.BENCH_LOG_LEVEL ?? 'warn'];
   const log = openSync(join(logs, o.logName), 'w');
-  return spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: ['ignore', log, log] });
+  const child = spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: ['ignore', log, log] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  stopOnInterrupt();
+  return child;
+}
+
+const running = new Set<ChildProcess>();
+let interruptHooked = false;
+
+/** An interrupted benchmark (Ctrl-C, SIGTERM) stops the operators it started instead of leaving them running. */
+function stopOnInterrupt(): void {
+  if (interruptHooked) return;
+  interruptHooked = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const child of running) child.kill('SIGTERM');
+      process.exit(130);
+    });
+  }
 }
 
 export function operatorEntry(): 'compiled' | 'tsx' {
