@@ -129,9 +129,9 @@ export function metricSum(samples: MetricSample[], name: string, match: Record<s
   return samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
 }
 
-/** RSS (from /proc) and V8 heap in use (from the operator's own /metrics), in MiB. */
-export async function memory(pid: number, healthPort: number): Promise<{ rssMb: number; heapUsedMb: number; externalMb: number; arrayBuffersMb: number }> {
+/** RSS (from /proc); V8 heap in use and committed, external and arrayBuffers (from the operator's own /metrics), in MiB. */
+export async function memory(pid: number, healthPort: number): Promise<{ rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; arrayBuffersMb: number }> {
   const samples = await scrapeMetrics(healthPort);
   const mb = (name: string): number => Math.round((metricSum(samples, name) / 1024 / 1024) * 10) / 10;
-  return { rssMb: rssMb(pid), heapUsedMb: mb('deployer_nodejs_heap_size_used_bytes'), externalMb: mb('deployer_nodejs_external_memory_bytes'), arrayBuffersMb: mb('deployer_nodejs_array_buffers_bytes') };
+  return { rssMb: rssMb(pid), heapUsedMb: mb('deployer_nodejs_heap_size_used_bytes'), heapTotalMb: mb('deployer_nodejs_heap_size_total_bytes'), externalMb: mb('deployer_nodejs_external_memory_bytes'), arrayBuffersMb: mb('deployer_nodejs_array_buffers_bytes') };
 }

@@ -43,6 +43,12 @@ const REACTIONS = 20;
 const AS_USER = { fieldManager: 'bench-user' };
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const STEADY = new Set(['Waiting', 'Succeeded']);
+const SETTLED_REASONS = new Set(['Idle', 'Promoted']);
+
+interface CanaryStatusView {
+  phase?: string;
+  conditions?: Array<{ type: string; status: string; reason?: string }>;
+}
 
 interface Args {
   ns: number[];
@@ -71,6 +77,8 @@ export interface ScaleRow {
   n: number;
   rssMb: number;
   heapUsedMb: number;
+  /** V8 heap committed (used + free space V8 keeps, the young generation's semi-spaces included). */
+  heapTotalMb: number;
   externalMb: number;
   arrayBuffersMb: number;
   idleCpuSecondsPerMin: number;
@@ -158,8 +166,19 @@ class Bench {
   }
 
   async canaryPhases(): Promise<Map<string, string>> {
-    const list = await this.listAll<KubeObject & { status?: { phase?: string } }>(paths.canaries());
+    const list = await this.listAll<KubeObject & { status?: CanaryStatusView }>(paths.canaries());
     return new Map(list.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c.status?.phase ?? '']));
+  }
+
+  /** Canaries at rest: Waiting or Succeeded, and Ready for the reason that says so (Idle or Promoted; Adopted still takes a pass). */
+  async settledCanaries(): Promise<Set<string>> {
+    const list = await this.listAll<KubeObject & { status?: CanaryStatusView }>(paths.canaries());
+    const out = new Set<string>();
+    for (const c of list) {
+      const ready = c.status?.conditions?.find((x) => x.type === 'Ready');
+      if (STEADY.has(c.status?.phase ?? '') && ready?.status === 'True' && SETTLED_REASONS.has(ready.reason ?? '')) out.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    }
+    return out;
   }
 
   /** Canary ReplicaSets whose pod template has the given image, by "<namespace>/<target>". */
@@ -340,10 +359,7 @@ async function measureN(b: Bench, n: number, restart: boolean): Promise<ScaleRow
     // Settle: N new Canaries, until all are in their steady phase.
     const t0 = performance.now();
     await mapLimit(Array.from({ length: n }, (_, i) => i), 16, (i) => b.client.create(paths.canaries(b.nsOf(i)), b.canary(i)));
-    await waitUntil(async () => {
-      const phases = await b.canaryPhases();
-      return [...phases.values()].filter((p) => STEADY.has(p)).length >= n ? true : undefined;
-    }, 30 * 60_000, 250);
+    await waitUntil(async () => ((await b.settledCanaries()).size >= n ? true : undefined), 30 * 60_000, 250);
     const settleMs = performance.now() - t0;
     log(`settled in ${Math.round(settleMs)} ms`);
     await sleep(10_000);
@@ -365,6 +381,7 @@ async function measureN(b: Bench, n: number, restart: boolean): Promise<ScaleRow
       n,
       rssMb: median(samples.map((s) => s.rssMb)),
       heapUsedMb: median(samples.map((s) => s.heapUsedMb)),
+      heapTotalMb: median(samples.map((s) => s.heapTotalMb)),
       externalMb: median(samples.map((s) => s.externalMb)),
       arrayBuffersMb: median(samples.map((s) => s.arrayBuffersMb)),
       idleCpuSecondsPerMin: round(idle.result * 100) / 100,
@@ -415,8 +432,8 @@ async function measureN(b: Bench, n: number, restart: boolean): Promise<ScaleRow
       log(`Datadog: ${datadog.callsPerInterval} calls per ${INTERVAL_S} s interval, ${distinctPairs} distinct (credentials, request) pairs`);
       // Lifecycle: until every burst Canary is back in a steady phase.
       await waitUntil(async () => {
-        const phases = await b.canaryPhases();
-        return [...want].every((k) => STEADY.has(phases.get(k) ?? '')) ? true : undefined;
+        const settled = await b.settledCanaries();
+        return [...want].every((k) => settled.has(k)) ? true : undefined;
       }, 10 * 60_000, 500);
       const lifecycleMs = performance.now() - tb;
       sampling = false;
@@ -560,11 +577,11 @@ export function compareTable(rows: ScaleRow[]): string {
 }
 
 export function table(rows: ScaleRow[]): string {
-  const head = ['N', 'RSS MiB', 'heap MiB', 'external MiB', 'arrayBuffers MiB', 'idle CPU s/min', 'Canary writes idle min', 'settle N new', 'burst 10%: all canary RS', 'reaction p50 / p99', 'reconcile p50 / p99', 'max queue', 'API writes / lifecycle', 'Datadog calls / interval (distinct pairs)', 'apiserver restart: up / watches / reacted'];
+  const head = ['N', 'RSS MiB', 'heap used / committed MiB', 'external MiB', 'arrayBuffers MiB', 'idle CPU s/min', 'Canary writes idle min', 'settle N new', 'burst 10%: all canary RS', 'reaction p50 / p99', 'reconcile p50 / p99', 'max queue', 'API writes / lifecycle', 'Datadog calls / interval (distinct pairs)', 'apiserver restart: up / watches / reacted'];
   const lines = rows.map((r) => [
     String(r.n),
     fmt(r.rssMb),
-    fmt(r.heapUsedMb),
+    `${fmt(r.heapUsedMb)} / ${fmt(r.heapTotalMb)}`,
     fmt(r.externalMb),
     fmt(r.arrayBuffersMb),
     fmt(r.idleCpuSecondsPerMin),
