@@ -657,6 +657,8 @@ async function main(): Promise<void> {
   } finally {
     await dd.close();
     for (const ns of b.namespaces) await client.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+    // Where Argo Rollouts read its Datadog Secret (createArgoWorkloads' default controller namespace).
+    if (args.compareArgo) await client.delete('/api/v1/namespaces/argo-rollouts').catch(() => undefined);
     // Canaries left by a failed run keep their finalizer without an operator: clear it so the namespaces go.
     const left = await b.listAll(paths.canaries()).catch(() => [] as KubeObject[]);
     for (const c of left) await client.patch(paths.canary(c.metadata.namespace!, c.metadata.name), { metadata: { finalizers: null } }).catch(() => undefined);
