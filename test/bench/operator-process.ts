@@ -1,12 +1,15 @@
 // The compiled operator as a benchmark runs it (npm run build first): one process, its log in
 // .cluster/logs (or $CLUSTER_DIR/logs), and what the benchmarks read from it: RSS and CPU from
-// /proc, and its own /metrics on the health port.
+// /proc (process-usage.ts), and its own /metrics on the health port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { clusterDir } from '../support/cluster.js';
 import { waitUntil } from './stats.js';
+import { rssMiB } from './process-usage.js';
+
+export { cpuSeconds } from './process-usage.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -82,23 +85,6 @@ export async function stopOperatorProcess(op: ChildProcess, graceMs = 10_000): P
   clearTimeout(timer);
 }
 
-/** Resident set size from /proc, in MiB. */
-export function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
-/** CPU time used so far (user + system), in seconds, from /proc/<pid>/stat (clock ticks of 1/100 s). */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may contain spaces), from field 3 on.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return (utime + stime) / 100;
-}
-
 /** One sample of a Prometheus text exposition: metric name with its labels → value. */
 export interface MetricSample {
   name: string;
@@ -133,5 +119,5 @@ export function metricSum(samples: MetricSample[], name: string, match: Record<s
 export async function memory(pid: number, healthPort: number): Promise<{ rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; arrayBuffersMb: number }> {
   const samples = await scrapeMetrics(healthPort);
   const mb = (name: string): number => Math.round((metricSum(samples, name) / 1024 / 1024) * 10) / 10;
-  return { rssMb: rssMb(pid), heapUsedMb: mb('deployer_nodejs_heap_size_used_bytes'), heapTotalMb: mb('deployer_nodejs_heap_size_total_bytes'), externalMb: mb('deployer_nodejs_external_memory_bytes'), arrayBuffersMb: mb('deployer_nodejs_array_buffers_bytes') };
+  return { rssMb: rssMiB(pid), heapUsedMb: mb('deployer_nodejs_heap_size_used_bytes'), heapTotalMb: mb('deployer_nodejs_heap_size_total_bytes'), externalMb: mb('deployer_nodejs_external_memory_bytes'), arrayBuffersMb: mb('deployer_nodejs_array_buffers_bytes') };
 }
