@@ -38,6 +38,11 @@ let HEALTH_PORT = 0;
 const INTERVAL_S = 15;
 const PAUSE_S = 60;
 const IDLE_MS = 60_000;
+/**
+ * BENCH_OWN_NAMESPACE=1: the operator watches only the bench's 10 namespaces (its own lease), for a control
+ * plane shared with another operator; by default it watches all namespaces, as the default install does.
+ */
+const OWN_NAMESPACES = process.env.BENCH_OWN_NAMESPACE === '1';
 const REACTIONS = 20;
 /** The bench changes Deployments as a user would; the operator's own writes (field manager "deployer") skip the webhook. */
 const AS_USER = { fieldManager: 'bench-user' };
@@ -351,7 +356,7 @@ async function measureN(b: Bench, n: number, restart: boolean): Promise<ScaleRow
   log('creating Deployments');
   await b.createDeployments(n);
   log('starting the operator');
-  const op = startOperatorProcess({ healthPort: HEALTH_PORT, logName: `scale-operator-${n}.log` });
+  const op = startOperatorProcess({ healthPort: HEALTH_PORT, logName: `scale-operator-${n}.log`, ...(OWN_NAMESPACES ? { namespaces: b.namespaces } : {}) });
   try {
     await waitOperatorReady(HEALTH_PORT, 120_000, op);
     const pid = op.pid!;
@@ -617,7 +622,7 @@ async function main(): Promise<void> {
     date: started,
     node: process.version,
     cpus: cpus().length,
-    operator: operatorEntry() === 'compiled' ? 'dist/src/main.js (compiled), one process, all namespaces' : 'src/main.ts (tsx), one process, all namespaces',
+    operator: `${operatorEntry() === 'compiled' ? 'dist/src/main.js (compiled)' : 'src/main.ts (tsx)'}, one process, ${OWN_NAMESPACES ? 'the bench\'s 10 namespaces' : 'all namespaces'}`,
     canary: `setWeight 20, pause ${PAUSE_S}s; one Datadog monitor check every ${INTERVAL_S}s over ${MONITORS} monitors (local stand-in)`,
     namespaces: NAMESPACES,
     clusterDir,
