@@ -18,7 +18,8 @@
 // pod slots for the largest N: the bench adds kwok Nodes if it has too few.
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
@@ -281,7 +282,7 @@ function reconcileQuantiles(before: MetricSample[], after: MetricSample[], contr
 }
 
 /** Adds kwok Nodes (as test/cluster/up.sh creates them) until the cluster has pod slots for `pods` more pods. */
-async function ensurePodSlots(client: RawClient, pods: number): Promise<number> {
+export async function ensurePodSlots(client: RawClient, pods: number): Promise<number> {
   const nodes = await client.list<KubeObject & { status?: { allocatable?: { pods?: string } } }>('/api/v1/nodes');
   const used = (await client.list<KubeObject>('/api/v1/pods', { fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' })).items.length;
   const capacity = nodes.items.reduce((a, n) => a + Number(n.status?.allocatable?.pods ?? 0), 0);
@@ -673,7 +674,8 @@ async function main(): Promise<void> {
   console.log('written to .bench/scale.json and .bench/scale.md');
 }
 
-main().then(
+// Run as a script (npm run bench:scale); imported (ensurePodSlots), it does nothing.
+if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) void main().then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);
