@@ -8,10 +8,12 @@
 // then once all are Healthy: the controller's RSS and CPU over an idle window, a burst of new
 // revisions on 10% of them at once (time until every canary ReplicaSet exists), proof that their
 // analysis queried Datadog, and back to idle. Sizes grow in one controller process.
-// Environment: ARGO_IDLE_MS (idle window, default 60000), ARGO_BURST_COUNT (default 10% of N),
+// Environment: ARGO_IDLE_MS (idle window, default 60000), ARGO_SETTLE_MS (wait after all are
+// Healthy before the idle window, default 15000), ARGO_BURST_COUNT (default 10% of N),
 // ARGO_DATADOG_API (v2 | v1, default v2), ARGO_KEEP=1 keeps the namespaces.
 // Prints a table and writes .bench/argo-rollouts.json.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { clusterDir, kubeconfigPath, loadKubeConfig, repoRoot } from '../support/cluster.js';
 import { RawClient } from '../../src/kube/raw-client.js';
@@ -40,9 +42,12 @@ const MONITORS = Array.from({ length: 50 }, (_, i) => 7_000 + i);
 
 interface Row {
   n: number;
-  settleMs?: number;
+  /** From the first create to every Rollout Healthy (the new ones only, when N grows). */
+  allHealthyMs?: number;
   rssMiB: number;
   idleCpuSecondsPerMinute: number;
+  /** The machine's 1-minute load average at the end of the idle window (2 cores, shared). */
+  loadAverage1m: number;
   burst?: { count: number; allCanaryReplicaSetsMs: number; writesMs: number; afterWritesMs: number; analysesMeasuredMs: number; datadogQueries: number; revertMs: number };
 }
 
@@ -53,6 +58,7 @@ async function main(): Promise<void> {
   if (!existsSync(kubeconfigPath)) throw new Error(`no control plane at ${clusterDir} (start one with test/cluster/up.sh, or set CLUSTER_DIR)`);
   process.env.KUBECONFIG = kubeconfigPath;
   const idleMs = Number(process.env.ARGO_IDLE_MS ?? 60_000);
+  const settleMs = Number(process.env.ARGO_SETTLE_MS ?? 15_000);
   const apiVersion = process.env.ARGO_DATADOG_API === 'v1' ? 'v1' : 'v2';
 
   const t0 = performance.now();
@@ -71,7 +77,7 @@ async function main(): Promise<void> {
   let w: ArgoWorkloads | undefined;
   try {
     for (const n of sizes) {
-      let settleMs: number | undefined;
+      let allHealthyMs: number | undefined;
       if (n > 0) {
         const c0 = performance.now();
         w = await createArgoWorkloads(client, {
@@ -84,13 +90,19 @@ async function main(): Promise<void> {
           datadogApiVersion: apiVersion,
         });
         await waitArgoHealthy(client, w);
-        settleMs = Math.round(performance.now() - c0);
-        console.error(`[argo] N=${n}: all Healthy ${settleMs} ms after the first create`);
+        allHealthyMs = Math.round(performance.now() - c0);
+        console.error(`[argo] N=${n}: all Healthy ${allHealthyMs} ms after the first create`);
       }
-      await sleep(5_000);
+      await sleep(settleMs);
       const idle = await measureIdle(argo.pid, idleMs);
-      const row: Row = { n, ...(settleMs === undefined ? {} : { settleMs }), rssMiB: idle.rssMiB.last, idleCpuSecondsPerMinute: idle.cpuSecondsPerMinute };
-      console.error(`[argo] N=${n}: RSS ${idle.rssMiB.last} MiB (max ${idle.rssMiB.max}), idle CPU ${idle.cpuSecondsPerMinute} s/min`);
+      const row: Row = {
+        n,
+        ...(allHealthyMs === undefined ? {} : { allHealthyMs }),
+        rssMiB: idle.rssMiB.last,
+        idleCpuSecondsPerMinute: idle.cpuSecondsPerMinute,
+        loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
+      };
+      console.error(`[argo] N=${n}: RSS ${idle.rssMiB.last} MiB (max ${idle.rssMiB.max}), idle CPU ${idle.cpuSecondsPerMinute} s/min, load average ${row.loadAverage1m}`);
       if (w && n > 0) {
         dd.clearRequests();
         const count = process.env.ARGO_BURST_COUNT ? Number(process.env.ARGO_BURST_COUNT) : undefined;
@@ -127,15 +139,15 @@ async function main(): Promise<void> {
   }
 
   console.log(`Argo Rollouts ${build.version}, one process, ${NAMESPACES} namespaces, Datadog API ${apiVersion}, idle window ${idleMs / 1000} s`);
-  console.log('| N | RSS | settle (all Healthy) | burst: Rollouts changed → all canary ReplicaSets | idle CPU per minute |');
-  console.log('|---|---|---|---|---|');
+  console.log('| N | RSS | new Rollouts → all Healthy | burst: Rollouts changed → all canary ReplicaSets | idle CPU per minute | load average |');
+  console.log('|---|---|---|---|---|---|');
   for (const r of rows) {
     const burst = r.burst ? `${r.burst.count} → ${r.burst.allCanaryReplicaSetsMs} ms` : '–';
-    console.log(`| ${r.n} | ${r.rssMiB} MiB | ${r.settleMs === undefined ? '–' : `${(r.settleMs / 1000).toFixed(1)} s`} | ${burst} | ${r.idleCpuSecondsPerMinute} s |`);
+    console.log(`| ${r.n} | ${r.rssMiB} MiB | ${r.allHealthyMs === undefined ? '–' : `${(r.allHealthyMs / 1000).toFixed(1)} s`} | ${burst} | ${r.idleCpuSecondsPerMinute} s | ${r.loadAverage1m} |`);
   }
   mkdirSync(join(repoRoot, '.bench'), { recursive: true });
   const out = join(repoRoot, '.bench', 'argo-rollouts.json');
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), version: build.version, apiVersion, idleMs, rows }, null, 2));
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), version: build.version, apiVersion, idleMs, settleMs, rows }, null, 2));
   console.log(`written to ${out}`);
 }
 
