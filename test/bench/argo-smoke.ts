@@ -8,8 +8,9 @@
 // then once all are Healthy: the controller's RSS and CPU over an idle window, a burst of new
 // revisions on 10% of them at once (time until every canary ReplicaSet exists), proof that their
 // analysis queried Datadog, and back to idle. Sizes grow in one controller process.
-// Environment: ARGO_IDLE_MS (idle window, default 60000), ARGO_SETTLE_MS (wait after all are
-// Healthy before the idle window, default 15000), ARGO_BURST_COUNT (default 10% of N),
+// The idle window starts once every Rollout is Healthy and the controller has made no API request
+// for 10 s (after a wave of new Rollouts it flushes Events for a while).
+// Environment: ARGO_IDLE_MS (idle window, default 60000), ARGO_BURST_COUNT (default 10% of N),
 // ARGO_DATADOG_API (v2 | v1, default v2), ARGO_KEEP=1 keeps the namespaces.
 // Prints a table and writes .bench/argo-rollouts.json.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -31,9 +32,9 @@ import {
   startArgo,
   waitArgoAnalysesMeasured,
   waitArgoHealthy,
+  waitArgoQuiet,
   type ArgoWorkloads,
 } from './argo-rollouts.js';
-import { sleep } from './stats.js';
 
 const API_KEY = 'bench-api-key';
 const APP_KEY = 'bench-app-key';
@@ -44,10 +45,16 @@ interface Row {
   n: number;
   /** From the first create to every Rollout Healthy (the new ones only, when N grows). */
   allHealthyMs?: number;
+  /** Then until the controller made no API request for 10 s. */
+  quietAfterMs: number;
   rssMiB: number;
   idleCpuSecondsPerMinute: number;
   /** The machine's 1-minute load average at the end of the idle window (2 cores, shared). */
   loadAverage1m: number;
+  /** Datadog requests during the idle window (no canary in flight: 0 expected). */
+  datadogCallsIdle: number;
+  /** Kubernetes API requests by verb during the idle window. */
+  apiRequestsIdle: Record<string, number>;
   burst?: { count: number; allCanaryReplicaSetsMs: number; writesMs: number; afterWritesMs: number; analysesMeasuredMs: number; datadogQueries: number; revertMs: number };
 }
 
@@ -58,7 +65,6 @@ async function main(): Promise<void> {
   if (!existsSync(kubeconfigPath)) throw new Error(`no control plane at ${clusterDir} (start one with test/cluster/up.sh, or set CLUSTER_DIR)`);
   process.env.KUBECONFIG = kubeconfigPath;
   const idleMs = Number(process.env.ARGO_IDLE_MS ?? 60_000);
-  const settleMs = Number(process.env.ARGO_SETTLE_MS ?? 15_000);
   const apiVersion = process.env.ARGO_DATADOG_API === 'v1' ? 'v1' : 'v2';
 
   const t0 = performance.now();
@@ -93,16 +99,24 @@ async function main(): Promise<void> {
         allHealthyMs = Math.round(performance.now() - c0);
         console.error(`[argo] N=${n}: all Healthy ${allHealthyMs} ms after the first create`);
       }
-      await sleep(settleMs);
+      const quietMs = await waitArgoQuiet(argo);
+      console.error(`[argo] N=${n}: no API request for 10 s, ${quietMs} ms after all Healthy`);
+      dd.clearRequests();
+      const api0 = await argo.apiRequests();
       const idle = await measureIdle(argo.pid, idleMs);
+      const datadogCallsIdle = dd.requests('/api/').length;
+      const apiRequestsIdle = difference(await argo.apiRequests(), api0);
       const row: Row = {
         n,
         ...(allHealthyMs === undefined ? {} : { allHealthyMs }),
+        quietAfterMs: quietMs,
         rssMiB: idle.rssMiB.last,
         idleCpuSecondsPerMinute: idle.cpuSecondsPerMinute,
         loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
+        datadogCallsIdle,
+        apiRequestsIdle,
       };
-      console.error(`[argo] N=${n}: RSS ${idle.rssMiB.last} MiB (max ${idle.rssMiB.max}), idle CPU ${idle.cpuSecondsPerMinute} s/min, load average ${row.loadAverage1m}`);
+      console.error(`[argo] N=${n}: RSS ${idle.rssMiB.last} MiB (max ${idle.rssMiB.max}), idle CPU ${idle.cpuSecondsPerMinute} s/min, ${datadogCallsIdle} Datadog calls, API requests ${JSON.stringify(apiRequestsIdle)}, load average ${row.loadAverage1m}`);
       if (w && n > 0) {
         dd.clearRequests();
         const count = process.env.ARGO_BURST_COUNT ? Number(process.env.ARGO_BURST_COUNT) : undefined;
@@ -147,8 +161,14 @@ async function main(): Promise<void> {
   }
   mkdirSync(join(repoRoot, '.bench'), { recursive: true });
   const out = join(repoRoot, '.bench', 'argo-rollouts.json');
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), version: build.version, apiVersion, idleMs, settleMs, rows }, null, 2));
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), version: build.version, apiVersion, idleMs, rows }, null, 2));
   console.log(`written to ${out}`);
+}
+
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [verb, n] of Object.entries(after)) if (n - (before[verb] ?? 0) > 0) out[verb] = n - (before[verb] ?? 0);
+  return out;
 }
 
 main().then(
