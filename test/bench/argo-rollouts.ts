@@ -109,6 +109,11 @@ export interface ControllerProcess {
   exited: Promise<number | string | null>;
   /** SIGTERM, then SIGKILL after 10 s. */
   stop(): Promise<void>;
+  /**
+   * Requests the controller has made to the Kubernetes API so far, by verb (its own counter,
+   * controller_clientset_k8s_request_total), e.g. { Get: 12, List: 9, Update: 40, … }.
+   */
+  apiRequests(): Promise<Record<string, number>>;
 }
 
 /**
@@ -142,6 +147,7 @@ export async function startArgo(kubeconfig: string, opts: StartArgoOptions = {})
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   if (child.pid === undefined) throw new Error(`could not start ${bin}`);
   const handle: ControllerProcess = {
+    apiRequests: () => Promise.resolve({}),
     name: 'argo-rollouts',
     pid: child.pid,
     process: child,
@@ -157,6 +163,15 @@ export async function startArgo(kubeconfig: string, opts: StartArgoOptions = {})
       }
     },
   };
+  handle.apiRequests = async (): Promise<Record<string, number>> => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const byVerb: Record<string, number> = {};
+    for (const m of text.matchAll(/^controller_clientset_k8s_request_total\{([^}]*)\} (\S+)$/gm)) {
+      const verb = /verb="([^"]*)"/.exec(m[1] ?? '')?.[1] ?? 'Unknown';
+      byVerb[verb] = (byVerb[verb] ?? 0) + Number(m[2]);
+    }
+    return byVerb;
+  };
   let gone: number | string | null | undefined;
   void exited.then((c) => (gone = c));
   try {
@@ -170,6 +185,29 @@ export async function startArgo(kubeconfig: string, opts: StartArgoOptions = {})
     throw err;
   }
   return handle;
+}
+
+/**
+ * Waits until the controller has made no Kubernetes API request for quietMs (it flushes Events
+ * and status writes for a while after its Rollouts are Healthy); resolves with the time it took
+ * (ms), or rejects after maxMs.
+ */
+export async function waitArgoQuiet(argo: ControllerProcess, quietMs = 10_000, maxMs = 300_000): Promise<number> {
+  const t0 = performance.now();
+  const total = async (): Promise<number> => Object.values(await argo.apiRequests()).reduce((a, b) => a + b, 0);
+  let last = await total();
+  let since = performance.now();
+  for (;;) {
+    await sleep(1_000);
+    const now = await total();
+    if (now !== last) {
+      last = now;
+      since = performance.now();
+    } else if (performance.now() - since >= quietMs) {
+      return Math.round(performance.now() - t0);
+    }
+    if (performance.now() - t0 > maxMs) throw new Error(`argo-rollouts still calls the API after ${maxMs} ms`);
+  }
 }
 
 // ---- workloads ----
@@ -350,8 +388,8 @@ export interface BurstOptions {
 }
 
 export interface BurstResult {
-  /** The Rollouts changed, and the image each got. */
-  changed: Array<{ namespace: string; name: string }>;
+  /** The Rollouts changed, each with the pod-template hash of its canary ReplicaSet. */
+  changed: Array<{ namespace: string; name: string; canaryHash: string }>;
   image: string;
   /** From the first write to every canary ReplicaSet existing (ms). */
   allCanaryReplicaSetsMs: number;
@@ -387,10 +425,10 @@ export async function burstArgo(client: RawClient, w: ArgoWorkloads, opts: Burst
     ),
   );
   const written = performance.now();
-  await waitForReplicaSets(client, byNs, image, opts.timeoutMs ?? 120_000);
+  const hashes = await waitForReplicaSets(client, byNs, image, opts.timeoutMs ?? 120_000);
   const done = performance.now();
   return {
-    changed: changed.map(({ namespace, name }) => ({ namespace, name })),
+    changed: changed.map(({ namespace, name }) => ({ namespace, name, canaryHash: hashes.get(`${namespace}/${name}`) ?? '' })),
     image,
     allCanaryReplicaSetsMs: Math.round(done - t0),
     writesMs: Math.round(written - t0),
@@ -398,9 +436,13 @@ export async function burstArgo(client: RawClient, w: ArgoWorkloads, opts: Burst
   };
 }
 
-/** Polls each namespace with a pending Rollout until every one has a ReplicaSet whose template runs image. */
-async function waitForReplicaSets(client: RawClient, pending: Map<string, Set<string>>, image: string, timeoutMs: number): Promise<void> {
+/**
+ * Polls each namespace with a pending Rollout until every one has a ReplicaSet whose template runs
+ * image; resolves with their pod-template hashes by namespace/name.
+ */
+async function waitForReplicaSets(client: RawClient, pending: Map<string, Set<string>>, image: string, timeoutMs: number): Promise<Map<string, string>> {
   const left = new Map([...pending].map(([ns, names]) => [ns, new Set(names)]));
+  const hashes = new Map<string, string>();
   const deadline = Date.now() + timeoutMs;
   while (left.size > 0) {
     await Promise.all(
@@ -410,40 +452,47 @@ async function waitForReplicaSets(client: RawClient, pending: Map<string, Set<st
         });
         for (const rs of list.items) {
           const owner = rs.metadata.labels?.[ARGO_WORKLOAD_LABEL];
-          if (owner && rs.spec?.template?.spec?.containers?.[0]?.image === image) names.delete(owner);
+          if (owner && names.has(owner) && rs.spec?.template?.spec?.containers?.[0]?.image === image) {
+            names.delete(owner);
+            hashes.set(`${ns}/${owner}`, rs.metadata.labels?.['rollouts-pod-template-hash'] ?? '');
+          }
         }
         if (names.size === 0) left.delete(ns);
       }),
     );
-    if (left.size === 0) return;
+    if (left.size === 0) return hashes;
     if (Date.now() > deadline) {
       const missing = [...left].flatMap(([ns, names]) => [...names].map((n) => `${ns}/${n}`));
       throw new Error(`no canary ReplicaSet after ${timeoutMs} ms for ${missing.length} Rollouts: ${missing.slice(0, 5).join(', ')}…`);
     }
     await sleep(20);
   }
+  return hashes;
 }
 
 interface AnalysisRunView {
-  metadata: { ownerReferences?: Array<{ kind?: string; name?: string }> };
+  metadata: { labels?: Record<string, string>; ownerReferences?: Array<{ kind?: string; name?: string }> };
   status?: { phase?: string; metricResults?: Array<{ successful?: number; error?: number; failed?: number }> };
 }
 
 /**
  * Waits until the analysis of every Rollout of the burst has measured through the Datadog provider
- * (an AnalysisRun it owns with a successful measurement); resolves with the time it took (ms).
+ * (an AnalysisRun it owns, for its canary's pod-template hash, with a successful measurement);
+ * resolves with the time it took (ms).
  * Throws, naming a failing run's phase, when a run failed or errored.
  */
 export async function waitArgoAnalysesMeasured(client: RawClient, burst: BurstResult, timeoutMs = 60_000): Promise<number> {
   const t0 = performance.now();
   const namespaces = [...new Set(burst.changed.map((c) => c.namespace))];
+  // Earlier bursts leave AnalysisRuns of older revisions: only the canary's own count.
+  const wanted = new Set(burst.changed.map((c) => `${c.namespace}/${c.name}/${c.canaryHash}`));
   await waitUntil(async () => {
     const measured = new Set<string>();
     for (const ns of namespaces) {
       const runs = await client.list<AnalysisRunView>(`/apis/argoproj.io/v1alpha1/namespaces/${ns}/analysisruns`);
       for (const run of runs.items) {
         const owner = run.metadata.ownerReferences?.find((o) => o.kind === 'Rollout')?.name;
-        if (!owner) continue;
+        if (!owner || !wanted.has(`${ns}/${owner}/${run.metadata.labels?.['rollouts-pod-template-hash']}`)) continue;
         const result = run.status?.metricResults?.[0];
         if (run.status?.phase === 'Failed' || run.status?.phase === 'Error') throw new Error(`AnalysisRun of ${ns}/${owner} is ${run.status.phase}: ${JSON.stringify(run.status)}`);
         if ((result?.successful ?? 0) >= 1) measured.add(`${ns}/${owner}`);

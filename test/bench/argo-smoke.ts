@@ -8,10 +8,13 @@
 // then once all are Healthy: the controller's RSS and CPU over an idle window, a burst of new
 // revisions on 10% of them at once (time until every canary ReplicaSet exists), proof that their
 // analysis queried Datadog, and back to idle. Sizes grow in one controller process.
+// The idle window starts once every Rollout is Healthy and the controller has made no API request
+// for 10 s (after a wave of new Rollouts it flushes Events for a while).
 // Environment: ARGO_IDLE_MS (idle window, default 60000), ARGO_BURST_COUNT (default 10% of N),
 // ARGO_DATADOG_API (v2 | v1, default v2), ARGO_KEEP=1 keeps the namespaces.
 // Prints a table and writes .bench/argo-rollouts.json.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { clusterDir, kubeconfigPath, loadKubeConfig, repoRoot } from '../support/cluster.js';
 import { RawClient } from '../../src/kube/raw-client.js';
@@ -29,9 +32,9 @@ import {
   startArgo,
   waitArgoAnalysesMeasured,
   waitArgoHealthy,
+  waitArgoQuiet,
   type ArgoWorkloads,
 } from './argo-rollouts.js';
-import { sleep } from './stats.js';
 
 const API_KEY = 'bench-api-key';
 const APP_KEY = 'bench-app-key';
@@ -40,9 +43,18 @@ const MONITORS = Array.from({ length: 50 }, (_, i) => 7_000 + i);
 
 interface Row {
   n: number;
-  settleMs?: number;
+  /** From the first create to every Rollout Healthy (the new ones only, when N grows). */
+  allHealthyMs?: number;
+  /** Then until the controller made no API request for 10 s. */
+  quietAfterMs: number;
   rssMiB: number;
   idleCpuSecondsPerMinute: number;
+  /** The machine's 1-minute load average at the end of the idle window (2 cores, shared). */
+  loadAverage1m: number;
+  /** Datadog requests during the idle window (no canary in flight: 0 expected). */
+  datadogCallsIdle: number;
+  /** Kubernetes API requests by verb during the idle window. */
+  apiRequestsIdle: Record<string, number>;
   burst?: { count: number; allCanaryReplicaSetsMs: number; writesMs: number; afterWritesMs: number; analysesMeasuredMs: number; datadogQueries: number; revertMs: number };
 }
 
@@ -71,7 +83,7 @@ async function main(): Promise<void> {
   let w: ArgoWorkloads | undefined;
   try {
     for (const n of sizes) {
-      let settleMs: number | undefined;
+      let allHealthyMs: number | undefined;
       if (n > 0) {
         const c0 = performance.now();
         w = await createArgoWorkloads(client, {
@@ -84,13 +96,27 @@ async function main(): Promise<void> {
           datadogApiVersion: apiVersion,
         });
         await waitArgoHealthy(client, w);
-        settleMs = Math.round(performance.now() - c0);
-        console.error(`[argo] N=${n}: all Healthy ${settleMs} ms after the first create`);
+        allHealthyMs = Math.round(performance.now() - c0);
+        console.error(`[argo] N=${n}: all Healthy ${allHealthyMs} ms after the first create`);
       }
-      await sleep(5_000);
+      const quietMs = await waitArgoQuiet(argo);
+      console.error(`[argo] N=${n}: no API request for 10 s, ${quietMs} ms after all Healthy`);
+      dd.clearRequests();
+      const api0 = await argo.apiRequests();
       const idle = await measureIdle(argo.pid, idleMs);
-      const row: Row = { n, ...(settleMs === undefined ? {} : { settleMs }), rssMiB: idle.rssMiB.last, idleCpuSecondsPerMinute: idle.cpuSecondsPerMinute };
-      console.error(`[argo] N=${n}: RSS ${idle.rssMiB.last} MiB (max ${idle.rssMiB.max}), idle CPU ${idle.cpuSecondsPerMinute} s/min`);
+      const datadogCallsIdle = dd.requests('/api/').length;
+      const apiRequestsIdle = difference(await argo.apiRequests(), api0);
+      const row: Row = {
+        n,
+        ...(allHealthyMs === undefined ? {} : { allHealthyMs }),
+        quietAfterMs: quietMs,
+        rssMiB: idle.rssMiB.last,
+        idleCpuSecondsPerMinute: idle.cpuSecondsPerMinute,
+        loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
+        datadogCallsIdle,
+        apiRequestsIdle,
+      };
+      console.error(`[argo] N=${n}: RSS ${idle.rssMiB.last} MiB (max ${idle.rssMiB.max}), idle CPU ${idle.cpuSecondsPerMinute} s/min, ${datadogCallsIdle} Datadog calls, API requests ${JSON.stringify(apiRequestsIdle)}, load average ${row.loadAverage1m}`);
       if (w && n > 0) {
         dd.clearRequests();
         const count = process.env.ARGO_BURST_COUNT ? Number(process.env.ARGO_BURST_COUNT) : undefined;
@@ -127,16 +153,22 @@ async function main(): Promise<void> {
   }
 
   console.log(`Argo Rollouts ${build.version}, one process, ${NAMESPACES} namespaces, Datadog API ${apiVersion}, idle window ${idleMs / 1000} s`);
-  console.log('| N | RSS | settle (all Healthy) | burst: Rollouts changed → all canary ReplicaSets | idle CPU per minute |');
-  console.log('|---|---|---|---|---|');
+  console.log('| N | RSS | new Rollouts → all Healthy | burst: Rollouts changed → all canary ReplicaSets | idle CPU per minute | load average |');
+  console.log('|---|---|---|---|---|---|');
   for (const r of rows) {
     const burst = r.burst ? `${r.burst.count} → ${r.burst.allCanaryReplicaSetsMs} ms` : '–';
-    console.log(`| ${r.n} | ${r.rssMiB} MiB | ${r.settleMs === undefined ? '–' : `${(r.settleMs / 1000).toFixed(1)} s`} | ${burst} | ${r.idleCpuSecondsPerMinute} s |`);
+    console.log(`| ${r.n} | ${r.rssMiB} MiB | ${r.allHealthyMs === undefined ? '–' : `${(r.allHealthyMs / 1000).toFixed(1)} s`} | ${burst} | ${r.idleCpuSecondsPerMinute} s | ${r.loadAverage1m} |`);
   }
   mkdirSync(join(repoRoot, '.bench'), { recursive: true });
   const out = join(repoRoot, '.bench', 'argo-rollouts.json');
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), version: build.version, apiVersion, idleMs, rows }, null, 2));
   console.log(`written to ${out}`);
+}
+
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [verb, n] of Object.entries(after)) if (n - (before[verb] ?? 0) > 0) out[verb] = n - (before[verb] ?? 0);
+  return out;
 }
 
 main().then(
