@@ -73,6 +73,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const client = new RawClient(kc);
   const logger = opts.logger ?? createLogger();
   const metrics = new OperatorMetrics({ defaultMetrics: true });
+  client.onRequest = (verb, resource) => metrics.kubeRequests.inc({ verb, resource });
   const identity = opts.leaderElection?.identity ?? `${hostname()}-${process.pid}`;
 
   // Shared parts: informers, leadership.

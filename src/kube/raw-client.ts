@@ -52,11 +52,15 @@ export interface KubeList<T> {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 export class RawClient {
+  /** Told of every request before it is sent (for a metric of requests by verb and resource). */
+  onRequest: ((method: string, resource: string) => void) | undefined;
+
   constructor(readonly kc: KubeConfig, private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {
     shareDispatchers(kc);
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    this.onRequest?.(method, resourceOfPath(path));
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
@@ -119,6 +123,20 @@ export class RawClient {
   delete(path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
     return this.request('DELETE', path, { ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
   }
+}
+
+/**
+ * The resource a request path names, with its subresource: /apis/apps/v1/namespaces/a/deployments/web → deployments,
+ * /apis/deployer.dev/v1alpha1/namespaces/a/canaries/web/status → canaries/status.
+ */
+export function resourceOfPath(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  let i = parts[0] === 'api' ? 2 : parts[0] === 'apis' ? 3 : parts.length;
+  if (parts[i] === 'namespaces' && parts.length > i + 2) i += 2;
+  const resource = parts[i];
+  if (!resource) return 'other';
+  const sub = parts[i + 2];
+  return sub ? `${resource}/${sub}` : resource;
 }
 
 function causeOf(err: unknown): string {

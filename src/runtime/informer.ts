@@ -35,6 +35,8 @@ export interface InformerOptions {
   onDelete?: (obj: KubeObject) => void;
   /** Called after each failed LIST or watch (for a metric). */
   onRestart?: () => void;
+  /** Called when a watch has started (the server answered), e.g. again after an apiserver restart (for a metric). */
+  onWatching?: () => void;
   /** Objects per LIST page (default 500). */
   pageSize?: number;
   /** Delay before the next LIST after a failure: initialMs doubling up to maxMs (default 500 ms … 30 s). */
@@ -250,6 +252,10 @@ export class Informer implements ObjectStore {
           finish({ kind: 'error', error: err });
         },
       )
+      .then((controller) => {
+        if (controller) this.o.onWatching?.();
+        return controller;
+      })
       .catch((err: unknown) => {
         finish({ kind: 'error', error: err });
         return undefined;

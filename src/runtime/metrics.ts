@@ -18,6 +18,16 @@ export class OperatorMetrics {
   });
   readonly queueDepth = new Gauge({ name: 'deployer_workqueue_depth', help: 'Keys waiting in the work queue.', labelNames: ['controller'] as const, registers: [this.registry] });
   readonly watchRestarts = new Counter({ name: 'deployer_watch_restarts_total', help: 'Informer restarts after watch errors.', labelNames: ['resource'] as const, registers: [this.registry] });
+  readonly watchStarted = new Gauge({ name: 'deployer_informer_watch_started_timestamp_seconds', help: 'When the latest watch of a resource started (the server answered); after an apiserver restart, every resource past the restart means the watches are back.', labelNames: ['resource'] as const, registers: [this.registry] });
+  readonly kubeRequests = new Counter({ name: 'deployer_kube_requests_total', help: 'Requests to the Kubernetes API by verb and resource (e.g. canaries/status), watches excepted.', labelNames: ['verb', 'resource'] as const, registers: [this.registry] });
+  readonly arrayBuffers = new Gauge({
+    name: 'deployer_nodejs_array_buffers_bytes',
+    help: 'Memory of ArrayBuffers and SharedArrayBuffers, Buffers included (process.memoryUsage().arrayBuffers; part of nodejs_external_memory_bytes).',
+    registers: [this.registry],
+    collect: () => {
+      this.arrayBuffers.set(process.memoryUsage().arrayBuffers);
+    },
+  });
   readonly datadogCalls = new Counter({ name: 'deployer_datadog_calls_total', help: 'Calls to the Datadog API by result (ok, error, rate_limited).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly leader = new Gauge({ name: 'deployer_leader', help: '1 while this instance holds the leader lease.', registers: [this.registry] });
   readonly transitions = new Counter({ name: 'deployer_canary_transitions_total', help: 'Canary events by reason (NewRevision, Promoted, CheckFailed, …); a rollback counts under its cause (CheckFailed, CheckErrors, ProgressDeadlineExceeded, AbortRequested).', labelNames: ['reason'] as const, registers: [this.registry] });
@@ -35,13 +45,6 @@ export class OperatorMetrics {
   private informerSizes: () => Array<{ resource: string; objects: number }> = () => [];
 
   /** Memory of ArrayBuffers and Buffers (part of external; prom-client's default metrics leave it out). */
-  readonly arrayBuffers: Gauge = new Gauge({
-    name: 'deployer_nodejs_array_buffers_bytes',
-    help: 'Memory allocated for ArrayBuffers and Buffers, in bytes (process.memoryUsage().arrayBuffers).',
-    registers: [this.registry],
-    collect: (): void => this.arrayBuffers.set(process.memoryUsage().arrayBuffers),
-  });
-
   /** Where deployer_informer_objects reads the cache sizes from. */
   observeInformers(sizes: () => Array<{ resource: string; objects: number }>): void {
     this.informerSizes = sizes;

@@ -45,6 +45,7 @@ export class SharedInformers {
         ...(d.labelSelector ? { labelSelector: d.labelSelector } : {}),
         logger,
         onRestart: () => metrics.watchRestarts.inc({ resource: d.resource }),
+        onWatching: () => metrics.watchStarted.set({ resource: d.resource }, Date.now() / 1000),
       }),
     );
     this.groups.set(id, { descriptor: d, group });

@@ -8,14 +8,14 @@
 // would give it: guarded Deployments, canary ReplicaSets, every Canary). On a control plane
 // shared with other work, BENCH_OWN_NAMESPACE=1 limits it to the bench's namespace.
 import { KubeConfig } from '@kubernetes/client-node';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { ensureCluster, kubectl } from '../support/cluster.js';
 import { RawClient, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import { DatadogStandIn } from '../datadog/server.js';
 import { quantile, sleep, waitUntil } from './stats.js';
+import { ROOT, memory as operatorMemory, operatorEntry, startOperatorProcess, waitOperatorReady } from './operator-process.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const API_KEY = 'bench-api-key';
 const APP_KEY = 'bench-app-key';
 /**
@@ -25,31 +25,18 @@ const APP_KEY = 'bench-app-key';
 const AS_USER = { fieldManager: 'bench-user' };
 const median = (xs: number[]): number => quantile(xs, 0.5);
 
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
 const HEALTH_PORT = 18_181;
 
 const OWN_NAMESPACE = process.env.BENCH_OWN_NAMESPACE === '1';
 
-/** The operator as it runs in production: compiled JavaScript (npm run build), one process, all namespaces. */
 function startOperator(namespace: string): ChildProcess {
-  mkdirSync(`${ROOT}.cluster/logs`, { recursive: true });
-  const entry = existsSync(`${ROOT}dist/src/main.js`) ? [`${ROOT}dist/src/main.js`] : ['--import', 'tsx', `${ROOT}src/main.ts`];
-  const scope = OWN_NAMESPACE ? ['--namespaces', namespace] : [];
-  const args = [...entry, ...scope, '--webhook-port', '0', '--health-port', String(HEALTH_PORT), '--webhook-url', '127.0.0.1', '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'];
-  const log = openSync(`${ROOT}.cluster/logs/bench-operator.log`, 'w');
-  return spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: ['ignore', log, log] });
+  return startOperatorProcess({ healthPort: HEALTH_PORT, logName: 'bench-operator.log', ...(OWN_NAMESPACE ? { namespaces: [namespace] } : {}) });
 }
 
 /** RSS (from /proc) and V8 heap in use (from the operator's own /metrics), in MiB. */
 async function memory(pid: number): Promise<{ rssMb: number; heapUsedMb: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${HEALTH_PORT}/metrics`)).text();
-  const heap = Number(/^deployer_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
-  return { rssMb: rssMb(pid), heapUsedMb: Math.round((heap / 1024 / 1024) * 10) / 10 };
+  const { rssMb, heapUsedMb } = await operatorMemory(pid, HEALTH_PORT);
+  return { rssMb, heapUsedMb };
 }
 
 async function main(): Promise<void> {
@@ -79,13 +66,9 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };
   try {
     // Ready: informers synced; then leading (a standby would not reconcile).
-    await waitUntil(async () => {
-      const r = await fetch(`http://127.0.0.1:${HEALTH_PORT}/readyz`).catch(() => undefined);
-      const body = r ? await r.text() : '';
-      return r?.status === 200 && body.startsWith('ok: leader') ? true : undefined;
-    }, 60_000, 200);
+    await waitOperatorReady(HEALTH_PORT, 60_000);
     results.watching = OWN_NAMESPACE ? `namespace ${ns}` : 'all namespaces';
-    results.operatorEntry = existsSync(`${ROOT}dist/src/main.js`) ? 'dist/src/main.js (compiled)' : 'src/main.ts (tsx)';
+    results.operatorEntry = operatorEntry() === 'compiled' ? 'dist/src/main.js (compiled)' : 'src/main.ts (tsx)';
     results.memoryIdle = await memory(op.pid!);
 
     // 1. admission → canary ReplicaSet created

@@ -372,7 +372,7 @@ export class DatadogStandIn {
     const body = await readBody(req);
     if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`${STAND_IN_BANNER}\nAPI: /api/v1/monitor, /api/v1/monitor/search, /api/v1/query, /api/v1/events, /api/v2/dora/*, /api/v1/validate\nControl: /_stand-in/*\n`);
+      res.end(`${STAND_IN_BANNER}\nAPI: /api/v1/monitor, /api/v1/monitor/search, /api/v1/query, /api/v2/query/scalar, /api/v1/events, /api/v2/dora/*, /api/v1/validate\nControl: /_stand-in/*\n`);
       return;
     }
     if (path.startsWith('/_stand-in/')) {
@@ -451,6 +451,7 @@ export class DatadogStandIn {
       return [200, this.toWire(m, q.get('group_states') ?? undefined)];
     }
     if (method === 'GET' && path === '/api/v1/query') return this.queryMetrics(q);
+    if (method === 'POST' && path === '/api/v2/query/scalar') return this.queryScalar(body);
     if (method === 'POST' && path === '/api/v1/events') return this.postEvent(body);
     if (method === 'POST' && path === '/api/v2/dora/deployment') return this.postDora('deployments', 'dora_deployment', body);
     if (method === 'POST' && path === '/api/v2/dora/failure') return this.postDora('failures', 'dora_failure', body);
@@ -618,16 +619,7 @@ export class DatadogStandIn {
     if (source) {
       const intervalSec = source.intervalSec ?? 60;
       const iv = intervalSec * 1000;
-      let pointlist: Array<[number, number | null]>;
-      if (source.points) {
-        pointlist = source.points.filter(([ts]) => ts >= Math.floor(fromMs / iv) * iv && ts <= toMs);
-      } else {
-        pointlist = [];
-        const last = Math.floor(toMs / iv) * iv;
-        for (let ts = Math.floor(fromMs / iv) * iv; ts <= last; ts += iv) {
-          pointlist.push([ts, ts === last && source.lastValue !== undefined ? source.lastValue : (source.value ?? null)]);
-        }
-      }
+      const pointlist = pointsOf(source, fromMs, toMs);
       if (pointlist.length > 0) {
         const metric = /:([A-Za-z0-9_.]+)\{/.exec(query)?.[1] ?? query;
         series.push({
@@ -650,6 +642,32 @@ export class DatadogStandIn {
       200,
       { status: 'ok', res_type: 'time_series', resp_version: 1, query, from_date: fromMs, to_date: toMs, series, message: '', group_by: [], values: [], times: [] },
     ];
+  }
+
+  /**
+   * POST /api/v2/query/scalar (metrics queries, no formulas): one number column per query, its
+   * series over [from, to] (ms) reduced by the query's aggregator; values [null] without data.
+   */
+  private queryScalar(body: string): [number, unknown] {
+    const parsed = parseJson(body) as { data?: { type?: unknown; attributes?: { from?: unknown; to?: unknown; queries?: unknown; formulas?: unknown } } } | undefined;
+    const a = parsed?.data?.attributes;
+    if (parsed?.data?.type !== 'scalar_request' || !a || typeof a.from !== 'number' || typeof a.to !== 'number' || !Array.isArray(a.queries) || a.queries.length === 0) {
+      return [400, { errors: ['data.type must be scalar_request, with data.attributes.from, to (ms) and queries'] }];
+    }
+    if (Array.isArray(a.formulas) && a.formulas.length > 0) return [400, { errors: ['formulas are not supported by the stand-in'] }];
+    if (a.from > a.to) return [400, { errors: ['from must be before to'] }];
+    const columns: unknown[] = [];
+    for (const [i, raw] of a.queries.entries()) {
+      const q = raw as { data_source?: unknown; query?: unknown; aggregator?: unknown; name?: unknown };
+      if (q.data_source !== 'metrics' || typeof q.query !== 'string') return [400, { errors: [`queries[${i}]: data_source "metrics" and a query are required`] }];
+      const aggregator = typeof q.aggregator === 'string' ? q.aggregator : 'avg';
+      const source = this.findSeries(q.query, a.from, a.to);
+      const values = (source ? pointsOf(source, a.from, a.to) : []).map(([, v]) => v).filter((v): v is number => v !== null);
+      const reduced = reduce(values, aggregator);
+      if (reduced === 'unsupported') return [400, { errors: [`queries[${i}]: aggregator ${aggregator} is not supported by the stand-in`] }];
+      columns.push({ name: typeof q.name === 'string' ? q.name : `query${i + 1}`, type: 'number', values: [reduced], meta: { unit: null } });
+    }
+    return [200, { data: { type: 'scalar_response', attributes: { columns } } }];
   }
 
   private postEvent(body: string): [number, unknown] {
@@ -783,6 +801,38 @@ export class DatadogStandIn {
     } catch (err) {
       bad(err instanceof Error ? err.message : String(err));
     }
+  }
+}
+
+/** The buckets of a series source inside [fromMs, toMs]: its literal points, or one per interval. */
+function pointsOf(source: SeriesSource, fromMs: number, toMs: number): Array<[number, number | null]> {
+  const iv = (source.intervalSec ?? 60) * 1000;
+  if (source.points) return source.points.filter(([ts]) => ts >= Math.floor(fromMs / iv) * iv && ts <= toMs);
+  const pointlist: Array<[number, number | null]> = [];
+  const last = Math.floor(toMs / iv) * iv;
+  for (let ts = Math.floor(fromMs / iv) * iv; ts <= last; ts += iv) {
+    pointlist.push([ts, ts === last && source.lastValue !== undefined ? source.lastValue : (source.value ?? null)]);
+  }
+  return pointlist;
+}
+
+/** A series reduced to one number as the v2 scalar query's aggregator does; null without values. */
+function reduce(values: number[], aggregator: string): number | null | 'unsupported' {
+  if (values.length === 0) return null;
+  switch (aggregator) {
+    case 'avg':
+    case 'mean':
+      return values.reduce((s, v) => s + v, 0) / values.length;
+    case 'sum':
+      return values.reduce((s, v) => s + v, 0);
+    case 'min':
+      return Math.min(...values);
+    case 'max':
+      return Math.max(...values);
+    case 'last':
+      return values[values.length - 1] ?? null;
+    default:
+      return 'unsupported';
   }
 }
 
