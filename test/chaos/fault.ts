@@ -4,7 +4,9 @@
 // stay at zero: false promotions, lost revisions, duplicate canary ReplicaSets and Deployments
 // held with no status explaining why.
 import type { RawClient } from '../../src/kube/raw-client.js';
+import type { Canary } from '../../src/api/types.js';
 import type { DatadogStandIn } from '../datadog/server.js';
+import type { FlakyProxy } from './proxy.js';
 
 /** What a fault may touch while it runs. */
 export interface ChaosContext {
@@ -22,6 +24,12 @@ export interface ChaosContext {
   /** The operator replicas the harness runs; a fault may kill or restart them. */
   operators: OperatorFleet;
   log: (message: string) => void;
+  /** The TCP proxy between the operators and the apiserver (pass-through until told otherwise). */
+  proxy: FlakyProxy;
+  /** Versions whose monitor group is Alert (bad revisions), as the driver ships them. */
+  badVersions: readonly string[];
+  /** Waits (from the harness's watch) for a Canary matching pred; resolves to its name. */
+  waitForCanary(pred: (c: Canary) => boolean, what: string, timeoutMs?: number): Promise<string>;
 }
 
 export interface OperatorFleet {
@@ -33,6 +41,10 @@ export interface OperatorFleet {
   start(index: number): Promise<void>;
   /** Index of the replica holding the lease, if any. */
   leader(): Promise<number | undefined>;
+  /** SIGSTOP one replica (the leader if index is omitted): a process that hangs; resolves to its index. */
+  freeze(index?: number): Promise<number>;
+  /** SIGCONT a frozen replica. */
+  thaw(index: number): Promise<void>;
 }
 
 export interface Fault {
@@ -42,6 +54,10 @@ export interface Fault {
   userSees: string;
   /** Fast faults form the subset run by npm test. */
   fast: boolean;
+  /** Deployments (each with a Canary) the fault needs; the harness runs at least this many (default 6). */
+  fleet?: number;
+  /** How long the fault lasts between inject and heal (default: seeded, 4–10 s). */
+  durationMs?: number;
   /** Start the fault; may return before it ends (e.g. a background writer). */
   inject(ctx: ChaosContext): Promise<void>;
   /** End it and restore what it broke (restart what it stopped, stop what it started). */
