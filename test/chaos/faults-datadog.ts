@@ -7,8 +7,7 @@ import { paths, type KubeObject } from '../../src/kube/raw-client.js';
 import type { Fault as StandInFault } from '../datadog/server.js';
 import type { ChaosContext, Fault } from './fault.js';
 
-/** A fault with the harness's optional fleet size and duration (see fault.ts on the harness branch). */
-type CatalogueFault = Fault & { fleet?: number; durationMs?: number };
+
 
 /** Every API path the operator calls (monitors, searches, metric queries). */
 const API = '/api/v1/*';
@@ -58,7 +57,7 @@ export function datadogFaultsFor(options: DatadogFaultOptions): Fault[] {
   let garbage = GARBAGE_ANSWERS[0]!;
   let originalKeys: { apiKey: string; appKey: string } | undefined;
   let rotatedSecrets: string[] = [];
-  const faults: CatalogueFault[] = [
+  const faults: Fault[] = [
     {
       name: 'Datadog blackholed',
       userSees:
@@ -95,7 +94,7 @@ export function datadogFaultsFor(options: DatadogFaultOptions): Fault[] {
       userSees:
         `Every call answers after ${seconds(Math.round(timeoutMs * 0.7))} (within the ${seconds(timeoutMs)} timeout): measurements arrive late but are real ` +
         '(Pass for good revisions, Fail for bad ones); steps take longer, nothing rolls back for slowness and no error is recorded.',
-      fast: true,
+      fast: false,
       async inject(ctx) {
         ctx.datadog.addFault({ path: API, delayMs: Math.round(timeoutMs * 0.7) });
       },
@@ -124,7 +123,7 @@ export function datadogFaultsFor(options: DatadogFaultOptions): Fault[] {
         'Each check records Error "Datadog sent the monitor … in a form that could not be read" (JSON of another shape, an array, null) or ' +
         '"Datadog sent a response that could not be read: …" (HTML, bytes that are not UTF-8, JSON cut short); 3 in a row roll the canary back (CheckErrors). ' +
         'A 200 never counts as a Pass unless it is a monitor or a series list. After it heals: measurements pass again.',
-      fast: true,
+      fast: false,
       async inject(ctx) {
         garbage = pick(ctx.random, GARBAGE_ANSWERS);
         ctx.datadog.addFault({ path: API, ...garbage.fault });

@@ -7,7 +7,7 @@ import type { Canary } from '../../src/api/types.js';
 import { PATCH, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import type { ChaosContext, Fault } from './fault.js';
 
-type CatalogueFault = Fault & { fleet?: number; durationMs?: number };
+
 
 interface Container {
   name: string;
@@ -123,11 +123,15 @@ export function workloadFaultsFor(): Fault[] {
   // Secret deleted and restored
   let secretBackup: Array<{ name: string; data: Record<string, string>; type?: string }> = [];
 
-  const faults: CatalogueFault[] = [
+  const faults: Fault[] = [
     {
       name: 'Deployment deleted and re-created',
-      userSees: 'TBD',
-      fast: true,
+      userSees:
+        'While the Deployment is gone: Failed, TargetNotFound "Deployment NS/NAME not found; canary pods are removed at T unless it comes back" (the canary pods stay for a minute). ' +
+        'Once re-created: a TargetRecreated Warning ("was deleted and re-created (uid A is now B); its template, revision R was not verified … it is held for verification", phase Paused). ' +
+        'Known gap: the new object has no gate label, so the webhook does not hold it and the Deployment controller rolls the unverified template out at once; the operator then ' +
+        'says so (RolledBack, UnverifiedRollout "already runs on all N pods … rolled out without a canary … restored the stable revision") and puts the verified template back.',
+      fast: false,
       async inject(ctx) {
         const name = await busyDeployment(ctx);
         const live = await ctx.client.get<DeploymentObject>(paths.deployment(ctx.namespace, name));
@@ -157,8 +161,11 @@ export function workloadFaultsFor(): Fault[] {
     },
     {
       name: 'HPA-like scaler every second',
-      userSees: 'TBD',
-      fast: true,
+      userSees:
+        'Nothing unusual: spec.replicas changes every second through the scale subresource (field manager hpa-like); canaryReplicas follows max(1, ⌈stable × w / (100 − w)⌉) ' +
+        'on the next pass, the readiness deadline restarts on each resize, the canary completes (Succeeded) or rolls back on its checks as it would without the scaler, ' +
+        'never two canary ReplicaSets.',
+      fast: false,
       async inject(ctx) {
         scaled.clear();
         for (const name of ctx.deployments) {
@@ -182,8 +189,11 @@ export function workloadFaultsFor(): Fault[] {
     },
     {
       name: 'GitOps server-side apply loop',
-      userSees: 'TBD',
-      fast: true,
+      userSees:
+        'Nothing unusual: the apply (field manager kustomize-controller, force, without spec.paused) re-sends the same template, so the held revision stays held ' +
+        '(the webhook keeps spec.paused true and the gate metadata), the canary runs to Succeeded or RolledBack, and an image Git changes arrives as the next revision. ' +
+        'After a rollback the loop keeps re-applying the failed template: it stays held and RolledBack until Git changes.',
+      fast: false,
       async inject(ctx) {
         git.clear();
         for (const name of ctx.deployments) {
@@ -212,7 +222,11 @@ export function workloadFaultsFor(): Fault[] {
     },
     {
       name: 'Datadog Secret deleted mid-analysis',
-      userSees: 'TBD',
+      userSees:
+        'Within seconds (the Secret is re-read every 5 s): a canary in analysis records Error "Secret NS/datadog not found" each interval and rolls back after 3 ' +
+        '(RolledBack, CheckErrors "could not be measured 3 times in a row: Secret NS/datadog not found"); a Canary not in analysis turns Failed, SecretNotFound ' +
+        '"…; new revisions will be held and rolled back until it is fixed" (a promotion already under way goes on). After the Secret is restored: picked up within ' +
+        '10 s, the Canary is Waiting again and the next revision is verified and promoted.',
       fast: true,
       async inject(ctx) {
         const canaries = (await ctx.client.list<Canary & KubeObject>(paths.canaries(ctx.namespace))).items;

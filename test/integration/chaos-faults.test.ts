@@ -101,8 +101,23 @@ describe('Chaos catalogue: Datadog and workload faults on one canary', function 
         kill: () => Promise.reject(new Error('not in this test')),
         start: () => Promise.reject(new Error('not in this test')),
         leader: () => Promise.resolve(0),
+        freeze: () => Promise.reject(new Error('not in this test')),
+        thaw: () => Promise.reject(new Error('not in this test')),
       },
       log: (m) => note(`  log: ${m}`),
+      // These faults never use the apiserver proxy or freeze operators (the harness provides them).
+      proxy: undefined as unknown as ChaosContext['proxy'],
+      badVersions: [],
+      waitForCanary: async (pred, what, timeoutMs) => {
+        const c = await eventually(async () => {
+          for (const d of deployments) {
+            const got = await w.get(d);
+            if (pred(got)) return got;
+          }
+          throw new Error(`no Canary ${what} yet`);
+        }, { timeoutMs: timeoutMs ?? 60_000, intervalMs: 200 });
+        return c.metadata.name ?? '';
+      },
     };
   };
 
