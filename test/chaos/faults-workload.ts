@@ -127,10 +127,11 @@ export function workloadFaultsFor(): Fault[] {
     {
       name: 'Deployment deleted and re-created',
       userSees:
-        'While the Deployment is gone: Failed, TargetNotFound "Deployment NS/NAME not found; canary pods are removed at T unless it comes back" (the canary pods stay for a minute). ' +
-        'Once re-created: a TargetRecreated Warning ("was deleted and re-created (uid A is now B); its template, revision R was not verified … it is held for verification", phase Paused). ' +
-        'Known gap: the new object has no gate label, so the webhook does not hold it and the Deployment controller rolls the unverified template out at once; the operator then ' +
-        'says so (RolledBack, UnverifiedRollout "already runs on all N pods … rolled out without a canary … restored the stable revision") and puts the verified template back.',
+        'While the Deployment is gone: Failed, TargetNotFound "Deployment NS/NAME not found; canary pods are removed at T unless it comes back" (the canary pods stay ' +
+        'for a minute). Its create is held at once by the webhook (gate label, the verified revision, spec.paused), then a TargetRecreated Warning ("was deleted and ' +
+        're-created (uid A is now B); its template, revision R (version V) was not verified … it is held for verification", phase Paused) and the revision is verified ' +
+        'again from step 1 (NewRevision, then Succeeded or RolledBack on its checks). With the operator down (that create webhook fails open) the template rolls ' +
+        'out and the operator says so afterwards (UnverifiedRollout, the stable revision restored).',
       fast: false,
       async inject(ctx) {
         const name = await busyDeployment(ctx);
