@@ -121,6 +121,8 @@ export const REASONS = {
   RevertAccepted: 'RevertAccepted',
   /** A new revision waits: the Canary's deployer.dev/held-by annotation names a Release whose group has not started. */
   HeldByRelease: 'HeldByRelease',
+  /** The API refused the Canary's status write (an admission policy, a permission): no action until it is accepted. */
+  StatusWriteRefused: 'StatusWriteRefused',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -49,6 +49,8 @@ export class CanaryReconciler {
   private readonly expectations: Expectations;
   /** The last pass's action failure per Canary; `null` after a pass whose actions all succeeded. */
   private readonly failures = new Map<string, ActionFailure | null>();
+  /** The API's last refusal of a Canary's status write, announced once by a Warning Event. */
+  private readonly statusRefusals = new Map<string, string>();
 
   constructor(private readonly o: ReconcilerOptions) {
     this.expectations = new Expectations(o.expectationTtlMs);
@@ -68,6 +70,7 @@ export class CanaryReconciler {
     if (!obj) {
       this.expectations.forget(key);
       this.failures.delete(key);
+      this.statusRefusals.delete(key);
       return this.releaseOrphanedGates(namespace, name, fence, log);
     }
     const canary = obj as unknown as Canary;
@@ -103,8 +106,12 @@ export class CanaryReconciler {
     if (!deleting) {
       try {
         rv = (await this.persistStatus(canary, status, fence)) ?? rv;
+        this.statusRefusals.delete(key);
       } catch (err) {
         if (isConflict(err)) return { conflict: true };
+        // Status first, then act: nothing is done until the status is accepted. The status cannot
+        // say why, so a Warning Event on the Canary and its Deployment does, once per refusal.
+        if (isRefusal(err) && fence.mayWrite()) await this.announceStatusRefused(key, canary, snap.deployment, err, log);
         throw err;
       }
     }
@@ -273,6 +280,15 @@ export class CanaryReconciler {
     } catch (err) {
       log.warn('Could not send a notification', { reason: e.reason, error: errorMessage(err) });
     }
+  }
+
+  private async announceStatusRefused(key: string, canary: Canary, deployment: DeploymentObject | undefined, err: unknown, log: Logger): Promise<void> {
+    const message = boundedMessage(`the API refused the status write of Canary ${canary.metadata.name}, so it takes no action until the write is accepted: ${failureMessage(err)}`);
+    if (this.statusRefusals.get(key) === message) return;
+    this.statusRefusals.set(key, message);
+    log.warn('Recorded event', { reason: REASONS.StatusWriteRefused, detail: message });
+    await this.recordEvent(canary as unknown as Target, 'Warning', REASONS.StatusWriteRefused, message, log);
+    if (deployment) await this.recordEvent({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: deployment.metadata as Target['metadata'] }, 'Warning', REASONS.StatusWriteRefused, message, log);
   }
 
   private async recordEvent(obj: Target, type: 'Normal' | 'Warning', reason: string, message: string, log: Logger): Promise<void> {

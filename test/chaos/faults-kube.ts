@@ -54,8 +54,9 @@ export const operatorKilledPromoting = restartingFault(
 export const operatorKilledRollingBack = restartingFault(
   'operator SIGKILL (rolling back)',
   'A bad revision\'s canary, its check about to fail, loses its operator: the new leader measures Alert and rolls back (canary pods deleted, Deployment left paused on the failed revision, RolledBack).',
-  (c, ctx) => ['Progressing', 'Paused'].includes(c.status?.phase ?? '') && ctx.badVersions.includes(c.status?.canaryVersion ?? '') && (c.status?.checks?.[0]?.measurements.length ?? 0) > 0,
-  'analysing a bad revision',
+  // Its pods Ready, the first measurement (Alert, failureLimit 0) is at most an interval away.
+  (c, ctx) => c.status?.phase === 'Progressing' && ctx.badVersions.includes(c.status.canaryVersion ?? '') && (c.status.canaryReadyReplicas ?? 0) > 0,
+  'analysing a bad revision with Ready canary pods',
 );
 
 /** The leader hangs (SIGSTOP, as a process stuck in a long pause) past its Lease; then it wakes. */
@@ -64,7 +65,7 @@ export const leaderFailover: Fault = (() => {
   return {
     name: 'leader failover (leader hangs past its Lease)',
     userSees:
-      'Canaries pause for about a Lease duration until the standby takes over, then go on; the old leader, woken, finds the Lease gone and writes nothing.',
+      'Canaries stand still for about a Lease duration (6 s) until the standby takes over, then go on; the old leader, woken, stands down (no duplicate canary ReplicaSet, no repeated action seen).',
     fast: true,
     durationMs: 12_000,
     async inject(ctx) {
@@ -170,12 +171,12 @@ function restartFault(name: string, component: 'kube-apiserver' | 'etcd', userSe
 export const apiserverRestarted = restartFault(
   'kube-apiserver restarted',
   'kube-apiserver',
-  'kubectl and the operator get connection errors for the outage; watches break and the operator re-lists; canaries resume, a deadline that passed meanwhile rolls back with a status saying so.',
+  'kubectl and the operator get connection errors for the outage; watches break and the operator re-lists; canaries resume where they were.',
 );
 export const etcdRestarted = restartFault(
   'etcd restarted',
   'etcd',
-  'The apiserver answers errors (or hangs) until etcd is back; canaries stand still, then resume; nothing is repeated or lost.',
+  'The apiserver answers errors (or hangs) until etcd is back; canaries stand still, then resume where they were.',
 );
 
 export const apiserverSlow: Fault = {
@@ -201,7 +202,7 @@ export const canaryStatusRefused: Fault = (() => {
   return {
     name: 'Canary status writes refused (admission policy)',
     userSees:
-      'Canaries stand still (status first, then act: no action without its status); once the policy goes, they go on; a deadline that passed rolls back.',
+      'Canaries stand still at their last status (status first, then act: no action without its status); one StatusWriteRefused Warning Event on each Canary and its Deployment quotes the policy; once the policy goes, they go on.',
     fast: true,
     durationMs: 12_000,
     async inject(ctx) {

@@ -50,3 +50,45 @@ export async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise
   );
   return remove;
 }
+
+/** A ValidatingAdmissionPolicy that refuses every write of Canary status in NS; returns its removal. */
+export async function refuseCanaryStatus(ns: string, probeCanary: string): Promise<() => Promise<void>> {
+  const name = `no-canary-status-${ns}`;
+  const objects = [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['deployer.dev'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['canaries/status'] }] },
+        validations: [{ expression: 'false', message: 'Canary status is frozen by policy' }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+    },
+  ];
+  const remove = async () => {
+    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
+  };
+  for (const o of objects) {
+    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+    if (r.code !== 0) {
+      await remove();
+      throw new Error(`kubectl apply failed: ${r.stderr}`);
+    }
+  }
+  // In force once a dry-run status write is refused.
+  await eventually(
+    async () => {
+      const r = await kubectl(['patch', 'canary', probeCanary, '-n', ns, '--subresource=status', '--type=merge', '--dry-run=server', '-p', '{"status":{"message":"probe"}}']);
+      if (r.code === 0) throw new Error('policy not in force yet');
+    },
+    { timeoutMs: 20_000, intervalMs: 300 },
+  );
+  return remove;
+}
