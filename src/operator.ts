@@ -20,6 +20,7 @@ import { OperatorMetrics } from './runtime/metrics.js';
 import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
 import { AdmissionComponent, type AdmissionWebhookOptions } from './webhook/admission-component.js';
+import { formerGuardOf, type CanaryGuardLike, type FormerGuard } from './webhook/admission.js';
 import type { Notifier } from './notify/notifier.js';
 import { DeliveryComponent } from './metrics/delivery-component.js';
 import { canaryNotifyKind } from './canary/notify-kind.js';
@@ -122,7 +123,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const delivery = new DeliveryComponent({ client, informers, registry: metrics.registry, logger, isLeader, allowPlainHttp: opts.datadogAllowPlainHttp === true });
   const canaries = informers.for(CANARIES);
   const canaryExists = (ns: string, name: string): boolean | undefined => (canaries.hasSynced ? canaries.get(name, ns) !== undefined : undefined);
-  const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, isLeader });
+  const guardOf = (ns: string, deployment: string): FormerGuard | undefined => (canaries.hasSynced ? formerGuardOf(canaries.list(ns) as CanaryGuardLike[], deployment) : undefined);
+  const admission = await AdmissionComponent.start({ kc, client, logger, metrics, webhook: opts.webhook, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}), canaryExists, guardOf, isLeader });
   const webhookPort = admission.port;
 
   // The Datadog push endpoint: its own port, the admission webhook's serving certificate.

@@ -1041,7 +1041,9 @@ class Pass {
         this.requeueAt(end);
         return;
       }
-      const pending = this.checksNotPassing();
+      // A Pass counts only if measured within one interval of the pause's end: one from long before
+      // (Datadog rate limited or unreachable since) says nothing about the canary now.
+      const pending = this.checksNotPassing(end - this.settings.intervalMs);
       if (pending.length === 0) {
         this.completeStep(`pause ${step.pause.duration} elapsed with checks passing`);
         continue;
@@ -1237,10 +1239,14 @@ class Pass {
     return false;
   }
 
-  private checksNotPassing(): string[] {
-    return (this.st.checks ?? [])
-      .filter((c) => c.measurements.at(-1)?.verdict !== 'Pass')
-      .map((c) => `${c.name}: ${describe(c.measurements.at(-1))}`);
+  /** Checks whose latest measurement is not a Pass, or (with passedSince) a Pass measured before it. */
+  private checksNotPassing(passedSince?: number): string[] {
+    return (this.st.checks ?? []).flatMap((c) => {
+      const last = c.measurements.at(-1);
+      if (last?.verdict !== 'Pass') return [`${c.name}: ${describe(last)}`];
+      if (passedSince !== undefined && Date.parse(last.time) < passedSince) return [`${c.name}: last Pass measured at ${last.time}, waiting for a newer measurement`];
+      return [];
+    });
   }
 
   private updateChecksCondition(): void {

@@ -133,6 +133,14 @@ export class SecretCache {
     return read;
   }
 
+  /**
+   * Forgets a Secret so the next read asks the apiserver: after Datadog refused a call, the keys
+   * may have been rotated, and a stale copy would turn every call into another error.
+   */
+  invalidate(namespace: string, name: string): void {
+    this.entries.delete(`${namespace}/${name}`);
+  }
+
   /** Secrets held (keys included); those of Canaries gone or changed are dropped once expired. */
   get size(): number {
     return this.entries.size;
@@ -275,6 +283,7 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
   let checks: ResolvedCheck[] = [];
   let credentials: DatadogCredentials | undefined;
   let credentialsState: CredentialsState | undefined;
+  let datadogSecret: string | undefined;
   const hasChecks = (canary.spec?.analysis?.checks?.length ?? 0) > 0;
   const testing = deployment !== undefined && deployment.revision !== deployment.stableAnnotation;
   // The canary in flight (status) is the one the Deployment's template asks for.
@@ -299,6 +308,7 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
     if (resolved.ok) checks = resolved.checks;
     else specProblems.push(resolved.error);
     const secretName = canary.spec.datadog?.secretRef.name;
+    datadogSecret = secretName;
     if (secretName && checks.some(isDatadogCheck)) {
       const secret = `${ns}/${secretName}`;
       const read = await ctx.secrets.get(ns, secretName, now);
@@ -358,6 +368,8 @@ export async function observe(canary: Canary, ctx: ObserveContext, now: number):
       measurementRequests.push(req);
       const m = startedAt ? ctx.measurements.peek(req) : undefined;
       if (m) measurements[check.name] = m;
+      // A Datadog call that failed may have used keys rotated since: the next pass reads the Secret again.
+      if (m?.verdict === 'Error' && isDatadogCheck(check) && datadogSecret) ctx.secrets.invalidate(ns, datadogSecret);
     }
   }
 

@@ -15,6 +15,7 @@ import {
   type ServingCertificate,
 } from './certificate-rotation.js';
 import { ensureWebhookConfiguration, removeWebhookConfiguration, webhookConfigurationName, type WebhookConfigurationOptions, type WebhookTarget } from './configuration.js';
+import type { FormerGuard } from './admission.js';
 import { OperatorIdentity } from './identity.js';
 import { WebhookServer } from './server.js';
 
@@ -46,6 +47,8 @@ export interface AdmissionComponentOptions {
   namespaces?: string[];
   /** From the operator's Canary informer: true/false, or undefined while it cannot tell. */
   canaryExists: (namespace: string, name: string) => boolean | undefined;
+  /** From the operator's Canary informer: the Canary that verified a revision of a Deployment of this name. */
+  guardOf?: (namespace: string, deployment: string) => FormerGuard | undefined;
   isLeader: () => boolean;
 }
 
@@ -117,6 +120,7 @@ export class AdmissionComponent {
       metrics: o.metrics,
       operatorUser: () => identity.current,
       canaryExists: (ns, name) => component?.canaryExists(ns, name),
+      ...(o.guardOf ? { guardOf: o.guardOf } : {}),
       authorize: async (review) => {
         const r = await client.create<{ status?: { allowed?: boolean } }>('/apis/authorization.k8s.io/v1/subjectaccessreviews', review);
         return r.status?.allowed === true;

@@ -67,8 +67,39 @@ export interface AdmissionOptions {
   operatorUser?: string;
   /** Whether the Canary exists, from the operator's cache; undefined when the cache cannot tell. */
   canaryExists?: (namespace: string, name: string) => boolean | undefined;
+  /**
+   * The Canary that guarded a Deployment of this name before (it verified a revision of it), from
+   * the operator's cache: a Deployment created under that name is one deleted and re-created.
+   */
+  guardOf?: (namespace: string, deployment: string) => FormerGuard | undefined;
 }
 
+/** A Canary that guarded a Deployment of this name, and the last revision it verified. */
+export interface FormerGuard {
+  canary: string;
+  verifiedRevision: string;
+}
+
+
+/** What formerGuardOf reads of a Canary. */
+export interface CanaryGuardLike {
+  metadata?: { name?: string; deletionTimestamp?: string };
+  spec?: { targetRef?: { name?: string } };
+  status?: { stableRevision?: string; targetUID?: string; targetName?: string };
+}
+
+/**
+ * The Canary (of these, one namespace's) that guarded a Deployment of this name and verified a
+ * revision of it: a Deployment created under that name was deleted and re-created.
+ */
+export function formerGuardOf(canaries: readonly CanaryGuardLike[], deployment: string): FormerGuard | undefined {
+  for (const c of canaries) {
+    const st = c.status;
+    if (c.metadata?.deletionTimestamp || !c.metadata?.name || c.spec?.targetRef?.name !== deployment) continue;
+    if (st?.stableRevision && st.targetUID && st.targetName === deployment) return { canary: c.metadata.name, verifiedRevision: st.stableRevision };
+  }
+  return undefined;
+}
 
 /** True: the operator's own write; false: anyone else's; undefined: the operator's identity is not known. */
 export function isOperatorRequest(req: Pick<AdmissionRequest<unknown>, 'userInfo' | 'options'>, operatorUser: string | undefined): boolean | undefined {
@@ -112,18 +143,32 @@ export function decideAdmission(req: AdmissionRequest, options: AdmissionOptions
 
   if (!old) {
     // A new Deployment: nothing about it has been verified, whatever its manifest says.
-    if (stable !== undefined) {
+    const former = obj.metadata?.name ? opts.guardOf?.(req.namespace ?? '', obj.metadata.name) : undefined;
+    if (stable !== undefined && stable !== former?.verifiedRevision) {
       patch.push({ op: 'remove', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.stableRevision)}` });
       warnings.push(`deployer: ignored ${ANNOTATIONS.stableRevision} on new Deployment ${obj.metadata?.name ?? ''}: only the operator records a verified revision`);
       stable = undefined;
       outcome = 'restored';
     }
-    return { patch, outcome, warnings };
+    if (!former) return { patch, outcome, warnings };
+    // Deleted and re-created (Helm --force, Replace=true): the Canary that guarded it guards the new
+    // object from its first write, so its template cannot roll out before the operator sees it.
+    if (guard !== former.canary) {
+      if (!obj.metadata?.labels) patch.push({ op: 'add', path: '/metadata/labels', value: {} });
+      patch.push({ op: 'add', path: `/metadata/labels/${jsonPointerToken(LABELS.canary)}`, value: former.canary });
+      guard = former.canary;
+    }
+    if (stable === undefined) {
+      ensureAnnotations();
+      patch.push({ op: 'add', path: `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.stableRevision)}`, value: former.verifiedRevision });
+      stable = former.verifiedRevision;
+    }
+    if (patch.length) outcome = 'restored';
   }
 
-  const oldGuard = old.metadata?.labels?.[LABELS.canary];
-  const oldStable = old.metadata?.annotations?.[ANNOTATIONS.stableRevision];
-  if (oldGuard && guard !== oldGuard) {
+  const oldGuard = old?.metadata?.labels?.[LABELS.canary];
+  const oldStable = old?.metadata?.annotations?.[ANNOTATIONS.stableRevision];
+  if (old && oldGuard && guard !== oldGuard) {
     // Removing the gate of a Canary that no longer exists is how an orphaned gate is cleared.
     if (guard === undefined && opts.canaryExists?.(req.namespace ?? '', oldGuard) === false) return allowed;
     if (byOperator === undefined) return unknownOperator(`changes the ${LABELS.canary} label`);
@@ -133,7 +178,7 @@ export function decideAdmission(req: AdmissionRequest, options: AdmissionOptions
     guard = oldGuard;
     outcome = 'restored';
   }
-  if (stable !== oldStable) {
+  if (old && stable !== oldStable) {
     if (byOperator === undefined) return unknownOperator(`changes the ${ANNOTATIONS.stableRevision} annotation`);
     const path = `/metadata/annotations/${jsonPointerToken(ANNOTATIONS.stableRevision)}`;
     if (oldStable === undefined) {

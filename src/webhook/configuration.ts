@@ -11,6 +11,8 @@ export type { ServingCertificate } from './certificate-rotation.js';
 /** The in-cluster install's configurations (deploy/webhook.yaml). */
 export const WEBHOOK_CONFIGURATION_NAME = 'deployer';
 export const WEBHOOK_NAME = 'deployments.deployer.dev';
+/** Creates of Deployments without the gate label: one re-created under a guarded name is guarded at once. */
+export const RECREATE_WEBHOOK_NAME = 'recreated-deployments.deployer.dev';
 export const CANARY_WEBHOOK_NAME = 'canaries.deployer.dev';
 export const MUTATE_PATH = '/mutate-deployments';
 export const VALIDATE_CANARIES_PATH = '/validate-canaries';
@@ -96,6 +98,21 @@ export function webhookConfiguration(o: WebhookConfigurationOptions): Record<str
         rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
         objectSelector: { matchExpressions: [{ key: LABELS.canary, operator: 'Exists' }] },
         ...common(o),
+        reinvocationPolicy: 'IfNeeded',
+      },
+      {
+        // A Deployment deleted and re-created (Helm --force, Argo CD Replace=true) comes back without
+        // the gate label: its create is sent too, so the Canary that guarded the name guards it before
+        // the Deployment controller rolls its template out. Ignore: no other Deployment's create ever
+        // depends on the operator; a create missed while it is down is caught by the controller
+        // (TargetRecreated, UnverifiedRollout).
+        name: RECREATE_WEBHOOK_NAME,
+        clientConfig: clientConfig(o.target, MUTATE_PATH, o.caPem),
+        rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'], operations: ['CREATE'], scope: 'Namespaced' }],
+        objectSelector: { matchExpressions: [{ key: LABELS.canary, operator: 'DoesNotExist' }] },
+        ...common(o),
+        failurePolicy: 'Ignore',
+        timeoutSeconds: 2,
         reinvocationPolicy: 'IfNeeded',
       },
     ],

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { LABELS } from '../api/constants.js';
-import { decideAdmission, type AdmissionRequest } from './admission.js';
+import { decideAdmission, type AdmissionRequest, type FormerGuard } from './admission.js';
 import { accessChecksFor, decideCanaryAccess, subjectAccessReview, type CanaryLike } from './canary-access.js';
 import { MUTATE_PATH, VALIDATE_CANARIES_PATH } from './configuration.js';
 
@@ -27,6 +27,8 @@ export interface WebhookServerOptions {
   operatorUser?: () => string | undefined;
   /** Whether a Canary exists (the operator's cache); undefined when it cannot tell. */
   canaryExists?: (namespace: string, name: string) => boolean | undefined | Promise<boolean | undefined>;
+  /** The Canary that guarded a Deployment of this name and the revision it verified (the operator's cache). */
+  guardOf?: (namespace: string, deployment: string) => FormerGuard | undefined;
   /** Asks the apiserver a SubjectAccessReview; resolves to its status.allowed. */
   authorize?: (review: Record<string, unknown>) => Promise<boolean>;
   maxBodyBytes?: number;
@@ -109,6 +111,7 @@ export class WebhookServer {
     const decision = decideAdmission(request, {
       ...(operatorUser !== undefined ? { operatorUser } : {}),
       canaryExists: () => exists,
+      ...(this.o.guardOf ? { guardOf: this.o.guardOf } : {}),
     });
     // A dry run (a GitOps diff, kubectl --dry-run=server) gets the same answer, but nothing was held.
     this.o.metrics.webhookRequests.inc({ outcome: request.dryRun ? 'dry-run' : decision.outcome });

@@ -2,5 +2,7 @@
 // test/integration/chaos-fast.test.ts). Append new faults at the end.
 import type { Fault } from './fault.js';
 import { KUBE_FAULTS } from './faults-kube.js';
+import { datadogFaults } from './faults-datadog.js';
+import { workloadFaults } from './faults-workload.js';
 
-export const CATALOGUE: Fault[] = [...KUBE_FAULTS];
+export const CATALOGUE: Fault[] = [...KUBE_FAULTS, ...datadogFaults, ...workloadFaults];

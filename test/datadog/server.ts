@@ -59,8 +59,14 @@ export interface Fault {
   method?: string;
   /** Status to answer with; omit to only delay. */
   status?: number;
-  /** Body: a string is sent as is (malformed JSON is allowed), anything else as JSON. */
+  /** Body: a string or bytes are sent as is (malformed JSON is allowed), anything else as JSON. */
   body?: unknown;
+  /** Content-Type of the answer; default application/json. */
+  contentType?: string;
+  /** Announce the body's length but close the connection halfway through it. */
+  cutShort?: boolean;
+  /** Accept the request and never answer it (the connection stays open until clearFaults or close). */
+  blackhole?: boolean;
   headers?: Record<string, string>;
   /** Wait before answering (or before handling normally when status is omitted). */
   delayMs?: number;
@@ -125,9 +131,10 @@ export function keyFingerprint(key: string | undefined): string {
 }
 
 export class DatadogStandIn {
-  readonly apiKey: string;
-  readonly appKey: string;
+  private keys: { apiKey: string; appKey: string };
   private readonly server: Server;
+  /** Answers a blackhole fault holds open. */
+  private held = new Set<ServerResponse>();
   private monitors = new Map<number, StandInMonitor>();
   private series = new Map<string, SeriesSource>();
   private seriesPatterns: Array<{ re: RegExp; source: SeriesSource }> = [];
@@ -145,8 +152,7 @@ export class DatadogStandIn {
   private deliveries: Array<Promise<WebhookDelivery>> = [];
 
   private constructor(options: StandInOptions) {
-    this.apiKey = options.apiKey;
-    this.appKey = options.appKey;
+    this.keys = { apiKey: options.apiKey, appKey: options.appKey };
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) send(res, 500, { errors: [`stand-in error: ${err instanceof Error ? err.message : String(err)}`] });
@@ -164,6 +170,21 @@ export class DatadogStandIn {
     return s;
   }
 
+  /** The API key accepted now. */
+  get apiKey(): string {
+    return this.keys.apiKey;
+  }
+
+  /** The application key accepted now. */
+  get appKey(): string {
+    return this.keys.appKey;
+  }
+
+  /** Keys rotated: from now on only these are accepted (the old ones get 403, as revoked keys do). */
+  rotateKeys(apiKey: string, appKey: string): void {
+    this.keys = { apiKey, appKey };
+  }
+
   /** Base URL, e.g. http://127.0.0.1:38123; use it as the credentials' url. */
   get url(): string {
     const a = this.server.address() as AddressInfo;
@@ -172,6 +193,7 @@ export class DatadogStandIn {
   }
 
   async close(): Promise<void> {
+    this.releaseHeld();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -187,6 +209,7 @@ export class DatadogStandIn {
     this.alertVersions.clear();
     this.versions = [];
     this.faults = [];
+    this.releaseHeld();
     this.quotas = [];
     this.webhook = undefined;
     this.deliveries = [];
@@ -336,8 +359,25 @@ export class DatadogStandIn {
     this.quotas.push({ ...q, re: pathPattern(q.path), windowStart: Date.now(), used: 0 });
   }
 
+  /** Removes the faults; requests a blackhole holds are cut (their connections closed). */
   clearFaults(): void {
     this.faults = [];
+    this.releaseHeld();
+  }
+
+  /** Removes the rate-limit quotas (setQuota). */
+  clearQuotas(): void {
+    this.quotas = [];
+  }
+
+  /** Requests held open by a blackhole right now. */
+  get heldRequests(): number {
+    return this.held.size;
+  }
+
+  private releaseHeld(): void {
+    for (const res of this.held) res.destroy();
+    this.held.clear();
   }
 
   /** Requests received under /api/, oldest first; optionally only paths starting with prefix. */
@@ -419,8 +459,18 @@ export class DatadogStandIn {
     const fault = this.faults.find((f) => f.remaining > 0 && f.re.test(path) && (!f.method || f.method.toUpperCase() === method));
     if (fault) {
       fault.remaining--;
+      if (fault.blackhole) {
+        this.held.add(res);
+        res.once('close', () => this.held.delete(res));
+        return;
+      }
       if (fault.delayMs) await sleep(fault.delayMs);
       if (res.destroyed) return;
+      if (fault.status !== undefined && (fault.cutShort || fault.contentType !== undefined || fault.body instanceof Uint8Array)) {
+        entry.status = fault.status;
+        sendRaw(res, fault.status, fault.body ?? '', { ...quotaHeaders, ...fault.headers }, fault);
+        return;
+      }
       if (fault.status !== undefined) {
         finish(fault.status, fault.body ?? { errors: [statusText(fault.status)] }, fault.headers);
         return;
@@ -846,6 +896,18 @@ function send(res: ServerResponse, status: number, payload: unknown, headers: Re
   const text = payload === undefined ? '' : typeof payload === 'string' ? payload : JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
+}
+
+/** An answer byte for byte: any content type, bytes that are not UTF-8, or cut short. */
+function sendRaw(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string>, how: { contentType?: string; cutShort?: boolean }): void {
+  if (res.destroyed) return;
+  const bytes = payload instanceof Uint8Array ? Buffer.from(payload) : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  res.writeHead(status, { 'content-type': how.contentType ?? 'application/json', 'content-length': bytes.length, ...headers });
+  if (!how.cutShort) {
+    res.end(bytes);
+    return;
+  }
+  res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => res.destroy());
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -10,7 +10,7 @@ import { ANNOTATIONS, LABELS } from '../../src/api/constants.js';
 import { revisionOf } from '../../src/canary/revision.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { OperatorMetrics } from '../../src/runtime/metrics.js';
-import { decideAdmission, type AdmissionRequest, type DeploymentLike } from '../../src/webhook/admission.js';
+import { decideAdmission, formerGuardOf, type AdmissionRequest, type DeploymentLike } from '../../src/webhook/admission.js';
 import { accessChecksFor, decideCanaryAccess, subjectAccessReview, type CanaryLike } from '../../src/webhook/canary-access.js';
 import { generateCertificates } from '../../src/webhook/certs.js';
 import { OperatorIdentity, serviceAccountUser, serviceAccountUserFromToken } from '../../src/webhook/identity.js';
@@ -118,6 +118,54 @@ describe('decideAdmission(): the stable revision belongs to the operator', () =>
   it('treats the operator\'s user name with another field manager as a person (an operator run with its user\'s own kubeconfig)', () => {
     const d = decideAdmission({ ...req(deployment('web:2.0.0'), deployment('web:1.0.0'), 'operator'), options: { fieldManager: 'kubectl-set' } }, 'operator');
     expect(d.outcome).to.equal('held');
+  });
+});
+
+describe('decideAdmission(): a guarded Deployment deleted and re-created', () => {
+  const former = { canary: 'web', verifiedRevision: STABLE };
+  const recreate = (image: string, over: Parameters<typeof deployment>[1] = {}): AdmissionRequest => ({
+    ...req(deployment(image, { labels: { app: 'web' }, annotations: null, ...over })),
+    namespace: 'shop',
+  });
+  const guardOf = (ns: string, name: string) => (ns === 'shop' && name === 'web' ? former : undefined);
+  const value = (d: ReturnType<typeof decideAdmission>, path: string) => d.patch.filter((p) => p.path === path).at(-1);
+
+  it('holds a new template at once: the gate label, the verified revision and paused', () => {
+    const d = decideAdmission(recreate('web:2.0.0'), { operatorUser: 'operator', guardOf });
+    expect(d.outcome).to.equal('held');
+    expect(value(d, '/metadata/labels/deployer.dev~1canary')).to.deep.include({ op: 'add', value: 'web' });
+    expect(value(d, '/metadata/annotations/deployer.dev~1stable-revision')).to.deep.include({ op: 'add', value: STABLE });
+    expect(value(d, '/spec/paused')?.value).to.equal(true);
+    expect(d.warnings.join(' ')).to.match(/held \(paused\) for canary analysis by Canary web/);
+  });
+
+  it('guards the verified template again without holding it', () => {
+    const d = decideAdmission(recreate('web:1.0.0'), { operatorUser: 'operator', guardOf });
+    expect(d.outcome).to.equal('restored');
+    expect(value(d, '/metadata/labels/deployer.dev~1canary')?.value).to.equal('web');
+    expect(value(d, '/spec/paused')).to.equal(undefined);
+  });
+
+  it('a manifest declaring another revision verified gets the Canary\'s verified one', () => {
+    const d = decideAdmission(recreate('web:2.0.0', { annotations: { [ANNOTATIONS.stableRevision]: revisionOf(template('web:2.0.0')) } }), { operatorUser: 'operator', guardOf });
+    expect(value(d, '/metadata/annotations/deployer.dev~1stable-revision')).to.deep.include({ op: 'add', value: STABLE });
+    expect(value(d, '/spec/paused')?.value).to.equal(true);
+  });
+
+  it('leaves alone a new Deployment no Canary guarded before', () => {
+    const d = decideAdmission({ ...recreate('web:2.0.0'), namespace: 'other' }, { operatorUser: 'operator', guardOf });
+    expect(d).to.deep.equal({ patch: [], outcome: 'allowed', warnings: [] });
+  });
+
+  it('formerGuardOf: only a Canary of that target that verified a revision of it, not being deleted', () => {
+    const c = (name: string, target: string, status: Record<string, string> = { stableRevision: STABLE, targetUID: 'u1', targetName: target }, deleting = false) => ({
+      metadata: { name, ...(deleting ? { deletionTimestamp: '2026-12-01T00:00:00Z' } : {}) },
+      spec: { targetRef: { name: target } },
+      status,
+    });
+    expect(formerGuardOf([c('a', 'api'), c('w', 'web')], 'web')).to.deep.equal({ canary: 'w', verifiedRevision: STABLE });
+    expect(formerGuardOf([c('w', 'web', {})], 'web'), 'never adopted anything').to.equal(undefined);
+    expect(formerGuardOf([c('w', 'web', undefined, true)], 'web'), 'being deleted').to.equal(undefined);
   });
 });
 

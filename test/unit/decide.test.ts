@@ -268,6 +268,18 @@ describe('decide(): the Canary state machine', () => {
       expect(action(d, 'EnsureCanaryReplicaSet')?.replicas).to.equal(9);
     });
 
+    it('a Pass from long before the pause ended (Datadog rate limited or unreachable since) does not complete it', () => {
+      const stale = [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 0, passes: 1, measurements: [m('Pass', -100, 'OK')] }];
+      const waiting = decide(canary({ status: running(1, { checks: stale, stepStartedAt: iso(-121) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(waiting.status.currentStep).to.equal(1);
+      expect(cond(waiting, CONDITIONS.Progressing)?.reason).to.equal(REASONS.WaitingForChecks);
+      expect(waiting.status.message).to.contain(`last Pass measured at ${iso(-100)}, waiting for a newer measurement`);
+      expect(types(waiting)).to.include('Measure');
+      const fresh = [{ ...stale[0]!, passes: 2, measurements: [m('Pass', -100, 'OK'), m('Pass', 0, 'OK')] }];
+      const done = decide(canary({ status: running(1, { checks: fresh, stepStartedAt: iso(-121) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));
+      expect(done.status.currentStep).to.equal(2);
+    });
+
     it('waits for inconclusive checks after the pause, then rolls back at the deadline', () => {
       const checks = [{ name: 'errors', failures: 0, errors: 0, consecutiveErrors: 0, inconclusive: 1, passes: 0, measurements: [m('Inconclusive', -20, 'No Data')] }];
       const waiting = decide(canary({ status: running(1, { checks, stepStartedAt: iso(-130) }) }), observed({ deployment: testing(), canaryReplicaSets: [rs(NEXT, 1, 1)] }), at(0));

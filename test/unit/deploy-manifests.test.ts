@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { CANARY_CHANGES_WHAT_IT_GUARDS, notTheOperator, VALIDATE_CANARIES_PATH } from '../../src/webhook/configuration.js';
+import { CANARY_CHANGES_WHAT_IT_GUARDS, notTheOperator, VALIDATE_CANARIES_PATH, webhookConfiguration } from '../../src/webhook/configuration.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (rel: string): string => readFileSync(`${ROOT}${rel}`, 'utf8');
@@ -200,7 +200,7 @@ describe('deploy/ manifests', () => {
 
   it('gates guarded Deployments with a fail-closed mutating webhook', () => {
     const cfg = find('MutatingWebhookConfiguration', 'deployer');
-    expect(cfg.webhooks).to.have.length(1);
+    expect(cfg.webhooks).to.have.length(2);
     const w = cfg.webhooks[0];
     expect(w).to.deep.include({
       name: 'deployments.deployer.dev',
@@ -215,6 +215,17 @@ describe('deploy/ manifests', () => {
     expect(w.clientConfig.caBundle).to.equal(undefined);
     expect(w.rules).to.deep.equal([{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }]);
     expect(w.objectSelector).to.deep.equal({ matchExpressions: [{ key: 'deployer.dev/canary', operator: 'Exists' }] });
+  });
+
+  it('sends creates of unlabelled Deployments too (a guarded one re-created), without ever refusing them', () => {
+    const w = find('MutatingWebhookConfiguration', 'deployer').webhooks[1];
+    const operatorUser = 'system:serviceaccount:deployer-system:deployer';
+    const built = (webhookConfiguration({ name: 'deployer', target: { service: { namespace: 'deployer-system', name: 'deployer-webhook' } }, caPem: 'ca', operatorUser }) as { webhooks: Array<Record<string, unknown>> }).webhooks[1]!;
+    const { clientConfig: _c, ...published } = built;
+    const { clientConfig, ...declared } = w;
+    expect(declared, 'the same entry the operator publishes').to.deep.equal(published);
+    expect(declared).to.deep.include({ name: 'recreated-deployments.deployer.dev', failurePolicy: 'Ignore' });
+    expect(clientConfig.service).to.deep.include({ namespace: 'deployer-system', name: 'deployer-webhook', path: '/mutate-deployments' });
   });
 });
 

@@ -255,4 +255,13 @@ describe('SecretCache', () => {
     await cache.get('shop', 'current', 12_000);
     expect(reads).to.have.length(2);
   });
+
+  it('invalidate: the next read asks the apiserver again (keys rotated after Datadog refused them)', async () => {
+    const cache = new SecretCache(c, 5_000);
+    const before = reads.length;
+    await cache.get('shop', 'rotated', 0);
+    cache.invalidate('shop', 'rotated');
+    await cache.get('shop', 'rotated', 1_000);
+    expect(reads.length - before).to.equal(2);
+  });
 });

@@ -175,7 +175,9 @@ export async function fetchMetricQuery(credentials: DatadogCredentials, query: s
     if (response.status === 'error' || response.error) {
       return { kind: 'error', takenAt: opts.now(), message: `Datadog could not run the query: ${excerpt(String(response.error ?? response.message ?? 'error'), credentials)}`, url };
     }
-    const series = response.series ?? [];
+    // Datadog always sends the list (empty when there is no data): an answer without it is not
+    // "no data", which a check may count as a Pass, but an answer that could not be read.
+    const series = response.series;
     if (!Array.isArray(series)) return malformed(opts, url, 'the query result');
     if (series.length > 1) {
       return {
