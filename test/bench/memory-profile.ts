@@ -26,6 +26,7 @@ import { clusterDir, repoRoot, run } from '../support/cluster.js';
 import { RawClient, paths, type KubeObject } from '../../src/kube/raw-client.js';
 import { DatadogStandIn } from '../datadog/server.js';
 import { quantile, sleep, waitUntil } from './stats.js';
+import { imageNodeOptions } from './operator-process.js';
 
 const API_KEY = 'memprof-api-key';
 const APP_KEY = 'memprof-app-key';
@@ -147,10 +148,6 @@ function startOperator(args: Args): ChildProcess {
   return spawn(join(repoRoot, 'node_modules/.bin/node'), opArgs, { cwd: repoRoot, stdio: ['ignore', log, log], env: { ...process.env, NODE_OPTIONS: args.bare ? '' : imageNodeOptions(), ...args.env } });
 }
 
-/** The NODE_OPTIONS of the operator's image (an ENV line of the Dockerfile), to run it as it runs there. */
-function imageNodeOptions(): string {
-  return /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'))?.[1]?.replace(/^"|"$/g, '') ?? '';
-}
 
 interface Memory {
   rssMiB: number;

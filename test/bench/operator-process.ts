@@ -2,7 +2,7 @@
 // .cluster/logs (or $CLUSTER_DIR/logs), and what the benchmarks read from it: RSS and CPU from
 // /proc (process-usage.ts), and its own /metrics on the health port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { clusterDir } from '../support/cluster.js';
@@ -30,7 +30,8 @@ export function startOperatorProcess(o: OperatorProcessOptions): ChildProcess {
   const scope = o.namespaces ? ['--namespaces', o.namespaces.join(',')] : [];
   const args = [...entry, ...scope, '--webhook-port', '0', '--health-port', String(o.healthPort), '--webhook-url', '127.0.0.1', '--log-level', o.logLevel ?? process.env.BENCH_LOG_LEVEL ?? 'warn'];
   const log = openSync(join(logs, o.logName), 'w');
-  const child = spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: ['ignore', log, log] });
+  // As the image runs it: with the NODE_OPTIONS its Dockerfile sets (a capped young generation).
+  const child = spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: ['ignore', log, log], env: { ...process.env, NODE_OPTIONS: imageNodeOptions() } });
   running.add(child);
   child.once('exit', () => running.delete(child));
   stopOnInterrupt();
@@ -120,4 +121,9 @@ export async function memory(pid: number, healthPort: number): Promise<{ rssMb: 
   const samples = await scrapeMetrics(healthPort);
   const mb = (name: string): number => Math.round((metricSum(samples, name) / 1024 / 1024) * 10) / 10;
   return { rssMb: rssMiB(pid), heapUsedMb: mb('deployer_nodejs_heap_size_used_bytes'), heapTotalMb: mb('deployer_nodejs_heap_size_total_bytes'), externalMb: mb('deployer_nodejs_external_memory_bytes'), arrayBuffersMb: mb('deployer_nodejs_array_buffers_bytes') };
+}
+
+/** The NODE_OPTIONS of the operator's image (an ENV line of the Dockerfile), to run it as it runs there. */
+export function imageNodeOptions(): string {
+  return /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1]?.replace(/^"|"$/g, '') ?? '';
 }

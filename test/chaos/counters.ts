@@ -47,6 +47,8 @@ export interface CanaryObservation {
 export interface DatadogAnswer {
   time: number;
   status: number;
+  /** Sent by an injected fault (a 200 with garbage is not an answer). */
+  fault?: true;
 }
 
 export interface ChaosObservations {
@@ -108,7 +110,7 @@ export function countFalsePromotions(o: Pick<ChaosObservations, 'initialVersions
       out.push({ counter: 'falsePromotions', deployment: d.deployment, detail: `version ${d.version} reached all pods at ${iso(d.time)} without a canary` });
       continue;
     }
-    if (!o.datadog.some((a) => a.status === 200 && a.time >= started.time && a.time <= d.time)) {
+    if (!o.datadog.some((a) => a.status === 200 && !a.fault && a.time >= started.time && a.time <= d.time)) {
       out.push({ counter: 'falsePromotions', deployment: d.deployment, detail: `version ${d.version} reached all pods at ${iso(d.time)} while Datadog never answered since its canary started (${iso(started.time)})` });
     }
   }

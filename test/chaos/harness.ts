@@ -518,7 +518,7 @@ export async function runFault(fault: Fault, opts: HarnessOptions): Promise<Faul
     const now = Date.now();
     obs.final.deployments = (await client.list<DeploymentObject>(paths.deployments(ns))).items.map((d) => observeDeployment(d, now));
     obs.final.canaries = (await client.list<Canary & KubeObject>(paths.canaries(ns))).items.map((c) => observeCanary(c, now));
-    obs.datadog = dd.requests(`/api/v1/monitor/${MONITOR_ID}`).map((r) => ({ time: r.time, status: r.status }));
+    obs.datadog = dd.requests(`/api/v1/monitor/${MONITOR_ID}`).map((r) => ({ time: r.time, status: r.status, ...(r.fault ? { fault: true as const } : {}) }));
     const counters = countViolations(obs);
     for (const v of counters.violations) log(`VIOLATION ${v.counter} ${v.deployment}: ${v.detail}`);
     writeFileSync(join(outDir, 'observations.json'), JSON.stringify({ fault: fault.name, seed: opts.seed, counters, settleMs, obs }, null, 1));

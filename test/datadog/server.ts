@@ -108,6 +108,8 @@ export interface LoggedRequest {
   apiKey: string;
   appKey: string;
   status: number;
+  /** The answer came from an injected fault (a garbage 200 is not a measurement). */
+  fault?: true;
 }
 
 export interface StandInOptions {
@@ -459,6 +461,7 @@ export class DatadogStandIn {
     const fault = this.faults.find((f) => f.remaining > 0 && f.re.test(path) && (!f.method || f.method.toUpperCase() === method));
     if (fault) {
       fault.remaining--;
+      if (fault.status !== undefined || fault.blackhole) entry.fault = true;
       if (fault.blackhole) {
         this.held.add(res);
         res.once('close', () => this.held.delete(res));

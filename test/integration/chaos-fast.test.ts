@@ -6,8 +6,17 @@ import { clusterDir, kubeconfigPath } from '../support/cluster.js';
 import { CATALOGUE } from '../chaos/catalogue.js';
 import { runFault } from '../chaos/harness.js';
 
-/** One fault that kills the leader mid-analysis, one that makes the API refuse the operator's status writes. */
-const FAST = ['operator SIGKILL (paused)', 'Canary status writes refused (admission policy)'];
+/**
+ * The leader killed mid-analysis, the API refusing the operator's status writes, and Datadog
+ * answering 5xx, its keys rotated and its Secret deleted mid-analysis.
+ */
+const FAST = [
+  'operator SIGKILL (paused)',
+  'Canary status writes refused (admission policy)',
+  'Datadog 5xx',
+  'Datadog keys rotated mid-analysis',
+  'Datadog Secret deleted mid-analysis',
+];
 
 describe('fault catalogue, fast subset (real control plane, two operator replicas)', function () {
   this.timeout(240_000);

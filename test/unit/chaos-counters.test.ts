@@ -75,6 +75,14 @@ describe('fault catalogue counters', () => {
       expect(v[0]!.detail).to.match(/2\.0\.0 .* Datadog never answered/);
     });
 
+    it('counts a good version promoted while every 200 Datadog sent was an injected fault (garbage)', () => {
+      const o = cleanRun();
+      o.datadog = [{ time: T + 500, status: 200 }, { time: T + 4_000, status: 200, fault: true }];
+      const v = countFalsePromotions(o);
+      expect(v).to.have.length(1);
+      expect(v[0]!.detail).to.match(/2\.0\.0 .* Datadog never answered/);
+    });
+
     it('counts a version that reached all pods without any canary', () => {
       const o = cleanRun();
       o.canaries = o.canaries.filter((c) => c.canaryVersion !== '2.0.0');
