@@ -52,7 +52,7 @@ export interface SenderOptions {
   datadogUrlPolicy?: DatadogUrlPolicy;
   /** Objects delivered to in parallel (default 4). */
   concurrency?: number;
-  /** How often the caches are scanned for deliveries that became due (default 1 s). */
+  /** The shortest time between two scans of the caches for deliveries that fell due (default 1 s). */
   pollMs?: number;
   now?: () => number;
 }
@@ -64,6 +64,8 @@ interface Ledgered {
 }
 
 const MAX_STATUS_CONFLICTS = 5;
+/** The caches are scanned at least this often (a change not seen, a recorded delivery's TTL running out). */
+const SAFETY_SCAN_MS = 30_000;
 /** Deliveries recorded by this sender are not looked at again for this long, while the cache catches up. */
 const RECORDED_TTL_MS = 10 * 60_000;
 
@@ -75,6 +77,7 @@ export class NotificationSender {
   private readonly unrecorded = new Map<string, SinkDelivery>();
   private readonly stopper = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly backoff: BackoffPolicy;
@@ -89,18 +92,57 @@ export class NotificationSender {
 
   start(): void {
     for (const [i, k] of this.o.kinds.entries()) {
-      k.store.addHandler({ onChange: (obj) => this.consider(i, obj) });
+      k.store.addHandler({
+        onChange: (obj) => {
+          this.consider(i, obj);
+          this.wakeAt(this.nextDue(obj));
+        },
+      });
     }
     this.unsubscribe = this.o.leadership.subscribe((leading) => {
-      if (leading) this.scan();
+      if (leading) this.tick();
     });
-    const tick = (): void => {
-      if (this.stopped) return;
-      this.scan();
-      this.timer = setTimeout(tick, this.o.pollMs ?? 1_000);
-      this.timer.unref?.();
-    };
-    tick();
+    this.tick();
+  }
+
+  /**
+   * Scans the caches and sleeps until the next delivery falls due (a retry's nextAttemptAt), at
+   * least pollMs and at most SAFETY_SCAN_MS: a thousand idle Canaries are not walked every second.
+   * A change in the caches is considered at once (the handler above).
+   */
+  private tick(): void {
+    if (this.stopped) return;
+    const next = this.scan();
+    const now = this.now();
+    const poll = this.o.pollMs ?? 1_000;
+    this.schedule(next === undefined ? SAFETY_SCAN_MS : Math.min(SAFETY_SCAN_MS, Math.max(poll, next - now)));
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = this.now() + delayMs;
+    this.timer = setTimeout(() => this.tick(), delayMs);
+    this.timer.unref?.();
+  }
+
+  /** Brings the next scan forward to `at` (not sooner than pollMs from now). */
+  private wakeAt(at: number | undefined): void {
+    if (at === undefined || this.stopped) return;
+    const at2 = Math.max(at, this.now() + (this.o.pollMs ?? 1_000));
+    if (at2 < this.timerAt) this.schedule(at2 - this.now());
+  }
+
+  /** When the object's earliest pending delivery this instance has not just recorded falls due. */
+  private nextDue(obj: KubeObject): number | undefined {
+    let next: number | undefined;
+    for (const e of (obj as unknown as Ledgered).status?.notifications ?? []) {
+      for (const d of e.sinks) {
+        if (!isPending(d) || this.recorded.has(deliveryKey(e.id, d.sink))) continue;
+        const t = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) : 0;
+        next = next === undefined ? t : Math.min(next, t);
+      }
+    }
+    return next;
   }
 
   /** No new deliveries; those in flight are aborted (their results, if any, are still recorded). */
@@ -112,12 +154,21 @@ export class NotificationSender {
     while (this.inFlight.size) await new Promise((r) => setTimeout(r, 20));
   }
 
-  /** Every object with a delivery due. */
-  private scan(): void {
-    if (!this.o.leadership.isLeader() || this.stopped) return;
+  /** Every object with a delivery due; returns when the next one falls due, if any is pending. */
+  private scan(): number | undefined {
+    if (!this.o.leadership.isLeader() || this.stopped) return undefined;
     const now = this.now();
     for (const [t, at] of this.recorded) if (now - at > RECORDED_TTL_MS) this.recorded.delete(t);
-    for (const [i, k] of this.o.kinds.entries()) for (const obj of k.store.list()) this.consider(i, obj);
+    let next: number | undefined;
+    for (const [i, k] of this.o.kinds.entries()) {
+      for (const obj of k.store.list()) {
+        const due = this.nextDue(obj);
+        if (due === undefined) continue;
+        this.consider(i, obj);
+        next = next === undefined ? due : Math.min(next, due);
+      }
+    }
+    return next;
   }
 
   private consider(kindIndex: number, obj: KubeObject): void {

@@ -20,6 +20,8 @@ export interface OperatorProcessOptions {
   /** File name under <cluster dir>/logs. */
   logName: string;
   logLevel?: string;
+  /** More flags for the operator, e.g. --no-leader-elect. */
+  extraArgs?: string[];
 }
 
 /** The operator as it runs in production: compiled JavaScript (dist/, from npm run build), else src/main.ts with tsx. */
@@ -28,10 +30,10 @@ export function startOperatorProcess(o: OperatorProcessOptions): ChildProcess {
   mkdirSync(logs, { recursive: true });
   const entry = operatorEntry() === 'compiled' ? [`${ROOT}dist/src/main.js`] : ['--import', 'tsx', `${ROOT}src/main.ts`];
   const scope = o.namespaces ? ['--namespaces', o.namespaces.join(',')] : [];
-  const args = [...entry, ...scope, '--webhook-port', '0', '--health-port', String(o.healthPort), '--webhook-url', '127.0.0.1', '--log-level', o.logLevel ?? process.env.BENCH_LOG_LEVEL ?? 'warn'];
+  const args = [...entry, ...scope, '--webhook-port', '0', '--health-port', String(o.healthPort), '--webhook-url', '127.0.0.1', '--log-level', o.logLevel ?? process.env.BENCH_LOG_LEVEL ?? 'warn', ...(o.extraArgs ?? [])];
   const log = openSync(join(logs, o.logName), 'w');
-  // As the image runs it: with the NODE_OPTIONS its Dockerfile sets (a capped young generation).
-  const child = spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: ['ignore', log, log], env: { ...process.env, NODE_OPTIONS: imageNodeOptions() } });
+  // As the image runs it: with the environment its Dockerfile sets (NODE_OPTIONS: a capped young generation).
+  const child = spawn(`${ROOT}node_modules/.bin/node`, args, { cwd: ROOT, stdio: ['ignore', log, log], env: { ...process.env, ...imageEnv() } });
   running.add(child);
   child.once('exit', () => running.delete(child));
   stopOnInterrupt();
@@ -123,7 +125,14 @@ export async function memory(pid: number, healthPort: number): Promise<{ rssMb: 
   return { rssMb: rssMiB(pid), heapUsedMb: mb('deployer_nodejs_heap_size_used_bytes'), heapTotalMb: mb('deployer_nodejs_heap_size_total_bytes'), externalMb: mb('deployer_nodejs_external_memory_bytes'), arrayBuffersMb: mb('deployer_nodejs_array_buffers_bytes') };
 }
 
-/** The NODE_OPTIONS of the operator's image (an ENV line of the Dockerfile), to run it as it runs there. */
+/** The environment of the operator's image (the Dockerfile's ENV K=V lines), to run it as it runs there. */
+export function imageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const m of readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV ([A-Z_][A-Z0-9_]*)=(.*)$/gm)) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+  return env;
+}
+
+/** The NODE_OPTIONS of the operator's image. */
 export function imageNodeOptions(): string {
-  return /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1]?.replace(/^"|"$/g, '') ?? '';
+  return imageEnv()['NODE_OPTIONS'] ?? '';
 }

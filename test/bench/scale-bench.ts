@@ -60,12 +60,15 @@ interface Args {
   ns: number[];
   restart: boolean;
   compareArgo: boolean;
+  /** Run the operator without leader election, as the Argo Rollouts column runs Argo. */
+  noLeaderElect: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   let ns = [0, 100, 300, 1000];
   let restart = true;
   let compareArgo = false;
+  let noLeaderElect = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') ns = [0, 100];
@@ -73,10 +76,11 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith('--n=')) ns = a.slice(4).split(',').map((s) => Number(s.trim()));
     else if (a === '--no-apiserver-restart') restart = false;
     else if (a === '--compare-argo') compareArgo = true;
-    else throw new Error(`unknown argument ${a} (use --n 0,100,1000, --quick, --no-apiserver-restart, --compare-argo)`);
+    else if (a === '--no-leader-elect') noLeaderElect = true;
+    else throw new Error(`unknown argument ${a} (use --n 0,100,1000, --quick, --no-apiserver-restart, --compare-argo, --no-leader-elect)`);
   }
   if (ns.some((n) => !Number.isInteger(n) || n < 0)) throw new Error('--n takes a comma-separated list of whole numbers, e.g. --n 0,100,1000');
-  return { ns: [...new Set(ns)].sort((a, b) => a - b), restart, compareArgo };
+  return { ns: [...new Set(ns)].sort((a, b) => a - b), restart, compareArgo, noLeaderElect };
 }
 
 export interface ScaleRow {
@@ -352,12 +356,12 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function measureN(b: Bench, n: number, restart: boolean): Promise<ScaleRow> {
+async function measureN(b: Bench, n: number, restart: boolean, extraArgs: string[] = []): Promise<ScaleRow> {
   const log = (m: string): void => console.error(`[scale N=${n}] ${m}`);
   log('creating Deployments');
   await b.createDeployments(n);
   log('starting the operator');
-  const op = startOperatorProcess({ healthPort: HEALTH_PORT, logName: `scale-operator-${n}.log`, ...(OWN_NAMESPACES ? { namespaces: b.namespaces } : {}) });
+  const op = startOperatorProcess({ healthPort: HEALTH_PORT, logName: `scale-operator-${n}.log`, extraArgs, ...(OWN_NAMESPACES ? { namespaces: b.namespaces } : {}) });
   try {
     await waitOperatorReady(HEALTH_PORT, 120_000, op);
     const pid = op.pid!;
@@ -623,7 +627,7 @@ async function main(): Promise<void> {
     date: started,
     node: process.version,
     cpus: cpus().length,
-    operator: `${operatorEntry() === 'compiled' ? 'dist/src/main.js (compiled)' : 'src/main.ts (tsx)'}, one process, ${OWN_NAMESPACES ? 'the bench\'s 10 namespaces' : 'all namespaces'}`,
+    operator: `${operatorEntry() === 'compiled' ? 'dist/src/main.js (compiled)' : 'src/main.ts (tsx)'}, one process, ${OWN_NAMESPACES ? 'the bench\'s 10 namespaces' : 'all namespaces'}, leader election ${args.noLeaderElect ? 'off' : 'on'}`,
     canary: `setWeight 20, pause ${PAUSE_S}s; one Datadog monitor check every ${INTERVAL_S}s over ${MONITORS} monitors (local stand-in)`,
     namespaces: NAMESPACES,
     clusterDir,
@@ -647,7 +651,7 @@ async function main(): Promise<void> {
   try {
     await b.setUp();
     for (const n of args.ns) {
-      rows.push(await measureN(b, n, args.restart && n === maxN));
+      rows.push(await measureN(b, n, args.restart && n === maxN, args.noLeaderElect ? ['--no-leader-elect'] : []));
       write();
     }
     if (args.compareArgo) {
