@@ -7,6 +7,7 @@ import { existsSync, openSync, readFileSync, realpathSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { Canary } from '../../src/api/types.js';
 import { eventually, kubectlPath, run } from '../support/cluster.js';
+import { denyPolicy } from '../support/policies.js';
 import type { ChaosContext, Fault } from './fault.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -207,24 +208,8 @@ export const canaryStatusRefused: Fault = (() => {
     durationMs: 12_000,
     async inject(ctx) {
       const name = policy(ctx.namespace);
-      const objects = [
-        {
-          apiVersion: 'admissionregistration.k8s.io/v1',
-          kind: 'ValidatingAdmissionPolicy',
-          metadata: { name },
-          spec: {
-            failurePolicy: 'Fail',
-            matchConstraints: { resourceRules: [{ apiGroups: ['deployer.dev'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['canaries/status'] }] },
-            validations: [{ expression: 'false', message: 'chaos: Canary status is read-only for now' }],
-          },
-        },
-        {
-          apiVersion: 'admissionregistration.k8s.io/v1',
-          kind: 'ValidatingAdmissionPolicyBinding',
-          metadata: { name },
-          spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.namespace } } } },
-        },
-      ];
+      const rule = { apiGroups: ['deployer.dev'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['canaries/status'] };
+      const objects = denyPolicy(name, ctx.namespace, rule, 'false', 'chaos: Canary status is read-only for now');
       for (const o of objects) {
         const r = await k(ctx, ['apply', '-f', '-'], JSON.stringify(o));
         if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);

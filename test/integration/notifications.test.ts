@@ -11,6 +11,7 @@ import { startOperator, type OperatorHandle } from '../../src/operator.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { eventually, kubectl } from '../support/cluster.js';
 import { Receiver, type Received } from '../support/receivers.js';
+import { applyPolicy, denyPolicy } from '../support/policies.js';
 import { World, versionMonitor } from '../support/world.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -100,34 +101,11 @@ function verifySignature(r: Received): void {
 /** A ValidatingAdmissionPolicy refusing Canary status writes that record a sent notification in NS; returns its removal. */
 async function refuseRecordedSends(ns: string): Promise<() => Promise<void>> {
   const name = `no-sent-${ns}`;
-  const objects = [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: ['deployer.dev'], apiVersions: ['v1alpha1'], operations: ['UPDATE'], resources: ['canaries/status'] }] },
-        validations: [{ expression: '!has(object.status) || !has(object.status.notifications) || !object.status.notifications.exists(e, e.sinks.exists(s, has(s.sentAt)))', message: 'recording sent notifications is refused for this test' }],
-      },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name },
-      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
-    },
-  ];
-  const remove = async (): Promise<void> => {
-    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
-  };
-  for (const o of objects) {
-    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
-    if (r.code !== 0) {
-      await remove();
-      throw new Error(`kubectl apply failed: ${r.stderr}`);
-    }
-  }
+  const rule = { apiGroups: ['deployer.dev'], apiVersions: ['v1alpha1'], operations: ['UPDATE'], resources: ['canaries/status'] };
+  const remove = await applyPolicy(
+    name,
+    denyPolicy(name, ns, rule, '!has(object.status) || !has(object.status.notifications) || !object.status.notifications.exists(e, e.sinks.exists(s, has(s.sentAt)))', 'recording sent notifications is refused for this test'),
+  );
   const probe = JSON.stringify({ status: { notifications: [{ id: 'probe', transition: 'Promoted', at: '2026-01-01T00:00:00Z', reason: 'x', message: 'x', sinks: [{ sink: 'x', attempts: 1, sentAt: '2026-01-01T00:00:00Z' }] }] } });
   await eventually(async () => {
     const r = await kubectl(['patch', 'canary', 'web', '-n', ns, '--subresource=status', '--type=merge', '-p', probe, '--dry-run=server']);

@@ -3,19 +3,14 @@
 import { LABELS } from '../../src/api/constants.js';
 import { eventually, kubectl } from './cluster.js';
 
-/** A ValidatingAdmissionPolicy (built into the apiserver) that refuses canary ReplicaSets in NS; returns its removal. */
-export async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise<void>> {
-  const name = `no-canary-rs-${ns}`;
-  const objects = [
+/** A ValidatingAdmissionPolicy (built into the apiserver) and its binding to namespace NS: writes matching `rule` that fail `expression` are denied with `message`. */
+export function denyPolicy(name: string, ns: string, rule: { apiGroups: string[]; apiVersions: string[]; operations: string[]; resources: string[] }, expression: string, message: string): object[] {
+  return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'ValidatingAdmissionPolicy',
       metadata: { name },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['replicasets'] }] },
-        validations: [{ expression: `!has(object.metadata.labels) || !('${LABELS.role}' in object.metadata.labels)`, message: 'no bare ReplicaSets' }],
-      },
+      spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [rule] }, validations: [{ expression, message }] },
     },
     {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -24,7 +19,11 @@ export async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise
       spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
     },
   ];
-  const remove = async () => {
+}
+
+/** Applies a policy's objects with kubectl; returns its removal (already called if an apply failed). */
+export async function applyPolicy(name: string, objects: object[]): Promise<() => Promise<void>> {
+  const remove = async (): Promise<void> => {
     await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
   };
   for (const o of objects) {
@@ -34,6 +33,14 @@ export async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise
       throw new Error(`kubectl apply failed: ${r.stderr}`);
     }
   }
+  return remove;
+}
+
+/** A ValidatingAdmissionPolicy (built into the apiserver) that refuses canary ReplicaSets in NS; returns its removal. */
+export async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise<void>> {
+  const name = `no-canary-rs-${ns}`;
+  const rule = { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['replicasets'] };
+  const remove = await applyPolicy(name, denyPolicy(name, ns, rule, `!has(object.metadata.labels) || !('${LABELS.role}' in object.metadata.labels)`, 'no bare ReplicaSets'));
   // In force once a dry-run canary ReplicaSet is refused.
   const probe = {
     apiVersion: 'apps/v1',
@@ -54,34 +61,8 @@ export async function refuseCanaryReplicaSets(ns: string): Promise<() => Promise
 /** A ValidatingAdmissionPolicy that refuses every write of Canary status in NS; returns its removal. */
 export async function refuseCanaryStatus(ns: string, probeCanary: string): Promise<() => Promise<void>> {
   const name = `no-canary-status-${ns}`;
-  const objects = [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: ['deployer.dev'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['canaries/status'] }] },
-        validations: [{ expression: 'false', message: 'Canary status is frozen by policy' }],
-      },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name },
-      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
-    },
-  ];
-  const remove = async () => {
-    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
-  };
-  for (const o of objects) {
-    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
-    if (r.code !== 0) {
-      await remove();
-      throw new Error(`kubectl apply failed: ${r.stderr}`);
-    }
-  }
+  const rule = { apiGroups: ['deployer.dev'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['canaries/status'] };
+  const remove = await applyPolicy(name, denyPolicy(name, ns, rule, 'false', 'Canary status is frozen by policy'));
   // In force once a dry-run status write is refused.
   await eventually(
     async () => {
