@@ -16,6 +16,7 @@ import {
 } from './certificate-rotation.js';
 import { ensureWebhookConfiguration, removeWebhookConfiguration, webhookConfigurationName, type WebhookConfigurationOptions, type WebhookTarget } from './configuration.js';
 import type { FormerGuard } from './admission.js';
+import { revisionOf, type PodTemplate } from '../canary/revision.js';
 import { OperatorIdentity } from './identity.js';
 import { WebhookServer } from './server.js';
 
@@ -121,6 +122,7 @@ export class AdmissionComponent {
       operatorUser: () => identity.current,
       canaryExists: (ns, name) => component?.canaryExists(ns, name),
       ...(o.guardOf ? { guardOf: o.guardOf } : {}),
+      stableSurvives: (ns, matchLabels, revision) => stableReplicaSetSurvives(client, ns, matchLabels, revision),
       authorize: async (review) => {
         const r = await client.create<{ status?: { allowed?: boolean } }>('/apis/authorization.k8s.io/v1/subjectaccessreviews', review);
         return r.status?.allowed === true;
@@ -252,4 +254,21 @@ function configurationOptions(o: AdmissionComponentOptions, target: WebhookTarge
 
 function serviceDnsNames(s: { namespace: string; name: string }): string[] {
   return [`${s.name}.${s.namespace}.svc`, `${s.name}.${s.namespace}.svc.cluster.local`, `${s.name}.${s.namespace}`, s.name];
+}
+
+/**
+ * Whether a ReplicaSet of `revision` matching the selector survives a Deployment's deletion for a
+ * new Deployment to adopt: no controller, not being deleted, with replicas (a live read, bounded
+ * by the webhook's own deadline).
+ */
+export async function stableReplicaSetSurvives(client: RawClient, namespace: string, matchLabels: Record<string, string>, revision: string): Promise<boolean> {
+  const labelSelector = Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+  const list = await client.list<{ metadata: { ownerReferences?: Array<{ controller?: boolean }>; deletionTimestamp?: string }; spec?: { replicas?: number; template?: PodTemplate } }>(
+    paths.replicaSets(namespace),
+    { labelSelector },
+    AbortSignal.timeout(1_000),
+  );
+  return list.items.some(
+    (rs) => !rs.metadata.deletionTimestamp && !(rs.metadata.ownerReferences ?? []).some((r) => r.controller === true) && (rs.spec?.replicas ?? 0) > 0 && revisionOf(rs.spec?.template) === revision,
+  );
 }

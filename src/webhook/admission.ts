@@ -15,7 +15,7 @@ import { revisionOf, type PodTemplate } from '../canary/revision.js';
 
 export interface DeploymentLike {
   metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: { paused?: boolean; template?: PodTemplate };
+  spec?: { paused?: boolean; template?: PodTemplate; selector?: { matchLabels?: Record<string, string> } };
 }
 
 export interface AdmissionUserInfo {
@@ -72,6 +72,12 @@ export interface AdmissionOptions {
    * the operator's cache: a Deployment created under that name is one deleted and re-created.
    */
   guardOf?: (namespace: string, deployment: string) => FormerGuard | undefined;
+  /**
+   * For the create of a Deployment a Canary guarded before, with a template it has not verified:
+   * whether a ReplicaSet of the verified revision survives (orphaned, not being deleted, with
+   * replicas) for the new Deployment to adopt, so that holding the template keeps pods serving.
+   */
+  stableSurvives?: boolean;
 }
 
 /** A Canary that guarded a Deployment of this name, and the last revision it verified. */
@@ -164,6 +170,16 @@ export function decideAdmission(req: AdmissionRequest, options: AdmissionOptions
       stable = former.verifiedRevision;
     }
     if (patch.length) outcome = 'restored';
+    // A Deployment created paused gets no ReplicaSet of its own: held with no ReplicaSet of the
+    // verified revision to adopt (deleted with its ReplicaSets, e.g. kubectl replace --force), it
+    // would serve nothing. It rolls out instead, and its Canary says so (UnverifiedRollout).
+    const created = revisionOf(obj.spec?.template);
+    if (created !== stable && opts.stableSurvives !== true) {
+      warnings.push(
+        `deployer: Deployment ${obj.metadata?.name ?? ''} was re-created with revision ${created}, which Canary ${former.canary} has not verified, and no ReplicaSet of its verified revision ${stable} survives to keep serving: it rolls out now, unverified; follow it with: depctl status ${former.canary}`,
+      );
+      return { patch, outcome, revision: created, warnings };
+    }
   }
 
   const oldGuard = old?.metadata?.labels?.[LABELS.canary];

@@ -8,6 +8,8 @@ import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { LABELS } from '../api/constants.js';
 import { decideAdmission, type AdmissionRequest, type FormerGuard } from './admission.js';
+import { revisionOf } from '../canary/revision.js';
+import { errorMessage } from '../kube/errors.js';
 import { accessChecksFor, decideCanaryAccess, subjectAccessReview, type CanaryLike } from './canary-access.js';
 import { MUTATE_PATH, VALIDATE_CANARIES_PATH } from './configuration.js';
 
@@ -29,6 +31,8 @@ export interface WebhookServerOptions {
   canaryExists?: (namespace: string, name: string) => boolean | undefined | Promise<boolean | undefined>;
   /** The Canary that guarded a Deployment of this name and the revision it verified (the operator's cache). */
   guardOf?: (namespace: string, deployment: string) => FormerGuard | undefined;
+  /** Whether a live ReplicaSet of a revision, orphaned and not being deleted, matches a selector (a live read). */
+  stableSurvives?: (namespace: string, matchLabels: Record<string, string>, revision: string) => Promise<boolean>;
   /** Asks the apiserver a SubjectAccessReview; resolves to its status.allowed. */
   authorize?: (review: Record<string, unknown>) => Promise<boolean>;
   maxBodyBytes?: number;
@@ -102,16 +106,34 @@ export class WebhookServer {
     });
   }
 
+  /** Only the create of a Deployment a Canary guarded before, with a template it has not verified, asks. */
+  private async stableSurvives(request: AdmissionRequest): Promise<boolean | undefined> {
+    const obj = request.object;
+    const name = obj?.metadata?.name;
+    if (request.oldObject || !name || !this.o.guardOf || !this.o.stableSurvives) return undefined;
+    const former = this.o.guardOf(request.namespace ?? '', name);
+    const matchLabels = obj.spec?.selector?.matchLabels;
+    if (!former || !matchLabels || revisionOf(obj.spec?.template) === former.verifiedRevision) return undefined;
+    try {
+      return await this.o.stableSurvives(request.namespace ?? '', matchLabels, former.verifiedRevision);
+    } catch (err) {
+      this.o.logger.warn('Could not look for a ReplicaSet of the verified revision; the re-created Deployment is not held', { deployment: `${request.namespace ?? ''}/${name}`, error: errorMessage(err) });
+      return false;
+    }
+  }
+
   private async mutate(request: AdmissionRequest): Promise<Record<string, unknown>> {
     // Only a request that drops the gate label asks whether its Canary still exists.
     const oldGuard = request.oldObject?.metadata?.labels?.[LABELS.canary];
     const dropsGate = oldGuard !== undefined && request.object?.metadata?.labels?.[LABELS.canary] === undefined;
     const exists = dropsGate && this.o.canaryExists ? await this.o.canaryExists(request.namespace ?? '', oldGuard) : undefined;
     const operatorUser = this.o.operatorUser?.();
+    const stableSurvives = await this.stableSurvives(request);
     const decision = decideAdmission(request, {
       ...(operatorUser !== undefined ? { operatorUser } : {}),
       canaryExists: () => exists,
       ...(this.o.guardOf ? { guardOf: this.o.guardOf } : {}),
+      ...(stableSurvives !== undefined ? { stableSurvives } : {}),
     });
     // A dry run (a GitOps diff, kubectl --dry-run=server) gets the same answer, but nothing was held.
     this.o.metrics.webhookRequests.inc({ outcome: request.dryRun ? 'dry-run' : decision.outcome });

@@ -124,42 +124,47 @@ export function workloadFaultsFor(): Fault[] {
   let secretBackup: Array<{ name: string; data: Record<string, string>; type?: string }> = [];
 
   const faults: Fault[] = [
-    {
-      name: 'Deployment deleted and re-created',
-      userSees:
-        'While the Deployment is gone: Failed, TargetNotFound "Deployment NS/NAME not found; canary pods are removed at T unless it comes back" (the canary pods stay ' +
-        'for a minute). Its create is held at once by the webhook (gate label, the verified revision, spec.paused), then a TargetRecreated Warning ("was deleted and ' +
-        're-created (uid A is now B); its template, revision R (version V) was not verified … it is held for verification", phase Paused) and the revision is verified ' +
-        'again from step 1 (NewRevision, then Succeeded or RolledBack on its checks). With the operator down (that create webhook fails open) the template rolls ' +
-        'out and the operator says so afterwards (UnverifiedRollout, the stable revision restored).',
-      fast: false,
-      async inject(ctx) {
-        const name = await busyDeployment(ctx);
-        const live = await ctx.client.get<DeploymentObject>(paths.deployment(ctx.namespace, name));
-        const manifest = manifestOf(live);
-        // Helm --force / Argo CD Replace=true,Force=true: delete (its ReplicaSets and pods with it,
-        // or orphaned for the new object to adopt), wait until it is gone, create it again.
-        const propagation = pick(ctx.random, ['Background', 'Orphan'] as const);
-        recreated = name;
-        await ctx.client.delete(paths.deployment(ctx.namespace, name), { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: propagation });
-        for (let i = 0; i < 300; i++) {
-          try {
-            await ctx.client.get(paths.deployment(ctx.namespace, name));
-            await sleep(100);
-          } catch {
-            break;
+    ...(['Orphan', 'Background'] as const).map(
+      (propagation): Fault => ({
+        name: propagation === 'Orphan' ? 'Deployment deleted (ReplicaSets orphaned) and re-created' : 'Deployment deleted with its ReplicaSets and re-created',
+        userSees:
+          propagation === 'Orphan'
+            ? 'While the Deployment is gone: Failed, TargetNotFound "Deployment NS/NAME not found; canary pods are removed at T unless it comes back" (the canary pods stay ' +
+              'for a minute). Its create is held at once by the webhook (gate label, the verified revision, spec.paused; the new Deployment adopts the orphaned stable ' +
+              'ReplicaSet, so the stable pods keep serving), then a TargetRecreated Warning ("was deleted and re-created (uid A is now B); its template, revision R ' +
+              '(version V) was not verified … it is held for verification", phase Paused) and the revision is verified again from step 1 (NewRevision, then Succeeded ' +
+              'or RolledBack on its checks).'
+            : 'The stable pods go with the old Deployment. A Deployment created paused would get no pods at all, so the webhook guards the new one again (gate label, ' +
+              'the verified revision) but does not hold it, with a warning ("no ReplicaSet of its verified revision … survives to keep serving: it rolls out now, ' +
+              'unverified"); the Canary then reports the rollout it did not verify.',
+        fast: false,
+        async inject(ctx) {
+          const name = await busyDeployment(ctx);
+          const live = await ctx.client.get<DeploymentObject>(paths.deployment(ctx.namespace, name));
+          const manifest = manifestOf(live);
+          // Helm --force / Argo CD Replace=true,Force=true: delete (its ReplicaSets and pods with it,
+          // or orphaned for the new object to adopt), wait until it is gone, create it again.
+          recreated = name;
+          await ctx.client.delete(paths.deployment(ctx.namespace, name), { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: propagation });
+          for (let i = 0; i < 300; i++) {
+            try {
+              await ctx.client.get(paths.deployment(ctx.namespace, name));
+              await sleep(100);
+            } catch {
+              break;
+            }
           }
-        }
-        await ctx.client.create(paths.deployments(ctx.namespace), manifest, { fieldManager: 'helm' });
-        ctx.log(`Deployment ${name} deleted (propagation ${propagation}) and re-created from its manifest (${manifest.spec.template.spec.containers[0]?.image})`);
-      },
-      async heal(ctx) {
-        if (!recreated) return;
-        // Nothing to undo; the Deployment must exist (a failed create is retried here).
-        await ctx.client.get(paths.deployment(ctx.namespace, recreated));
-        recreated = undefined;
-      },
-    },
+          await ctx.client.create(paths.deployments(ctx.namespace), manifest, { fieldManager: 'helm' });
+          ctx.log(`Deployment ${name} deleted (propagation ${propagation}) and re-created from its manifest (${manifest.spec.template.spec.containers[0]?.image})`);
+        },
+        async heal(ctx) {
+          if (!recreated) return;
+          // Nothing to undo; the Deployment must exist (a failed create is retried here).
+          await ctx.client.get(paths.deployment(ctx.namespace, recreated));
+          recreated = undefined;
+        },
+      }),
+    ),
     {
       name: 'HPA-like scaler every second',
       userSees:

@@ -130,8 +130,8 @@ describe('decideAdmission(): a guarded Deployment deleted and re-created', () =>
   const guardOf = (ns: string, name: string) => (ns === 'shop' && name === 'web' ? former : undefined);
   const value = (d: ReturnType<typeof decideAdmission>, path: string) => d.patch.filter((p) => p.path === path).at(-1);
 
-  it('holds a new template at once: the gate label, the verified revision and paused', () => {
-    const d = decideAdmission(recreate('web:2.0.0'), { operatorUser: 'operator', guardOf });
+  it('holds a new template at once when a ReplicaSet of the verified revision survives: the gate label, the verified revision and paused', () => {
+    const d = decideAdmission(recreate('web:2.0.0'), { operatorUser: 'operator', guardOf, stableSurvives: true });
     expect(d.outcome).to.equal('held');
     expect(value(d, '/metadata/labels/deployer.dev~1canary')).to.deep.include({ op: 'add', value: 'web' });
     expect(value(d, '/metadata/annotations/deployer.dev~1stable-revision')).to.deep.include({ op: 'add', value: STABLE });
@@ -147,9 +147,20 @@ describe('decideAdmission(): a guarded Deployment deleted and re-created', () =>
   });
 
   it('a manifest declaring another revision verified gets the Canary\'s verified one', () => {
-    const d = decideAdmission(recreate('web:2.0.0', { annotations: { [ANNOTATIONS.stableRevision]: revisionOf(template('web:2.0.0')) } }), { operatorUser: 'operator', guardOf });
+    const d = decideAdmission(recreate('web:2.0.0', { annotations: { [ANNOTATIONS.stableRevision]: revisionOf(template('web:2.0.0')) } }), { operatorUser: 'operator', guardOf, stableSurvives: true });
     expect(value(d, '/metadata/annotations/deployer.dev~1stable-revision')).to.deep.include({ op: 'add', value: STABLE });
     expect(value(d, '/spec/paused')?.value).to.equal(true);
+  });
+
+  it('does not hold a new template with no ReplicaSet of the verified revision left (created paused, it would serve nothing): guarded again, said so', () => {
+    for (const stableSurvives of [false, undefined]) {
+      const d = decideAdmission(recreate('web:2.0.0'), { operatorUser: 'operator', guardOf, ...(stableSurvives === false ? { stableSurvives } : {}) });
+      expect(d.outcome).to.equal('restored');
+      expect(value(d, '/metadata/labels/deployer.dev~1canary')?.value).to.equal('web');
+      expect(value(d, '/metadata/annotations/deployer.dev~1stable-revision')?.value).to.equal(STABLE);
+      expect(value(d, '/spec/paused'), 'not paused').to.equal(undefined);
+      expect(d.warnings.join(' ')).to.match(/no ReplicaSet of its verified revision \w+ survives to keep serving: it rolls out now, unverified/);
+    }
   });
 
   it('leaves alone a new Deployment no Canary guarded before', () => {
