@@ -119,6 +119,7 @@ export class NotificationSender {
   }
 
   private schedule(delayMs: number): void {
+    if (!Number.isFinite(delayMs)) delayMs = this.o.pollMs ?? 1_000;
     clearTimeout(this.timer);
     this.timerAt = this.now() + delayMs;
     this.timer = setTimeout(() => this.tick(), delayMs);
@@ -138,7 +139,8 @@ export class NotificationSender {
     for (const e of (obj as unknown as Ledgered).status?.notifications ?? []) {
       for (const d of e.sinks) {
         if (!isPending(d) || this.recorded.has(deliveryKey(e.id, d.sink))) continue;
-        const t = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) : 0;
+        const parsed = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) : 0;
+        const t = Number.isFinite(parsed) ? parsed : 0; // an unreadable time (a hand edit) is due now
         next = next === undefined ? t : Math.min(next, t);
       }
     }

@@ -69,7 +69,11 @@ export class WorkQueue {
    * token bucket's rate. A key already pending or in flight keeps its own turn.
    */
   addBackground(key: string): void {
-    if (this.shuttingDown || this.pending.has(key) || this.active.has(key)) return;
+    if (this.shuttingDown || this.pending.has(key)) return;
+    if (this.active.has(key)) {
+      this.dirty.add(key); // a pass in flight may predate what this one is for: it runs again after
+      return;
+    }
     this.pending.set(key, 'background');
     this.background.push(key);
     this.pump();

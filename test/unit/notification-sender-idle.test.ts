@@ -71,4 +71,23 @@ describe('notification sender at rest', () => {
     await s.stop();
     expect(reads.length, 'read live once due').to.be.at.least(1);
   });
+
+  it('an unreadable nextAttemptAt (a hand edit of status) is due now, not a timer that fires every millisecond', async () => {
+    const pending = canary('c0', { notifications: [{ id: 'e1', transition: 'Promoted', at: new Date().toISOString(), sinks: [{ sink: 'team', attempts: 1, nextAttemptAt: 'soon' }] }] });
+    const fake = fakeKind([pending]);
+    const s = new NotificationSender({
+      client: { get: async <T>(): Promise<T> => new Promise<T>(() => undefined) } as unknown as RawClient,
+      kinds: [fake.kind],
+      leadership: alwaysLeader,
+      logger: createLogger({ silent: true }),
+      metrics: notificationMetrics(new Registry()),
+      defaults: () => [],
+      operatorNamespace: 'deployer-system',
+      pollMs: 100,
+    });
+    s.start();
+    await sleep(300);
+    void s.stop();
+    expect(fake.lists(), 'scans in 300 ms at pollMs 100').to.be.at.most(5);
+  });
 });

@@ -144,6 +144,27 @@ describe('WorkQueue', () => {
     await q.shutdown();
   });
 
+  it('a background add of a key in flight runs it again afterwards (a new leader\'s pass is not lost)', async () => {
+    const q = new WorkQueue({ clock: new FakeClock() });
+    const runs: string[] = [];
+    const g = gate();
+    let first = true;
+    q.start(async (key) => {
+      runs.push(key);
+      if (first) {
+        first = false;
+        await g.promise;
+      }
+    });
+    q.add('k');
+    await settle();
+    q.addBackground('k');
+    g.open();
+    await settle();
+    expect(runs).to.deep.equal(['k', 'k']);
+    await q.shutdown();
+  });
+
   it('shutdown waits for the pass in flight', async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     let done = false;
