@@ -33,7 +33,7 @@ function fakeKind(objects: KubeObject[]): { kind: NotifyKind; lists: () => numbe
   return { kind, lists: () => lists, gets, handlers };
 }
 
-function sender(kind: NotifyKind, client: Partial<RawClient>): NotificationSender {
+function sender(kind: NotifyKind, client: Partial<RawClient>, pollMs = 10): NotificationSender {
   return new NotificationSender({
     client: client as RawClient,
     kinds: [kind],
@@ -42,7 +42,7 @@ function sender(kind: NotifyKind, client: Partial<RawClient>): NotificationSende
     metrics: notificationMetrics(new Registry()),
     defaults: () => [],
     operatorNamespace: 'deployer-system',
-    pollMs: 10,
+    pollMs,
   });
 }
 
@@ -75,16 +75,7 @@ describe('notification sender at rest', () => {
   it('an unreadable nextAttemptAt (a hand edit of status) is due now, not a timer that fires every millisecond', async () => {
     const pending = canary('c0', { notifications: [{ id: 'e1', transition: 'Promoted', at: new Date().toISOString(), sinks: [{ sink: 'team', attempts: 1, nextAttemptAt: 'soon' }] }] });
     const fake = fakeKind([pending]);
-    const s = new NotificationSender({
-      client: { get: async <T>(): Promise<T> => new Promise<T>(() => undefined) } as unknown as RawClient,
-      kinds: [fake.kind],
-      leadership: alwaysLeader,
-      logger: createLogger({ silent: true }),
-      metrics: notificationMetrics(new Registry()),
-      defaults: () => [],
-      operatorNamespace: 'deployer-system',
-      pollMs: 100,
-    });
+    const s = sender(fake.kind, { get: async <T>(): Promise<T> => new Promise<T>(() => undefined) }, 100);
     s.start();
     await sleep(300);
     void s.stop();
