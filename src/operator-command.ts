@@ -39,6 +39,8 @@ const program = new Command('deployer')
   .addOption(
     new Option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)').argParser(duration).default(15_000, '15s'),
   )
+  .option('--memory-compaction', 'give memory back once a burst of work is over (a full collection of about 0.1 s)', true)
+  .option('--no-memory-compaction', 'leave giving memory back to V8 alone')
   .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info')
   .option('--datadog-allow-http', "allow a Datadog Secret's url to use plain http to hosts other than loopback (keys travel in clear text)", false)
   .option('--push-port <port>', 'serve the Datadog push endpoint (HTTPS, the webhook certificate) on this port (default: off)', port)
@@ -62,6 +64,7 @@ const o = program.opts<{
   healthPort: number;
   metricsPort?: number;
   leaderElect: boolean;
+  memoryCompaction: boolean;
   leaseNamespace?: string;
   leaseName?: string;
   leaseDuration: number;
@@ -121,6 +124,7 @@ try {
           },
         } : {}),
     logger,
+    memoryCompaction: o.memoryCompaction,
     datadogAllowPlainHttp: o.datadogAllowHttp,
     ...(push ? { push } : {}),
     notifications: {

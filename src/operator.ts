@@ -16,6 +16,7 @@ import type { Canary } from './api/types.js';
 import { hintBoardFor, PushComponent, type PushOptions } from './push/component.js';
 import { leaseNameFor, leaseNamespaceFor } from './runtime/lease-location.js';
 import { createLogger, type Logger } from './runtime/logger.js';
+import { MemoryReducer } from './runtime/memory-reducer.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { decideReadiness } from './runtime/readiness.js';
 import { SharedInformers } from './runtime/shared-informers.js';
@@ -44,6 +45,11 @@ export interface OperatorOptions {
   logger?: Logger;
   concurrency?: number;
   resyncMs?: number;
+  /**
+   * Give memory back once a burst of work is over (src/runtime/memory-reducer.ts). The command
+   * line turns it on; off by default, since in-process callers (tests) share their heap.
+   */
+  memoryCompaction?: boolean;
   datadogTimeoutMs?: number;
   /** Where transitions are announced besides Events (default: nowhere). */
   notifier?: Notifier;
@@ -97,7 +103,16 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
 
   // The controllers, on one runtime.
   const hints = hintBoardFor(opts.push);
-  const runtime = { logger, metrics, leadership };
+  const reducer = opts.memoryCompaction
+    ? new MemoryReducer({
+        onCompacted: ({ beforeBytes, afterBytes, ms }) => {
+          metrics.memoryCompactions.inc();
+          metrics.memoryCompactionSeconds.inc(ms / 1000);
+          logger.info('Memory given back after a burst of work', { heapBeforeMiB: mib(beforeBytes), heapAfterMiB: mib(afterBytes), ms: Math.round(ms) });
+        },
+      })
+    : undefined;
+  const runtime = { logger, metrics, leadership, ...(reducer ? { onPassEnd: () => reducer.activity() } : {}) };
   const shared = {
     client,
     informers,
@@ -197,6 +212,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       await elector?.release();
       await push?.stop();
       metrics.leader.set(0);
+      reducer?.stop();
       runner.close();
       release.runner.close();
       delivery.close();
@@ -234,3 +250,5 @@ export function defaultKubeConfig(): KubeConfig {
   kc.loadFromDefault();
   return kc;
 }
+
+const mib = (bytes: number): number => Math.round(bytes / 1024 / 102.4) / 10;

@@ -69,6 +69,8 @@ export interface ControllerRuntime {
   metrics: OperatorMetrics;
   leadership?: Leadership;
   clock?: Clock;
+  /** Called after every pass (e.g. the memory reducer's sign of activity). */
+  onPassEnd?: () => void;
 }
 
 /** Consecutive conflicts on one key after which they are reported and slowed down. */
@@ -259,6 +261,7 @@ export class Controller {
     } finally {
       end();
       this.inFlight.delete(key);
+      this.rt.onPassEnd?.();
     }
   }
 

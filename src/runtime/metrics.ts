@@ -29,6 +29,8 @@ export class OperatorMetrics {
     },
   });
   readonly datadogCalls = new Counter({ name: 'deployer_datadog_calls_total', help: 'Calls to the Datadog API by result (ok, error, rate_limited).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly memoryCompactions = new Counter({ name: 'deployer_memory_compactions_total', help: 'Memory-reducing collections run after a burst of work (the heap compacted and its freed pages given back).', registers: [this.registry] });
+  readonly memoryCompactionSeconds = new Counter({ name: 'deployer_memory_compaction_seconds_total', help: 'Time spent in memory-reducing collections (the event loop waits meanwhile).', registers: [this.registry] });
   readonly leader = new Gauge({ name: 'deployer_leader', help: '1 while this instance holds the leader lease.', registers: [this.registry] });
   readonly transitions = new Counter({ name: 'deployer_canary_transitions_total', help: 'Canary events by reason (NewRevision, Promoted, CheckFailed, …); a rollback counts under its cause (CheckFailed, CheckErrors, ProgressDeadlineExceeded, AbortRequested).', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly webhookRequests = new Counter({ name: 'deployer_webhook_requests_total', help: 'Admission requests by outcome (held, allowed, error).', labelNames: ['outcome'] as const, registers: [this.registry] });
