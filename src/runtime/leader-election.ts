@@ -3,8 +3,10 @@
 //    whole lease duration as measured on the local clock since this instance last saw it
 //    change (observedTime); the holder's renewTime, written with the holder's clock, is never
 //    compared with the local clock;
-//  - the leader renews every retry period; each attempt (GET and compare-and-swap PUT) is
-//    bounded by an AbortSignal that fires when the renew deadline runs out;
+//  - the leader renews every retry period; each attempt is bounded by an AbortSignal that fires
+//    when the renew deadline runs out. Like client-go's fast path, a leader renews with one
+//    compare-and-swap PUT on the record it wrote last; only when that conflicts (someone else
+//    wrote the Lease) does it read the Lease (GET) and decide as a candidate would;
 //  - fencing: isLeader() is true only until the last successful renewal's start plus the renew
 //    deadline, that is leaseDuration - renewDeadline before any standby may take over; then the
 //    instance stops leading (subscribers hear false) and keeps trying as a candidate. A renewal
@@ -30,10 +32,10 @@ export interface LeaseStore {
   readonly description: string;
   /** undefined when the Lease does not exist. */
   get(signal: AbortSignal): Promise<{ record: LeaseRecord; resourceVersion: string } | undefined>;
-  /** Fails with 409 AlreadyExists when someone else created it first. */
-  create(record: LeaseRecord, signal: AbortSignal): Promise<void>;
-  /** Compare-and-swap: fails with 409 Conflict when the Lease changed since resourceVersion. */
-  update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<void>;
+  /** Fails with 409 AlreadyExists when someone else created it first. Resolves to the new resourceVersion. */
+  create(record: LeaseRecord, signal: AbortSignal): Promise<string>;
+  /** Compare-and-swap: fails with 409 Conflict when the Lease changed since resourceVersion. Resolves to the new resourceVersion. */
+  update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<string>;
 }
 
 interface LeaseObject {
@@ -62,20 +64,22 @@ export class KubeLeaseStore implements LeaseStore {
     }
   }
 
-  async create(record: LeaseRecord, signal: AbortSignal): Promise<void> {
-    await this.client.request('POST', paths.leases(this.namespace), {
+  async create(record: LeaseRecord, signal: AbortSignal): Promise<string> {
+    const l = await this.client.request<LeaseObject>('POST', paths.leases(this.namespace), {
       body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: this.namespace }, spec: record },
       query: { fieldManager: 'deployer' },
       signal,
     });
+    return l.metadata.resourceVersion ?? '';
   }
 
-  async update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<void> {
-    await this.client.request('PUT', paths.lease(this.namespace, this.name), {
+  async update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<string> {
+    const l = await this.client.request<LeaseObject>('PUT', paths.lease(this.namespace, this.name), {
       body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: this.namespace, resourceVersion }, spec: record },
       query: { fieldManager: 'deployer' },
       signal,
     });
+    return l.metadata.resourceVersion ?? '';
   }
 }
 
@@ -103,6 +107,8 @@ export class LeaderElector implements Leadership {
   /** Local time at which the record was last seen to change. */
   private observedAt = 0;
   private holder: string | null | undefined;
+  /** The record this instance wrote last and its resourceVersion: what a leader renews on. */
+  private written: { record: LeaseRecord; resourceVersion: string } | undefined;
   private loggedHolder: string | null | undefined;
   private stopped = true;
   private timer: TimerHandle | undefined;
@@ -205,6 +211,7 @@ export class LeaderElector implements Leadership {
   private lose(why: string): void {
     if (!this.leading) return;
     this.leading = false;
+    this.written = undefined;
     this.clock.clearTimeout(this.loseTimer);
     this.o.logger.warn('Lost leader lease', { lease: this.o.lease.description, reason: why });
     this.notify(false);
@@ -222,6 +229,19 @@ export class LeaderElector implements Leadership {
 
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { lease, identity } = this.o;
+    if (this.leading && this.written) {
+      const now = this.clock.now();
+      const { record: last, resourceVersion } = this.written;
+      const next: LeaseRecord = { ...last, leaseDurationSeconds: Math.ceil(this.leaseMs / 1000), renewTime: microTime(now) };
+      try {
+        await this.write(next, now, () => lease.update(next, resourceVersion, signal));
+        return true;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        // Someone else wrote the Lease: read it, as a candidate would.
+        this.written = undefined;
+      }
+    }
     const got = await lease.get(signal);
     const now = this.clock.now();
     const record: LeaseRecord = {
@@ -232,8 +252,7 @@ export class LeaderElector implements Leadership {
       leaseTransitions: 0,
     };
     if (!got) {
-      await lease.create(record, signal);
-      this.observe(record, now);
+      await this.write(record, now, () => lease.create(record, signal));
       return true;
     }
     const raw = JSON.stringify(got.record);
@@ -245,9 +264,15 @@ export class LeaderElector implements Leadership {
       holder === identity
         ? { ...got.record, holderIdentity: identity, leaseDurationSeconds: record.leaseDurationSeconds, renewTime: record.renewTime }
         : { ...record, leaseTransitions: (got.record.leaseTransitions ?? 0) + 1 };
-    await lease.update(next, got.resourceVersion, signal);
-    this.observe(next, now);
+    await this.write(next, now, () => lease.update(next, got.resourceVersion, signal));
     return true;
+  }
+
+  private async write(record: LeaseRecord, now: number, put: () => Promise<string>): Promise<void> {
+    this.written = undefined;
+    const resourceVersion = await put();
+    this.written = { record, resourceVersion };
+    this.observe(record, now);
   }
 
   private observe(record: LeaseRecord, now: number): void {

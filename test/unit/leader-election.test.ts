@@ -35,6 +35,8 @@ class LeaseServer {
   /** PUTs get no answer while set. */
   hangPuts = false;
   abortedPuts = 0;
+  /** Requests by method. */
+  readonly methods: Record<string, number> = {};
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -61,6 +63,7 @@ class LeaseServer {
   }
 
   private handle(method: string, body: string, res: ServerResponse): void {
+    this.methods[method] = (this.methods[method] ?? 0) + 1;
     if (method === 'GET') {
       if (!this.lease) return this.reply(res, 404, { kind: 'Status', code: 404, reason: 'NotFound', message: 'not found' });
       return this.reply(res, 200, this.lease);
@@ -172,6 +175,34 @@ describe('LeaderElector against a Lease server', function () {
     }
   });
 
+  it('a leader renews with one PUT on the record it wrote; a conflict makes it read the Lease and step down for the new holder', async () => {
+    const { logger, messages } = capturingLogger();
+    const me = elector(s, 'me', { lease: 1_000, deadline: 600, retry: 100 }, logger);
+    const events: boolean[] = [];
+    me.subscribe((l) => events.push(l));
+    me.start();
+    try {
+      while (!me.isLeader()) await sleep(10);
+      const before = { ...s.methods };
+      await sleep(1_000);
+      const puts = (s.methods.PUT ?? 0) - (before.PUT ?? 0);
+      expect(puts, `renewals in a second at a 100 ms retry period (${JSON.stringify(before)} → ${JSON.stringify(s.methods)})`).to.be.at.least(5);
+      expect((s.methods.GET ?? 0) - (before.GET ?? 0), 'no read while the renewals go through').to.equal(0);
+      expect(me.isLeader()).to.equal(true);
+      // Someone else writes the Lease (an operator taking it by hand): the next renewal conflicts.
+      s.set({ holderIdentity: 'other', leaseDurationSeconds: 1, renewTime: micro(Date.now()) });
+      const gets = s.methods.GET ?? 0;
+      const changedAt = Date.now();
+      while (me.isLeader() && Date.now() - changedAt < 2_000) await sleep(10);
+      expect(me.isLeader()).to.equal(false);
+      expect(s.methods.GET ?? 0, 'the conflict made it read the Lease').to.be.greaterThan(gets);
+      expect(events).to.deep.equal([true, false]);
+      expect(messages).to.include('Lost leader lease');
+    } finally {
+      await me.release();
+    }
+  });
+
   it('release hands over at once', async () => {
     const a = elector(s, 'a', { lease: 5_000, deadline: 3_000, retry: 100 });
     const b = elector(s, 'b', { lease: 5_000, deadline: 3_000, retry: 100 });
@@ -205,17 +236,17 @@ class MemoryLease implements LeaseStore {
     this.check();
     return this.record ? { record: { ...this.record }, resourceVersion: String(this.rv) } : undefined;
   }
-  async create(record: LeaseRecord): Promise<void> {
+  async create(record: LeaseRecord): Promise<string> {
     this.check();
     if (this.record) throw new KubeApiError('exists', 409, 'AlreadyExists');
     this.record = { ...record };
-    this.rv++;
+    return String(++this.rv);
   }
-  async update(record: LeaseRecord, resourceVersion: string): Promise<void> {
+  async update(record: LeaseRecord, resourceVersion: string): Promise<string> {
     this.check();
     if (resourceVersion !== String(this.rv)) throw new KubeApiError('conflict', 409, 'Conflict');
     this.record = { ...record };
-    this.rv++;
+    return String(++this.rv);
   }
 }
 
