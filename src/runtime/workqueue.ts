@@ -3,7 +3,8 @@
 // off per key exponentially up to a cap. Two lanes: a key something happened to (add) runs
 // before the keys of a periodic pass over every object (addBackground), so a new revision
 // never waits behind a resync of a thousand Canaries; a token bucket limits the background
-// lane's rate, as client-go's limits only re-adds, never the reaction to an event.
+// lane's rate, as client-go's limits only re-adds, never the reaction to an event. A background
+// key never starves: once the oldest has waited backgroundMaxWaitMs, the lanes take turns.
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 
 export interface WorkQueueOptions {
@@ -13,6 +14,8 @@ export interface WorkQueueOptions {
   /** Background passes started per second (token bucket). */
   qps?: number;
   burst?: number;
+  /** After this wait, the oldest background key alternates with the urgent ones (default 10 s). */
+  backgroundMaxWaitMs?: number;
   clock?: Clock;
 }
 
@@ -23,6 +26,9 @@ export class WorkQueue {
   private readonly pending = new Map<string, 'urgent' | 'background'>();
   private readonly urgent: string[] = [];
   private readonly background: string[] = [];
+  /** When each background key was enqueued. */
+  private readonly backgroundSince = new Map<string, number>();
+  private lastLane: 'urgent' | 'background' = 'background';
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -38,7 +44,7 @@ export class WorkQueue {
 
   constructor(opts: WorkQueueOptions = {}) {
     const { clock, ...rest } = opts;
-    this.opts = { concurrency: 4, baseDelayMs: 100, maxDelayMs: 300_000, qps: 50, burst: 100, ...rest };
+    this.opts = { concurrency: 4, baseDelayMs: 100, maxDelayMs: 300_000, qps: 50, burst: 100, backgroundMaxWaitMs: 10_000, ...rest };
     this.clock = clock ?? realClock;
     this.tokens = this.opts.burst;
     this.lastRefill = this.clock.now();
@@ -58,7 +64,10 @@ export class WorkQueue {
     }
     const lane = this.pending.get(key);
     if (lane === 'urgent') return;
-    if (lane === 'background') this.background.splice(this.background.indexOf(key), 1);
+    if (lane === 'background') {
+      this.background.splice(this.background.indexOf(key), 1);
+      this.backgroundSince.delete(key);
+    }
     this.pending.set(key, 'urgent');
     this.urgent.push(key);
     this.pump();
@@ -76,6 +85,7 @@ export class WorkQueue {
     }
     this.pending.set(key, 'background');
     this.background.push(key);
+    this.backgroundSince.set(key, this.clock.now());
     this.pump();
   }
 
@@ -156,15 +166,29 @@ export class WorkQueue {
     const handler = this.handler;
     if (!handler || this.shuttingDown) return;
     while (this.active.size < this.opts.concurrency && (this.urgent.length > 0 || this.background.length > 0)) {
-      let key = this.urgent.shift();
-      if (key === undefined) {
-        if (!this.takeToken()) return;
+      let key: string | undefined;
+      if (this.backgroundTurn() && this.takeToken()) {
         key = this.background.shift()!;
+        this.backgroundSince.delete(key);
+        this.lastLane = 'background';
+      } else if (this.urgent.length > 0) {
+        key = this.urgent.shift()!;
+        this.lastLane = 'urgent';
+      } else {
+        return; // background keys only, and no token: the refill timer pumps again
       }
       this.pending.delete(key);
       this.active.add(key);
       void this.runOne(handler, key);
     }
+  }
+
+  /** Background goes next when nothing is urgent, or, once its oldest key has waited too long, every other time. */
+  private backgroundTurn(): boolean {
+    const oldest = this.background[0];
+    if (oldest === undefined) return false;
+    if (this.urgent.length === 0) return true;
+    return this.lastLane === 'urgent' && this.clock.now() - (this.backgroundSince.get(oldest) ?? Infinity) >= this.opts.backgroundMaxWaitMs;
   }
 
   private async runOne(handler: Handler, key: string): Promise<void> {

@@ -144,6 +144,33 @@ describe('WorkQueue', () => {
     await q.shutdown();
   });
 
+  it('a background key does not starve under sustained urgent load: once it has waited, the lanes take turns', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ concurrency: 1, backgroundMaxWaitMs: 10_000, clock });
+    const runs: Array<{ key: string; at: number }> = [];
+    let n = 0;
+    // Every urgent pass takes 100 ms and a new urgent key arrives meanwhile: the urgent lane never empties.
+    q.start(async (key) => {
+      runs.push({ key, at: clock.now() });
+      if (key.startsWith('event-')) q.add(`event-${++n}`);
+      await new Promise<void>((r) => clock.setTimeout(r, 100));
+    });
+    q.add(`event-${++n}`);
+    for (let i = 0; i < 3; i++) q.addBackground(`resync-${i}`);
+    await clock.tick(9_000);
+    expect(runs.filter((r) => r.key.startsWith('resync-')), 'not before the wait').to.deep.equal([]);
+    await clock.tick(2_000);
+    const resyncs = runs.filter((r) => r.key.startsWith('resync-'));
+    expect(resyncs.map((r) => r.key)).to.deep.equal(['resync-0', 'resync-1', 'resync-2']);
+    expect(resyncs[0]!.at - runs[0]!.at).to.be.within(10_000, 10_200);
+    // They took turns with the urgent keys, which kept running.
+    const i0 = runs.findIndex((r) => r.key === 'resync-0');
+    expect(runs.slice(i0, i0 + 6).map((r) => r.key.split('-')[0])).to.deep.equal(['resync', 'event', 'resync', 'event', 'resync', 'event']);
+    const shutdown = q.shutdown();
+    await clock.tick(100);
+    await shutdown;
+  });
+
   it('a background add of a key in flight runs it again afterwards (a new leader\'s pass is not lost)', async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     const runs: string[] = [];
