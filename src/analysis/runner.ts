@@ -5,6 +5,7 @@ import { checkProvider } from './providers.js';
 import { credentialFingerprint } from './datadog/client.js';
 import { describeCall, fetchObservation, redact, remoteCallFor, remoteCallKey, type FetchResult, type Quota, type RemoteCall } from './datadog/fetch.js';
 import { judgeObservation } from './datadog/judge.js';
+import { timedSignal } from '../runtime/timed-signal.js';
 import { formatDuration } from './duration.js';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -311,12 +312,15 @@ export class MeasurementRunner implements MeasurementSource {
     this.counters.calls++;
     const timeoutMs = flight.provider.timeoutMs(flight.check) ?? this.timeoutMs;
     let obs: Observation;
+    const deadline = timedSignal(timeoutMs);
     try {
-      obs = await flight.provider.fetch(flight.check, flight.secrets, { signal: AbortSignal.timeout(timeoutMs), timeoutMs, now: this.now });
+      obs = await flight.provider.fetch(flight.check, flight.secrets, { signal: deadline.signal, timeoutMs, now: this.now });
     } catch (err) {
       // Providers do not throw; should one, its message may not be fit for status.
       this.logger?.warn('A check provider threw', { kind: flight.check.kind, error: errorText(err) });
       obs = { kind: 'error', takenAt: this.now(), message: `the ${flight.check.kind} call failed unexpectedly` };
+    } finally {
+      deadline.release();
     }
     flight.running = false;
     if (this.closed) return;

@@ -23,6 +23,7 @@ import { Expectations, type CacheLookup } from './expectations.js';
 import { observe, type DeploymentObject, type ObserveContext } from './observe.js';
 import { labelValue, revisionOf } from './revision.js';
 import { persistStatus, type Fence } from '../kube/status-write.js';
+import { timedSignal } from '../runtime/timed-signal.js';
 
 export interface ReconcilerOptions extends ObserveContext {
   client: RawClient;
@@ -264,6 +265,7 @@ export class CanaryReconciler {
 
   private async notify(key: string, e: { type: 'Normal' | 'Warning'; reason: string; message: string }, revision: string | undefined, version: string | undefined, pass: AbortSignal | undefined, log: Logger): Promise<void> {
     const notifier = this.o.notifier ?? nopNotifier;
+    const deadline = timedSignal(5_000, pass);
     try {
       await notifier.notify(
         {
@@ -275,10 +277,12 @@ export class CanaryReconciler {
           ...(version ? { version } : {}),
           time: new Date().toISOString(),
         },
-        pass ? AbortSignal.any([pass, AbortSignal.timeout(5_000)]) : AbortSignal.timeout(5_000),
+        deadline.signal,
       );
     } catch (err) {
       log.warn('Could not send a notification', { reason: e.reason, error: errorMessage(err) });
+    } finally {
+      deadline.release();
     }
   }
 

@@ -7,6 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { fetch } from 'undici';
 import { KubeApiError } from './errors.js';
+import { timedSignal } from '../runtime/timed-signal.js';
 import { shareDispatchers } from './shared-dispatcher.js';
 
 export const PATCH = {
@@ -73,16 +74,19 @@ export class RawClient {
       body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
-    const signal = opts.signal
-      ? AbortSignal.any([opts.signal, AbortSignal.timeout(this.timeoutMs)])
-      : AbortSignal.timeout(this.timeoutMs);
+    const deadline = timedSignal(this.timeoutMs, opts.signal);
     let res;
+    let text: string;
     try {
-      res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal });
-    } catch (err) {
-      throw new KubeApiError(`${method} ${path}: cannot reach the Kubernetes API at ${url.origin}: ${causeOf(err)}`, 0, 'Unreachable', { cause: err });
+      try {
+        res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal: deadline.signal });
+      } catch (err) {
+        throw new KubeApiError(`${method} ${path}: cannot reach the Kubernetes API at ${url.origin}: ${causeOf(err)}`, 0, 'Unreachable', { cause: err });
+      }
+      text = await res.text();
+    } finally {
+      deadline.release();
     }
-    const text = await res.text();
     if (res.status >= 400) {
       let reason = res.statusText;
       let message = text;

@@ -22,6 +22,7 @@ import { applyResults, DEFAULT_BACKOFF, deliveryKey, dueDeliveries, isPending, r
 import type { NotificationMetrics } from './metrics.js';
 import { buildPayload, type PayloadSubject } from './payload.js';
 import { createSink, sinkKindOf, type Sink, type SinkContext } from './sinks/sink.js';
+import { timedSignal } from '../runtime/timed-signal.js';
 
 /** A kind of object whose status holds a ledger (Canary, Release). */
 export interface NotifyKind {
@@ -261,8 +262,12 @@ export class NotificationSender {
             if (!sink) result = { ok: false, error: setupError ?? 'sink unavailable' };
             else {
               const threadTs = threadOf(working, entry.run, sinkName);
-              const signal = AbortSignal.any([this.stopper.signal, AbortSignal.timeout(this.o.timeoutMs ?? 10_000)]);
-              result = await sink.send({ payload: buildPayload(subject, entry), serviceTags, ...(threadTs ? { threadTs } : {}) }, signal);
+              const deadline = timedSignal(this.o.timeoutMs ?? 10_000, this.stopper.signal);
+              try {
+                result = await sink.send({ payload: buildPayload(subject, entry), serviceTags, ...(threadTs ? { threadTs } : {}) }, deadline.signal);
+              } finally {
+                deadline.release();
+              }
             }
             const next = recordAttempt(delivery, result, this.now(), this.backoff);
             results.set(deliveryKey(id, sinkName), next);

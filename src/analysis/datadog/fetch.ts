@@ -3,6 +3,7 @@ import type * as V1Module from '@datadog/datadog-api-client/dist/packages/datado
 import type { DatadogCheck, DatadogCredentials, MonitorObservation, Observation } from '../provider.js';
 import { formatDuration } from '../duration.js';
 import { apiHost, appOrigin, datadogApis, type CallOptions, type DatadogApis, type ResponseInfo } from './client.js';
+import { timedSignal } from '../../runtime/timed-signal.js';
 
 /** The remote call a check needs. Checks whose calls are equal share one call. */
 export type RemoteCall =
@@ -272,15 +273,18 @@ async function guarded<T = Observation>(
 ): Promise<T extends Observation ? FetchResult : FetchResult | T> {
   type R = T extends Observation ? FetchResult : FetchResult | T;
   let call: CallOptions | undefined;
+  const deadline = timedSignal(opts.timeoutMs);
   try {
     const apis = await datadogApis(credentials);
-    call = apis.callOptions(AbortSignal.timeout(opts.timeoutMs));
+    call = apis.callOptions(deadline.signal);
     const result = await run(apis, call);
     const quota = quotaOf(call.response()?.headers);
     if (isObservation(result)) return { observation: result, ...(quota ? { quota } : {}) } as R;
     return result as R;
   } catch (err) {
     return describeFailure(err, credentials, opts, url, ctx, call?.response()) as R;
+  } finally {
+    deadline.release();
   }
 }
 
