@@ -97,6 +97,10 @@ export interface ScaleRow {
   idleCanaryWriteFields: Record<string, number>;
   /** All the operator's API writes during the idle minute, by verb and resource (leases included). */
   idleApiWrites: Record<string, number>;
+  /** What else the operator did in the idle minute: its passes, its API reads, its memory compactions. */
+  idleReconciles: number;
+  idleApiReads: Record<string, number>;
+  idleCompactions: number;
   settleMs: number;
   burst?: {
     size: number;
@@ -265,10 +269,10 @@ class Bench {
   }
 }
 
-function writesOf(before: MetricSample[], after: MetricSample[], exclude: string[] = []): Record<string, number> {
+function writesOf(before: MetricSample[], after: MetricSample[], exclude: string[] = [], writes = true): Record<string, number> {
   const out: Record<string, number> = {};
   for (const s of after) {
-    if (s.name !== 'deployer_kube_requests_total' || !WRITE_VERBS.has(s.labels['verb'] ?? '')) continue;
+    if (s.name !== 'deployer_kube_requests_total' || WRITE_VERBS.has(s.labels['verb'] ?? '') !== writes) continue;
     if (exclude.includes(s.labels['resource'] ?? '')) continue;
     const prev = metricSum(before, s.name, { verb: s.labels['verb']!, resource: s.labels['resource']! });
     const d = s.value - prev;
@@ -398,9 +402,13 @@ async function measureN(b: Bench, n: number, restart: boolean, extraArgs: string
       idleCanaryWrites: idle.writes,
       idleCanaryWriteFields: idle.fields,
       idleApiWrites: writesOf(m0, m1),
+      idleReconciles: metricSum(m1, 'deployer_reconcile_total', {}) - metricSum(m0, 'deployer_reconcile_total', {}),
+      idleApiReads: writesOf(m0, m1, [], false),
+      idleCompactions: metricSum(m1, 'deployer_memory_compactions_total', {}) - metricSum(m0, 'deployer_memory_compactions_total', {}),
       settleMs: Math.round(settleMs),
     };
     log(`idle: ${row.idleCpuSecondsPerMin} s CPU/min, ${row.idleCanaryWrites} Canary writes, RSS ${row.rssMb} MiB`);
+    log(`idle minute: ${row.idleReconciles} passes, ${row.idleCompactions} memory compactions, writes ${JSON.stringify(row.idleApiWrites)}, reads ${JSON.stringify(row.idleApiReads)}`);
 
     if (n >= 10) {
       // Burst: a new revision on 10% at once (Deployments REACTIONS.. so the reaction set stays apart).
