@@ -1,10 +1,9 @@
 // Leader election against (1) a tiny Lease server on 127.0.0.1 that speaks the Lease API with
 // resourceVersion compare-and-swap and can hang or skew on purpose, and (2) an in-memory Lease
 // store on a fake clock, to check the fencing margin step by step.
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { KubeApiError } from '../../src/kube/errors.js';
@@ -12,6 +11,7 @@ import { RawClient } from '../../src/kube/raw-client.js';
 import { FakeClock } from '../../src/runtime/clock.js';
 import { KubeLeaseStore, LeaderElector, type LeaseRecord, type LeaseStore } from '../../src/runtime/leader-election.js';
 import { leaseNameFor, leaseNamespaceFor } from '../../src/runtime/lease-location.js';
+import { closeLocalApi, serveLocalApi } from '../support/local-api.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,14 +44,7 @@ class LeaseServer {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => this.handle(req.method ?? 'GET', body, res));
     });
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    this.kc = new KubeConfig();
-    this.kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    this.kc = await serveLocalApi(this.server);
   }
 
   set(spec: LeaseRecord): void {
@@ -87,8 +80,7 @@ class LeaseServer {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await closeLocalApi(this.server);
   }
 }
 
@@ -103,6 +95,16 @@ function elector(s: LeaseServer, identity: string, timing: { lease: number; dead
     retryPeriodMs: timing.retry,
     logger,
   });
+}
+
+/** An elector 'me' on s (lease 1 s, deadline 600 ms, retry 100 ms), started, with its leadership changes and log messages. */
+function startedElector(s: LeaseServer): { me: LeaderElector; events: boolean[]; messages: string[] } {
+  const { logger, messages } = capturingLogger();
+  const me = elector(s, 'me', { lease: 1_000, deadline: 600, retry: 100 }, logger);
+  const events: boolean[] = [];
+  me.subscribe((l) => events.push(l));
+  me.start();
+  return { me, events, messages };
 }
 
 describe('LeaderElector against a Lease server', function () {
@@ -120,11 +122,7 @@ describe('LeaderElector against a Lease server', function () {
     const renew = (): void => s.set({ holderIdentity: 'other', leaseDurationSeconds: 1, acquireTime: micro(Date.now() + skew), renewTime: micro(Date.now() + skew) });
     renew();
     const holderRenews = setInterval(renew, 200);
-    const { logger, messages } = capturingLogger();
-    const me = elector(s, 'me', { lease: 1_000, deadline: 600, retry: 100 }, logger);
-    const events: boolean[] = [];
-    me.subscribe((l) => events.push(l));
-    me.start();
+    const { me, events, messages } = startedElector(s);
     try {
       await sleep(1_500);
       expect(s.lease?.spec.holderIdentity, 'a renewed lease is not stolen').to.equal('other');
@@ -176,11 +174,7 @@ describe('LeaderElector against a Lease server', function () {
   });
 
   it('a leader renews with one PUT on the record it wrote; a conflict makes it read the Lease and step down for the new holder', async () => {
-    const { logger, messages } = capturingLogger();
-    const me = elector(s, 'me', { lease: 1_000, deadline: 600, retry: 100 }, logger);
-    const events: boolean[] = [];
-    me.subscribe((l) => events.push(l));
-    me.start();
+    const { me, events, messages } = startedElector(s);
     try {
       while (!me.isLeader()) await sleep(10);
       const before = { ...s.methods };
@@ -320,19 +314,9 @@ describe('where the leader Lease lives by default', () => {
       if (req.url?.startsWith('/api/v1/namespaces/deployer-system') && installExists) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"kind":"Namespace","metadata":{"name":"deployer-system"}}');
       res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"kind":"Status","code":404,"reason":"NotFound"}');
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    kc = await serveLocalApi(server);
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  after(() => closeLocalApi(server));
 
   it('uses the Pod namespace in the cluster, deployer-system when installed, and default on a fresh cluster', async () => {
     const client = new RawClient(kc);

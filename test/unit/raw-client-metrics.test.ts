@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { RawClient, resourceOfPath } from '../../src/kube/raw-client.js';
 import { OperatorMetrics } from '../../src/runtime/metrics.js';
+import { closeLocalApi, serveLocalApi } from '../support/local-api.js';
 
 describe('RawClient: requests counted by verb and resource', () => {
   const cases: Array<[string, string]> = [
@@ -20,23 +20,17 @@ describe('RawClient: requests counted by verb and resource', () => {
   for (const [path, resource] of cases) it(`${path} → ${resource}`, () => expect(resourceOfPath(path)).to.equal(resource));
 
   let server: Server;
+  let kc: KubeConfig;
   before(async () => {
     server = createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
       res.end('{}');
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    kc = await serveLocalApi(server);
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => closeLocalApi(server));
 
   it('each request reaches deployer_kube_requests_total once, by verb and resource', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
     const client = new RawClient(kc);
     const metrics = new OperatorMetrics();
     client.onRequest = (verb, resource) => metrics.kubeRequests.inc({ verb, resource });

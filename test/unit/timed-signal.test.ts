@@ -3,10 +3,10 @@
 import { expect } from 'chai';
 import { createHook } from 'node:async_hooks';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { RawClient } from '../../src/kube/raw-client.js';
 import { timedSignal } from '../../src/runtime/timed-signal.js';
+import { closeLocalApi, serveLocalApi } from '../support/local-api.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -75,19 +75,9 @@ describe('RawClient deadlines', () => {
   let kc: KubeConfig;
   before(async () => {
     server = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"kind":"Namespace","metadata":{"name":"a"}}'));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    kc = await serveLocalApi(server);
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  after(() => closeLocalApi(server));
 
   it('a finished request leaves no timer to fire after it (with and without a pass signal)', async () => {
     const client = new RawClient(kc, 173);
