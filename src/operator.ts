@@ -7,6 +7,7 @@ import { MeasurementRunner } from './analysis/runner.js';
 import { CANARIES, GUARDED_DEPLOYMENTS, canaryController } from './canary/controller.js';
 import { RELEASES, releaseController } from './release/controller.js';
 import { KubeEventRecorder } from './kube/events.js';
+import { errorMessage } from './kube/errors.js';
 import { RawClient } from './kube/raw-client.js';
 import type { Controller } from './runtime/controller.js';
 import { HealthServer, type Readiness } from './runtime/health-server.js';
@@ -110,9 +111,10 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
           metrics.memoryCompactionSeconds.inc(ms / 1000);
           logger.info('Memory given back after a burst of work', { heapBeforeMiB: mib(beforeBytes), heapAfterMiB: mib(afterBytes), ms: Math.round(ms) });
         },
+        onError: (err) => logger.warn('Could not give memory back after a burst; leaving it to V8 from now on', { error: errorMessage(err) }),
       })
     : undefined;
-  const runtime = { logger, metrics, leadership, ...(reducer ? { onPassEnd: () => reducer.activity() } : {}) };
+  const runtime = { logger, metrics, leadership, ...(reducer ? { onPassStart: () => reducer.passStarted(), onPassEnd: () => reducer.activity() } : {}) };
   const shared = {
     client,
     informers,
@@ -206,13 +208,13 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
+      reducer?.stop();
       logger.info('Stopping: finishing the passes in flight');
       await Promise.all(controllers.map((c) => c.stop()));
       await notifications.stop();
       await elector?.release();
       await push?.stop();
       metrics.leader.set(0);
-      reducer?.stop();
       runner.close();
       release.runner.close();
       delivery.close();

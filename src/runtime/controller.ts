@@ -69,7 +69,8 @@ export interface ControllerRuntime {
   metrics: OperatorMetrics;
   leadership?: Leadership;
   clock?: Clock;
-  /** Called after every pass (e.g. the memory reducer's sign of activity). */
+  /** Called when a pass starts and after it ends (e.g. the memory reducer's signs of activity). */
+  onPassStart?: () => void;
   onPassEnd?: () => void;
 }
 
@@ -243,6 +244,7 @@ export class Controller {
       mayWrite: () => !ac.signal.aborted && this.leadership.term === term && this.leadership.isLeader(),
     };
     this.inFlight.set(key, ac);
+    this.rt.onPassStart?.();
     const end = metrics.reconcileDuration.startTimer({ controller: this.name });
     try {
       const r = await this.pass.run(ctx, () => this.def.reconcile(key, ctx));

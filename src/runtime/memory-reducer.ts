@@ -4,7 +4,8 @@
 // resync after an outage) grows V8's heap, and V8 keeps the grown heap and its freed pages for
 // reuse. Its own memory reducer gives them back only when its watchdog fires, up to 100 s after
 // the last full collection, and spends CPU on the idle operator doing so. So, when the
-// controllers have run no pass for `quietMs` and the heap has grown by `growthBytes` since the
+// controllers have no pass in flight, have finished none for `quietMs`, and the heap has grown
+// by `growthBytes` since the
 // last compaction, the operator runs one memory-reducing collection itself (V8's last-resort
 // collection: full, compacting, and the freed pages unmapped). Not more than once per
 // `minIntervalMs`; a quiet operator whose heap does not grow never runs one.
@@ -14,6 +15,8 @@ import { realClock, type Clock, type TimerHandle } from './clock.js';
 
 export interface CompactionInput {
   now: number;
+  /** Passes running now. */
+  passesInFlight: number;
   /** When the last pass ended. */
   lastActivityAt: number;
   /** V8's committed heap now, and right after the last compaction (or at start). */
@@ -34,6 +37,7 @@ export const DEFAULT_COMPACTION: CompactionPolicy = { quietMs: 3_000, growthByte
 
 /** Whether to compact now, or when to look again (pure). */
 export function decideCompaction(i: CompactionInput, p: CompactionPolicy): CompactionDecision {
+  if (i.passesInFlight > 0) return { compact: false, checkAgainInMs: p.quietMs, why: 'passes in flight' };
   const quietFor = i.now - i.lastActivityAt;
   if (quietFor < p.quietMs) return { compact: false, checkAgainInMs: p.quietMs - quietFor, why: 'busy' };
   if (i.heapBytes - i.baselineBytes < p.growthBytes) return { compact: false, why: 'the heap has not grown' };
@@ -57,6 +61,8 @@ export interface MemoryReducerOptions {
   /** The collection (default: V8's last-resort collection). */
   collect?: () => void;
   onCompacted?: (c: Compaction) => void;
+  /** The collection failed: compaction is off from then on. */
+  onError?: (err: unknown) => void;
 }
 
 export class MemoryReducer {
@@ -65,6 +71,7 @@ export class MemoryReducer {
   private readonly heapBytes: () => number;
   private readonly collect: () => void;
   private lastActivityAt: number;
+  private inFlight = 0;
   private baselineBytes: number;
   private lastCompactionAt: number | undefined;
   private timer: TimerHandle | undefined;
@@ -79,8 +86,14 @@ export class MemoryReducer {
     this.baselineBytes = this.heapBytes();
   }
 
+  /** A pass started: no collection while it runs. */
+  passStarted(): void {
+    this.inFlight++;
+  }
+
   /** A pass ended: look again once the work has been quiet for a while. */
   activity(): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
     if (this.stopped) return;
     this.lastActivityAt = this.clock.now();
     if (this.timer === undefined) this.arm(this.policy.quietMs);
@@ -102,14 +115,23 @@ export class MemoryReducer {
   private check(): void {
     if (this.stopped) return;
     const now = this.clock.now();
-    const d = decideCompaction({ now, lastActivityAt: this.lastActivityAt, heapBytes: this.heapBytes(), baselineBytes: this.baselineBytes, lastCompactionAt: this.lastCompactionAt }, this.policy);
+    const heapBytes = this.heapBytes();
+    // A heap that shrank by itself (V8's own reducer) is the new baseline.
+    this.baselineBytes = Math.min(this.baselineBytes, heapBytes);
+    const d = decideCompaction({ now, passesInFlight: this.inFlight, lastActivityAt: this.lastActivityAt, heapBytes, baselineBytes: this.baselineBytes, lastCompactionAt: this.lastCompactionAt }, this.policy);
     if (!d.compact) {
       if (d.checkAgainInMs !== undefined) this.arm(d.checkAgainInMs);
       return;
     }
-    const beforeBytes = this.heapBytes();
+    const beforeBytes = heapBytes;
     const t0 = performance.now();
-    this.collect();
+    try {
+      this.collect();
+    } catch (err) {
+      this.stop();
+      this.opts.onError?.(err);
+      return;
+    }
     const ms = performance.now() - t0;
     this.lastCompactionAt = this.clock.now();
     this.baselineBytes = this.heapBytes();

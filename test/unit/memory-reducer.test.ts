@@ -9,7 +9,7 @@ const MiB = 1024 * 1024;
 
 describe('decideCompaction', () => {
   const p = { quietMs: 3_000, growthBytes: 24 * MiB, minIntervalMs: 60_000 };
-  const base = { now: 100_000, lastActivityAt: 90_000, heapBytes: 120 * MiB, baselineBytes: 60 * MiB, lastCompactionAt: undefined };
+  const base = { now: 100_000, passesInFlight: 0, lastActivityAt: 90_000, heapBytes: 120 * MiB, baselineBytes: 60 * MiB, lastCompactionAt: undefined };
 
   it('compacts a heap that grew once the work has been quiet', () => {
     expect(decideCompaction(base, p)).to.deep.equal({ compact: true });
@@ -21,6 +21,10 @@ describe('decideCompaction', () => {
 
   it('leaves a heap alone that has not grown (an idle operator, a resync that wrote nothing)', () => {
     expect(decideCompaction({ ...base, heapBytes: 80 * MiB }, p)).to.deep.equal({ compact: false, why: 'the heap has not grown' });
+  });
+
+  it('never while a pass is in flight, however long ago the last one ended', () => {
+    expect(decideCompaction({ ...base, passesInFlight: 1 }, p)).to.deep.equal({ compact: false, checkAgainInMs: 3_000, why: 'passes in flight' });
   });
 
   it('compacts at most once per interval', () => {
@@ -44,7 +48,7 @@ describe('MemoryReducer', () => {
       },
       onCompacted: (c) => compacted.push(c),
     });
-    return { clock, reducer, collections, compacted, grow: (mib: number) => (heap += mib * MiB) };
+    return { clock, reducer, collections, compacted, grow: (mib: number) => (heap += mib * MiB), setHeap: (mib: number) => (heap = mib * MiB) };
   }
 
   it('runs one collection after a burst, once the passes have stopped for quietMs', async () => {
@@ -87,6 +91,58 @@ describe('MemoryReducer', () => {
     expect(collections, 'the second waits for the interval').to.have.length(1);
     await clock.tick(60_000);
     expect(collections).to.deep.equal([t0 + 3_000, t0 + 63_000]);
+  });
+
+  it('waits for a slow pass still in flight, then compacts once it ends', async () => {
+    const { clock, reducer, collections, grow } = setup();
+    reducer.passStarted();
+    reducer.activity(); // a short pass ended
+    reducer.passStarted(); // a slow one runs on
+    grow(30);
+    await clock.tick(60_000);
+    expect(collections, 'nothing while a pass runs').to.deep.equal([]);
+    const endedAt = clock.now();
+    reducer.activity();
+    await clock.tick(10_000);
+    expect(collections).to.deep.equal([endedAt + DEFAULT_COMPACTION.quietMs]);
+  });
+
+  it('measures growth from a heap that shrank by itself', async () => {
+    const { clock, reducer, collections, setHeap } = setup();
+    setHeap(40); // V8 gave memory back on its own (baseline was 60 MiB)
+    reducer.activity();
+    await clock.tick(5_000);
+    expect(collections).to.deep.equal([]);
+    setHeap(70); // then a burst grew it by 30 MiB
+    reducer.activity();
+    await clock.tick(5_000);
+    expect(collections).to.have.length(1);
+  });
+
+  it('a collection that fails turns compaction off and reports it, never throwing from its timer', async () => {
+    const clock = new FakeClock();
+    let heap = 60 * MiB;
+    const errors: unknown[] = [];
+    let calls = 0;
+    const reducer = new MemoryReducer({
+      clock,
+      heapBytes: () => heap,
+      collect: () => {
+        calls++;
+        throw new Error('gc is not available');
+      },
+      onError: (err) => errors.push(err),
+    });
+    reducer.activity();
+    heap += 30 * MiB;
+    await clock.tick(5_000);
+    expect(calls).to.equal(1);
+    expect((errors[0] as Error).message).to.equal('gc is not available');
+    reducer.activity();
+    heap += 30 * MiB;
+    await clock.tick(120_000);
+    expect(calls, 'off from then on').to.equal(1);
+    expect(clock.pending).to.equal(0);
   });
 
   it('stops: no collection after stop()', async () => {

@@ -3,7 +3,7 @@ import type * as V1Module from '@datadog/datadog-api-client/dist/packages/datado
 import type { DatadogCheck, DatadogCredentials, MonitorObservation, Observation } from '../provider.js';
 import { formatDuration } from '../duration.js';
 import { apiHost, appOrigin, datadogApis, type CallOptions, type DatadogApis, type ResponseInfo } from './client.js';
-import { timedSignal } from '../../runtime/timed-signal.js';
+import { timedSignal, type TimedSignal } from '../../runtime/timed-signal.js';
 
 /** The remote call a check needs. Checks whose calls are equal share one call. */
 export type RemoteCall =
@@ -273,9 +273,11 @@ async function guarded<T = Observation>(
 ): Promise<T extends Observation ? FetchResult : FetchResult | T> {
   type R = T extends Observation ? FetchResult : FetchResult | T;
   let call: CallOptions | undefined;
-  const deadline = timedSignal(opts.timeoutMs);
+  let deadline: TimedSignal | undefined;
   try {
     const apis = await datadogApis(credentials);
+    // The call's own deadline, from when it can start (not the client's first import).
+    deadline = timedSignal(opts.timeoutMs);
     call = apis.callOptions(deadline.signal);
     const result = await run(apis, call);
     const quota = quotaOf(call.response()?.headers);
@@ -284,7 +286,7 @@ async function guarded<T = Observation>(
   } catch (err) {
     return describeFailure(err, credentials, opts, url, ctx, call?.response()) as R;
   } finally {
-    deadline.release();
+    deadline?.release();
   }
 }
 
