@@ -114,7 +114,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
         onError: (err) => logger.warn('Could not give memory back after a burst; leaving it to V8 from now on', { error: errorMessage(err) }),
       })
     : undefined;
-  const runtime = { logger, metrics, leadership, ...(reducer ? { onPassStart: () => reducer.passStarted(), onPassEnd: () => reducer.activity() } : {}) };
+  const runtime = { logger, metrics, leadership, ...(reducer ? { onPassStart: () => reducer.passStarted(), onPassEnd: () => reducer.passEnded() } : {}) };
   const shared = {
     client,
     informers,

@@ -92,7 +92,7 @@ export class MemoryReducer {
   }
 
   /** A pass ended: look again once the work has been quiet for a while. */
-  activity(): void {
+  passEnded(): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
     if (this.stopped) return;
     this.lastActivityAt = this.clock.now();

@@ -56,7 +56,7 @@ describe('MemoryReducer', () => {
     const t0 = clock.now();
     // A burst: a pass every 100 ms for 10 s, the heap growing.
     for (let i = 0; i < 100; i++) {
-      reducer.activity();
+      reducer.passEnded();
       grow(0.5);
       await clock.tick(100);
     }
@@ -72,7 +72,7 @@ describe('MemoryReducer', () => {
 
   it('does nothing after passes that did not grow the heap', async () => {
     const { clock, reducer, collections } = setup();
-    for (let i = 0; i < 1_000; i++) reducer.activity();
+    for (let i = 0; i < 1_000; i++) reducer.passEnded();
     await clock.tick(60_000);
     expect(collections).to.deep.equal([]);
     expect(clock.pending).to.equal(0);
@@ -81,11 +81,11 @@ describe('MemoryReducer', () => {
   it('spaces collections by minIntervalMs when bursts follow one another', async () => {
     const { clock, reducer, collections, grow } = setup();
     const t0 = clock.now();
-    reducer.activity();
+    reducer.passEnded();
     grow(30);
     await clock.tick(5_000);
     expect(collections).to.deep.equal([t0 + 3_000]);
-    reducer.activity();
+    reducer.passEnded();
     grow(30);
     await clock.tick(5_000);
     expect(collections, 'the second waits for the interval').to.have.length(1);
@@ -96,13 +96,13 @@ describe('MemoryReducer', () => {
   it('waits for a slow pass still in flight, then compacts once it ends', async () => {
     const { clock, reducer, collections, grow } = setup();
     reducer.passStarted();
-    reducer.activity(); // a short pass ended
+    reducer.passEnded(); // a short pass ended
     reducer.passStarted(); // a slow one runs on
     grow(30);
     await clock.tick(60_000);
     expect(collections, 'nothing while a pass runs').to.deep.equal([]);
     const endedAt = clock.now();
-    reducer.activity();
+    reducer.passEnded();
     await clock.tick(10_000);
     expect(collections).to.deep.equal([endedAt + DEFAULT_COMPACTION.quietMs]);
   });
@@ -110,11 +110,11 @@ describe('MemoryReducer', () => {
   it('measures growth from a heap that shrank by itself', async () => {
     const { clock, reducer, collections, setHeap } = setup();
     setHeap(40); // V8 gave memory back on its own (baseline was 60 MiB)
-    reducer.activity();
+    reducer.passEnded();
     await clock.tick(5_000);
     expect(collections).to.deep.equal([]);
     setHeap(70); // then a burst grew it by 30 MiB
-    reducer.activity();
+    reducer.passEnded();
     await clock.tick(5_000);
     expect(collections).to.have.length(1);
   });
@@ -133,12 +133,12 @@ describe('MemoryReducer', () => {
       },
       onError: (err) => errors.push(err),
     });
-    reducer.activity();
+    reducer.passEnded();
     heap += 30 * MiB;
     await clock.tick(5_000);
     expect(calls).to.equal(1);
     expect((errors[0] as Error).message).to.equal('gc is not available');
-    reducer.activity();
+    reducer.passEnded();
     heap += 30 * MiB;
     await clock.tick(120_000);
     expect(calls, 'off from then on').to.equal(1);
@@ -147,10 +147,10 @@ describe('MemoryReducer', () => {
 
   it('stops: no collection after stop()', async () => {
     const { clock, reducer, collections, grow } = setup();
-    reducer.activity();
+    reducer.passEnded();
     grow(30);
     reducer.stop();
-    reducer.activity();
+    reducer.passEnded();
     await clock.tick(60_000);
     expect(collections).to.deep.equal([]);
     expect(clock.pending).to.equal(0);
@@ -166,7 +166,7 @@ describe('MemoryReducer', () => {
     for (let i = 0; i < 1_000_000; i++) garbage.push({ i, s: `object-${i}` });
     expect(getHeapStatistics().total_heap_size).to.be.greaterThan(80 * MiB);
     garbage = undefined;
-    reducer.activity();
+    reducer.passEnded();
     await clock.tick(DEFAULT_COMPACTION.quietMs);
     expect(compacted).to.have.length(1);
     const c = compacted[0]!;
