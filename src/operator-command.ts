@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from './analysis/duration.js';
 import { createLogger } from './runtime/logger.js';
-import { startOperator, type OperatorOptions } from './operator.js';
+import { DEFAULT_RESYNC_MS, startOperator, type OperatorOptions } from './operator.js';
 
 const nsName = (v: string): { namespace: string; name: string } => {
   const [namespace, name] = v.split('/');
@@ -39,6 +39,11 @@ const program = new Command('deployer')
   .addOption(
     new Option('--lease-duration <duration>', 'how long a leader lease lasts without renewal (a standby takes over after it)').argParser(duration).default(15_000, '15s'),
   )
+  .addOption(
+    new Option('--resync <duration>', 'look at every Canary and Release again this often even if nothing changed (a safety net: changes and timers start passes at once)')
+      .argParser(duration)
+      .default(DEFAULT_RESYNC_MS, '15m'),
+  )
   .option('--memory-compaction', 'give memory back once a burst of work is over (a full collection of about 0.1 s)', true)
   .option('--no-memory-compaction', 'leave giving memory back to V8 alone')
   .option('--log-level <level>', 'error, warn, info or debug', process.env.DEPLOYER_LOG_LEVEL ?? 'info')
@@ -65,6 +70,7 @@ const o = program.opts<{
   metricsPort?: number;
   leaderElect: boolean;
   memoryCompaction: boolean;
+  resync: number;
   leaseNamespace?: string;
   leaseName?: string;
   leaseDuration: number;
@@ -125,6 +131,7 @@ try {
         } : {}),
     logger,
     memoryCompaction: o.memoryCompaction,
+    resyncMs: o.resync,
     datadogAllowPlainHttp: o.datadogAllowHttp,
     ...(push ? { push } : {}),
     notifications: {

@@ -65,8 +65,18 @@ const keyOf = (namespace: string | undefined, name: string): string => `${namesp
 
 type WatchEnd = { kind: 'closed' } | { kind: 'expired' } | { kind: 'error'; error: unknown };
 
-/** How long a watch may stay open (the server closes it; we resume from the last resourceVersion). */
-const WATCH_TIMEOUT_SECONDS = [60, 75] as const;
+/**
+ * How long a watch may stay open (the server closes it; we resume from the last resourceVersion):
+ * 5 to 10 minutes, as client-go's reflector asks. Each new watch is a request, a stream and its
+ * garbage in an otherwise idle process.
+ */
+export const WATCH_TIMEOUT_SECONDS = [300, 600] as const;
+/**
+ * A watch that has sent nothing for this long is taken as dead and opened again. The apiserver
+ * sends a bookmark to every watcher about once a minute (its watch cache's bookmark frequency),
+ * so a healthy watch never stays this quiet.
+ */
+export const WATCH_INACTIVITY_MS = 90_000;
 
 export class Informer implements ObjectStore {
   private store = new Map<string, KubeObject>();
@@ -90,7 +100,7 @@ export class Informer implements ObjectStore {
     this.watch = new Watch(shareDispatchers(o.kc));
     // The server ends each watch after timeoutSeconds; the client's own timer (connect, then
     // inactivity) only catches a connection that hangs or died silently.
-    (this.watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (WATCH_TIMEOUT_SECONDS[1] + 15) * 1000;
+    (this.watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_INACTIVITY_MS;
     this.backoff = o.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.transform = o.transform ?? stripManagedFields;
     if (o.onChange || o.onDelete) this.addHandler({ ...(o.onChange ? { onChange: o.onChange } : {}), ...(o.onDelete ? { onDelete: o.onDelete } : {}) });

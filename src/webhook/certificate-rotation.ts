@@ -6,7 +6,7 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 import { paths, type RawClient } from '../kube/raw-client.js';
-import { generateCertificateAuthority, issueServingCertificate, isSignedBy, splitPemBundle } from './certs.js';
+import { certificateFact, generateCertificateAuthority, issueServingCertificate, isSignedBy, splitPemBundle, validUntilMs } from './certs.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -55,23 +55,29 @@ export type CertificatePlan =
   /** Publish the bundle, then issue a serving certificate signed by the last CA. */
   | { action: 'newServingCertificate'; reason: string };
 
-const expiresWithin = (pem: string, now: Date, days: number): boolean => new Date(new X509Certificate(pem).validTo).getTime() - now.getTime() <= days * DAY_MS;
-const expired = (pem: string, now: Date): boolean => new Date(new X509Certificate(pem).validTo).getTime() <= now.getTime();
+const expiresWithin = (pem: string, now: Date, days: number): boolean => validUntilMs(pem) - now.getTime() <= days * DAY_MS;
+const expired = (pem: string, now: Date): boolean => validUntilMs(pem) <= now.getTime();
 
 function keyMatches(certPem: string, keyPem: string): boolean {
-  try {
-    const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
-    const fromCert = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-    return fromKey.equals(fromCert);
-  } catch {
-    return false;
-  }
+  return certificateFact('keyMatches', [certPem, keyPem], () => {
+    try {
+      const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+      const fromCert = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+      return fromKey.equals(fromCert);
+    } catch {
+      return false;
+    }
+  });
 }
 
 function coversNames(certPem: string, subject: CertificateSubject): boolean {
-  const cert = new X509Certificate(certPem);
-  return subject.dnsNames.every((n) => cert.checkHost(n, { wildcards: false }) === n) && subject.ipAddresses.every((ip) => cert.checkIP(ip) === ip);
+  return certificateFact('coversNames', [certPem, ...subject.dnsNames, '\0', ...subject.ipAddresses], () => {
+    const cert = new X509Certificate(certPem);
+    return subject.dnsNames.every((n) => cert.checkHost(n, { wildcards: false }) === n) && subject.ipAddresses.every((ip) => cert.checkIP(ip) === ip);
+  });
 }
+
+const signedBy = (certPem: string, caPem: string): boolean => certificateFact('signedBy', [certPem, caPem], () => isSignedBy(certPem, caPem));
 
 /** What the shared certificate needs now. Pure. */
 export function planCertificate(state: CertificateState | undefined, subject: CertificateSubject, now: Date, policy: RotationPolicy = DEFAULT_ROTATION): CertificatePlan {
@@ -89,7 +95,7 @@ export function planCertificate(state: CertificateState | undefined, subject: Ce
   if (!state.certPem || !state.keyPem) return { action: 'newServingCertificate', reason: 'none yet' };
   try {
     if (!keyMatches(state.certPem, state.keyPem)) return { action: 'newServingCertificate', reason: 'its key does not match' };
-    if (!isSignedBy(state.certPem, signer)) return { action: 'newServingCertificate', reason: 'signed by an older CA' };
+    if (!signedBy(state.certPem, signer)) return { action: 'newServingCertificate', reason: 'signed by an older CA' };
     if (expiresWithin(state.certPem, now, policy.servingRenewBeforeDays)) return { action: 'newServingCertificate', reason: 'expires soon' };
     if (!coversNames(state.certPem, subject)) return { action: 'newServingCertificate', reason: 'names changed' };
   } catch {

@@ -2,7 +2,7 @@
 // signed by it (ECDSA P-256), made in-process with WebCrypto. The CA (its key kept) goes into the
 // webhook configuration's caBundle; the serving pair into the HTTPS server.
 import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect metadata API
-import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { createHash, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 
@@ -159,6 +159,37 @@ export async function issueServingCertificate(ca: CertificateAuthority, request:
 /** The certificates of a PEM bundle, one PEM each (unparseable blocks are left out). */
 export function splitPemBundle(bundle: string): string[] {
   return (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => `${p}\n`);
+}
+
+const facts = new Map<string, { value: unknown } | { error: unknown }>();
+
+/**
+ * A fact about certificates and keys that cannot change (a validity end, a signature, a key pair),
+ * computed once per input: the leader checks its certificate and the published bundle every minute,
+ * and parsing and verifying them each time is most of what an idle minute costs. Keyed by a hash,
+ * so no key material is kept twice. Errors are remembered too.
+ */
+export function certificateFact<T>(kind: string, inputs: readonly string[], compute: () => T): T {
+  const h = createHash('sha256').update(kind);
+  for (const i of inputs) h.update('\0').update(i);
+  const key = h.digest('base64');
+  let fact = facts.get(key);
+  if (!fact) {
+    try {
+      fact = { value: compute() };
+    } catch (error) {
+      fact = { error };
+    }
+    if (facts.size >= 256) facts.clear();
+    facts.set(key, fact);
+  }
+  if ('error' in fact) throw fact.error;
+  return fact.value as T;
+}
+
+/** End of validity of a certificate, in ms since the epoch (throws on a PEM that does not parse). */
+export function validUntilMs(certPem: string): number {
+  return certificateFact('validTo', [certPem], () => new Date(new NodeX509(certPem).validTo).getTime());
 }
 
 /** True when `certPem` was signed by the CA `caPem`. */

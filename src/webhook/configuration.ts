@@ -1,10 +1,10 @@
 // The webhook configurations an operator keeps: the mutating gate on guarded Deployments and the
 // validating check on Canaries, each with the caBundle of the serving certificate's CAs.
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { FIELD_MANAGER, LABELS } from '../api/constants.js';
 import { isConflict, isNotFound } from '../kube/errors.js';
 import { PATCH, type RawClient } from '../kube/raw-client.js';
-import { splitPemBundle } from './certs.js';
+import { splitPemBundle, validUntilMs } from './certs.js';
 
 export type { ServingCertificate } from './certificate-rotation.js';
 
@@ -164,7 +164,7 @@ interface PublishedConfiguration {
 export function mergeCaBundles(publishedPem: string, wantedPem: string, now: Date = new Date()): string {
   const valid = (pem: string): boolean => {
     try {
-      return new Date(new X509Certificate(pem).validTo).getTime() > now.getTime();
+      return validUntilMs(pem) > now.getTime();
     } catch {
       return false;
     }
@@ -180,6 +180,19 @@ export function mergeCaBundles(publishedPem: string, wantedPem: string, now: Dat
   return [...keptOlder, ...wanted].join('');
 }
 
+/**
+ * Whether `live` already holds every field of `desired` with the same value: what the server
+ * defaulted or another manager added is ignored, a list must match item by item.
+ */
+export function covers(live: unknown, desired: unknown): boolean {
+  if (Array.isArray(desired)) return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => covers(live[i], d));
+  if (desired !== null && typeof desired === 'object') {
+    if (live === null || typeof live !== 'object' || Array.isArray(live)) return false;
+    return Object.entries(desired).every(([k, v]) => v === undefined || covers((live as Record<string, unknown>)[k], v));
+  }
+  return live === desired;
+}
+
 const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
 
 async function applyKeepingTrust(client: RawClient, path: string, build: (caPem: string) => Record<string, unknown>, caPem: string): Promise<void> {
@@ -192,6 +205,8 @@ async function applyKeepingTrust(client: RawClient, path: string, build: (caPem:
     }
     const published = (current?.webhooks ?? []).map((w) => unb64(w.clientConfig?.caBundle)).join('');
     const body = build(mergeCaBundles(published, caPem));
+    // Already as wanted (the leader checks every minute): no write, no new resourceVersion.
+    if (current && covers(current, body)) return;
     // The resourceVersion read is a precondition: a CA published meanwhile by another replica is never dropped.
     if (current?.metadata.resourceVersion) (body.metadata as Record<string, unknown>).resourceVersion = current.metadata.resourceVersion;
     try {

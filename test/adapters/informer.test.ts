@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RawClient, type KubeObject } from '../../src/kube/raw-client.js';
-import { Informer, type InformerOptions } from '../../src/runtime/informer.js';
+import { Informer, WATCH_INACTIVITY_MS, WATCH_TIMEOUT_SECONDS, type InformerOptions } from '../../src/runtime/informer.js';
 import { createLogger } from '../../src/runtime/logger.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -251,6 +251,30 @@ describe('Informer', () => {
       expect(inf.get('a', 'ns')?.metadata.name).to.equal('a');
     } finally {
       await inf.stop();
+      await close(server);
+    }
+  });
+
+  it('asks for watches of 5 to 10 minutes with bookmarks, as client-go does, and takes a minute and a half of silence as a dead watch', async () => {
+    const { server, kc, api } = await serve(
+      (_n, _req, res) => json(res, 200, { kind: 'DeploymentList', apiVersion: 'apps/v1', metadata: { resourceVersion: '10' }, items: [] }),
+      (_n, _req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }),
+    );
+    const infs = Array.from({ length: 8 }, () => informer(kc));
+    try {
+      await Promise.all(infs.map((i) => i.start()));
+      await until(() => api.watches.length >= infs.length);
+      for (const w of api.watches) {
+        const timeout = Number(w.query.get('timeoutSeconds'));
+        expect(timeout).to.be.within(WATCH_TIMEOUT_SECONDS[0], WATCH_TIMEOUT_SECONDS[1]);
+        expect(w.query.get('allowWatchBookmarks')).to.equal('true');
+      }
+      expect(WATCH_TIMEOUT_SECONDS[0], 'each watch lives at least 5 minutes').to.be.at.least(300);
+      expect(new Set(api.watches.map((w) => w.query.get('timeoutSeconds'))).size, 'spread, so watches do not all end together').to.be.above(1);
+      // The apiserver sends a bookmark about once a minute; silence longer than that (with slack) means a dead connection.
+      expect(WATCH_INACTIVITY_MS).to.be.within(75_000, 120_000);
+    } finally {
+      await Promise.all(infs.map((i) => i.stop()));
       await close(server);
     }
   });

@@ -4,8 +4,9 @@
 // the checks spread over 50 monitors). For each N (default 0, 100, 300, 1000; --n 0,1000; --quick
 // for 0,100), with a fresh operator process:
 //  - memory: RSS (/proc), V8 heap used, external and arrayBuffers (the operator's /metrics)
-//  - idle CPU per minute (utime + stime from /proc/<pid>/stat over 60 s with nothing happening),
-//    and the Canary status writes in that minute (a watch on the Canaries: must be 0)
+//  - idle CPU per minute (utime + stime from /proc/<pid>/stat, each of 3 minutes with nothing
+//    happening, starting 10 s after the settle; the figure is their median), and the Canary status
+//    writes in those minutes (a watch on the Canaries: must be 0)
 //  - the time for the N new Canaries to settle (all in their steady phase)
 //  - a burst of new revisions on 10% at once: time until every canary ReplicaSet exists; while
 //    they are in analysis, Datadog calls per analysis interval (from the stand-in's request log)
@@ -39,6 +40,8 @@ let HEALTH_PORT = 0;
 const INTERVAL_S = 15;
 const PAUSE_S = 60;
 const IDLE_MS = 60_000;
+/** Idle minutes measured one after another (BENCH_IDLE_MINUTES; default 3): the figure is their median. */
+const IDLE_MINUTES = Math.max(1, Number(process.env.BENCH_IDLE_MINUTES ?? 3));
 /**
  * BENCH_OWN_NAMESPACE=1: the operator watches only the bench's 10 namespaces (its own lease), for a control
  * plane shared with another operator; by default it watches all namespaces, as the default install does.
@@ -91,7 +94,9 @@ export interface ScaleRow {
   heapTotalMb: number;
   externalMb: number;
   arrayBuffersMb: number;
+  /** CPU per minute while idle: the median of the idle minutes (each in idleCpuEachMinute). */
   idleCpuSecondsPerMin: number;
+  idleCpuEachMinute: number[];
   /** Canary status writes during the idle minute (resourceVersion changes seen by a watch), and what they changed. */
   idleCanaryWrites: number;
   idleCanaryWriteFields: Record<string, number>;
@@ -378,12 +383,16 @@ async function measureN(b: Bench, n: number, restart: boolean, extraArgs: string
     log(`settled in ${Math.round(settleMs)} ms`);
     await sleep(10_000);
 
-    // Idle minute: CPU, Canary writes, API writes.
+    // Idle minutes: CPU of each, Canary writes, API writes.
     const m0 = await scrapeMetrics(HEALTH_PORT);
     const idle = await b.watchCanaryWrites(async () => {
-      const cpu0 = cpuSeconds(pid);
-      await sleep(IDLE_MS);
-      return ((cpuSeconds(pid) - cpu0) * 60_000) / IDLE_MS;
+      const minutes: number[] = [];
+      for (let k = 0; k < IDLE_MINUTES; k++) {
+        const cpu0 = cpuSeconds(pid);
+        await sleep(IDLE_MS);
+        minutes.push(round(((cpuSeconds(pid) - cpu0) * 60_000 * 100) / IDLE_MS) / 100);
+      }
+      return minutes;
     });
     const m1 = await scrapeMetrics(HEALTH_PORT);
     const samples = [];
@@ -398,7 +407,8 @@ async function measureN(b: Bench, n: number, restart: boolean, extraArgs: string
       heapTotalMb: median(samples.map((s) => s.heapTotalMb)),
       externalMb: median(samples.map((s) => s.externalMb)),
       arrayBuffersMb: median(samples.map((s) => s.arrayBuffersMb)),
-      idleCpuSecondsPerMin: round(idle.result * 100) / 100,
+      idleCpuSecondsPerMin: median(idle.result),
+      idleCpuEachMinute: idle.result,
       idleCanaryWrites: idle.writes,
       idleCanaryWriteFields: idle.fields,
       idleApiWrites: writesOf(m0, m1),
@@ -407,7 +417,7 @@ async function measureN(b: Bench, n: number, restart: boolean, extraArgs: string
       idleCompactions: metricSum(m1, 'deployer_memory_compactions_total', {}) - metricSum(m0, 'deployer_memory_compactions_total', {}),
       settleMs: Math.round(settleMs),
     };
-    log(`idle: ${row.idleCpuSecondsPerMin} s CPU/min, ${row.idleCanaryWrites} Canary writes, RSS ${row.rssMb} MiB`);
+    log(`idle: ${row.idleCpuSecondsPerMin} s CPU/min (median; each minute ${row.idleCpuEachMinute.join(', ')} s), ${row.idleCanaryWrites} Canary writes, RSS ${row.rssMb} MiB`);
     log(`idle minute: ${row.idleReconciles} passes, ${row.idleCompactions} memory compactions, writes ${JSON.stringify(row.idleApiWrites)}, reads ${JSON.stringify(row.idleApiReads)}`);
 
     if (n >= 10) {

@@ -120,6 +120,39 @@ describe('webhook serving certificate in a Secret', function () {
     expect(trusts(bundle, legacy.certPem), 'the old certificate, still served by replicas that have not reloaded, stays trusted').to.equal(true);
   });
 
+  it('writes the configurations only when they differ from what is wanted (the leader checks every minute), and repairs an edit', async () => {
+    const name = `cert-idle-${ns}`;
+    const { caCertPem } = await generateCertificates(subject);
+    const counting = new RawClient(kc);
+    const calls: string[] = [];
+    counting.onRequest = (method, resource) => calls.push(`${method} ${resource}`);
+    const ensure = (): Promise<void> => ensureWebhookConfiguration(counting, { name, target: { url: 'https://127.0.0.1:1' }, caPem: caCertPem, namespaces: [ns] });
+    const versions = async (): Promise<string[]> =>
+      Promise.all([configurationPaths.mutating(name), configurationPaths.validating(name)].map(async (p) => (await client.get(p)).metadata.resourceVersion ?? ''));
+    try {
+      await ensure();
+      expect(calls.filter((c) => c.startsWith('PATCH')), 'created by server-side apply').to.have.length(2);
+      const created = await versions();
+      for (let i = 0; i < 3; i++) {
+        calls.length = 0;
+        await ensure();
+        expect(calls, 'as wanted: read, not written').to.deep.equal(['GET mutatingwebhookconfigurations', 'GET validatingwebhookconfigurations']);
+      }
+      expect(await versions(), 'no new resourceVersion').to.deep.equal(created);
+
+      // Someone turns the gate off: the next check puts it back.
+      const edited = await kubectl(['patch', 'mutatingwebhookconfiguration', name, '--type=json', '-p', '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}]']);
+      expect(edited.code, edited.stderr).to.equal(0);
+      calls.length = 0;
+      await ensure();
+      expect(calls).to.deep.equal(['GET mutatingwebhookconfigurations', 'PATCH mutatingwebhookconfigurations', 'GET validatingwebhookconfigurations']);
+      const repaired = await client.get<{ webhooks: Array<{ failurePolicy: string }> }>(configurationPaths.mutating(name));
+      expect(repaired.webhooks[0]!.failurePolicy).to.equal('Fail');
+    } finally {
+      for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) await kubectl(['delete', kind, name, '--ignore-not-found']);
+    }
+  });
+
   it('the apiserver keeps calling the webhook across a CA rotation (a live webhook, fail-closed)', async () => {
     const name = `cert-live-${ns}`;
     // The configuration of the tests above points nowhere and would refuse the Deployment below.

@@ -6,6 +6,7 @@ import { ensureServingCertificate, MemoryCertificateStore, planCertificate, type
 import {
   CertificateError,
   certificateExpiresSoon,
+  certificateFact,
   generateCertificateAuthority,
   generateCertificates,
   isSignedBy,
@@ -220,5 +221,23 @@ describe('serving certificates re-signed by a kept CA', () => {
     const bounded = splitPemBundle(mergeCaBundles(many.map((c) => c.certPem).join(''), wanted.certPem, now));
     expect(bounded).to.have.length(4);
     expect(bounded.at(-1)).to.equal(wanted.certPem);
+  });
+});
+
+describe('certificateFact(): what cannot change is computed once (the leader checks its certificate every minute)', () => {
+  it('computes once per kind and inputs, errors included', () => {
+    let runs = 0;
+    const twice = (x: string): number => certificateFact('test-twice', [x], () => (runs++, x.length * 2));
+    expect([twice('abc'), twice('abc'), twice('abcd')]).to.deep.equal([6, 6, 8]);
+    expect(runs).to.equal(2);
+    let failures = 0;
+    const bad = (): number => certificateFact('test-bad', ['x'], () => {
+      failures++;
+      throw new Error('unparseable');
+    });
+    expect(bad).to.throw('unparseable');
+    expect(bad).to.throw('unparseable');
+    expect(failures).to.equal(1);
+    expect(certificateFact('test-other-kind', ['abc'], () => 'kind is part of the key')).to.equal('kind is part of the key');
   });
 });

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { EVENT_LOOP_SAMPLE_MS, OperatorMetrics } from '../../src/runtime/metrics.js';
 
 describe('operator metrics while idle', () => {
-  it('samples the event-loop lag every 100 ms, not every 10 ms (each sample wakes the idle process)', () => {
+  it('samples the event-loop lag once a second, not every 10 or 100 ms (each sample wakes the idle process)', () => {
     const original = perfHooks.monitorEventLoopDelay;
     const resolutions: number[] = [];
     perfHooks.monitorEventLoopDelay = (opts) => {
@@ -17,6 +17,6 @@ describe('operator metrics while idle', () => {
       perfHooks.monitorEventLoopDelay = original;
     }
     expect(resolutions).to.deep.equal([EVENT_LOOP_SAMPLE_MS]);
-    expect(EVENT_LOOP_SAMPLE_MS).to.be.at.least(100);
+    expect(EVENT_LOOP_SAMPLE_MS).to.be.at.least(1000);
   });
 });

@@ -75,10 +75,15 @@ describe('notification sender at rest', () => {
   it('an unreadable nextAttemptAt (a hand edit of status) is due now, not a timer that fires every millisecond', async () => {
     const pending = canary('c0', { notifications: [{ id: 'e1', transition: 'Promoted', at: new Date().toISOString(), sinks: [{ sink: 'team', attempts: 1, nextAttemptAt: 'soon' }] }] });
     const fake = fakeKind([pending]);
-    const s = sender(fake.kind, { get: async <T>(): Promise<T> => new Promise<T>(() => undefined) }, 100);
+    // A read that hangs until the test ends (stop() waits for it).
+    let answer: () => void = () => undefined;
+    const s = sender(fake.kind, { get: async <T>(): Promise<T> => new Promise<T>((resolve) => (answer = () => resolve(pending as T))) }, 100);
     s.start();
     await sleep(300);
-    void s.stop();
-    expect(fake.lists(), 'scans in 300 ms at pollMs 100').to.be.at.most(5);
+    const lists = fake.lists();
+    const stopped = s.stop();
+    answer();
+    await stopped;
+    expect(lists, 'scans in 300 ms at pollMs 100').to.be.at.most(5);
   });
 });

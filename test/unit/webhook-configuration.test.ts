@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import {
   canaryWebhookConfiguration,
+  covers,
   notTheOperator,
   VALIDATE_CANARIES_PATH,
   webhookConfiguration,
@@ -63,5 +64,21 @@ describe('webhook configurations: the operator\'s own writes skip them; Canaries
     expect(w).to.deep.include({ name: 'canaries.deployer.dev', failurePolicy: 'Fail', sideEffects: 'None' });
     expect(w.rules[0]!.resources).to.deep.equal(['canaries']);
     expect(w.clientConfig.service.path).to.equal(VALIDATE_CANARIES_PATH);
+  });
+});
+
+describe('covers(): a configuration already as wanted is not written again', () => {
+  const wanted = { metadata: { name: 'deployer', labels: { a: '1' } }, webhooks: [{ name: 'w', failurePolicy: 'Fail', rules: [{ operations: ['CREATE', 'UPDATE'] }] }] };
+  it('ignores what the server defaulted or another manager added', () => {
+    const live = { apiVersion: 'v1', metadata: { name: 'deployer', uid: 'u', resourceVersion: '7', labels: { a: '1', b: '2' } }, webhooks: [{ name: 'w', failurePolicy: 'Fail', timeoutSeconds: 10, rules: [{ operations: ['CREATE', 'UPDATE'], scope: '*' }] }] };
+    expect(covers(live, wanted)).to.equal(true);
+  });
+  it('sees a changed value, a missing field, a list of another length or order', () => {
+    expect(covers({ ...wanted, webhooks: [{ ...wanted.webhooks[0], failurePolicy: 'Ignore' }] }, wanted)).to.equal(false);
+    expect(covers({ metadata: wanted.metadata }, wanted)).to.equal(false);
+    expect(covers({ ...wanted, webhooks: [...wanted.webhooks, { name: 'x' }] }, wanted)).to.equal(false);
+    expect(covers({ ...wanted, webhooks: [{ ...wanted.webhooks[0], rules: [{ operations: ['UPDATE', 'CREATE'] }] }] }, wanted)).to.equal(false);
+    expect(covers({ metadata: { name: 'deployer', labels: null }, webhooks: wanted.webhooks }, wanted)).to.equal(false);
+    expect(covers(undefined, wanted)).to.equal(false);
   });
 });
