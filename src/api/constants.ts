@@ -35,6 +35,8 @@ export const ANNOTATIONS = {
   heldBy: 'deployer.dev/held-by',
   /** On a Canary: the Release (name) that drives its target's revisions; recorded in status.history. */
   release: 'deployer.dev/release',
+  /** On a webhook configuration: a hash of what the operator last applied (a field it stopped setting must still be removed). */
+  appliedConfiguration: 'deployer.dev/applied-configuration',
 } as const;
 
 export const CONDITIONS = {

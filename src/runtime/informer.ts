@@ -72,9 +72,10 @@ type WatchEnd = { kind: 'closed' } | { kind: 'expired' } | { kind: 'error'; erro
  */
 export const WATCH_TIMEOUT_SECONDS = [300, 600] as const;
 /**
- * A watch that has sent nothing for this long is taken as dead and opened again. The apiserver
- * sends a bookmark to every watcher about once a minute (its watch cache's bookmark frequency),
- * so a healthy watch never stays this quiet.
+ * A watch that has sent nothing for this long is taken as dead and opened again from its
+ * resourceVersion (no relist). The apiserver sends a bookmark to every watcher about once a minute
+ * (its watch cache's bookmark frequency) once it has seen progress on the resource since it
+ * started; until then a quiet watch is simply reopened after this long.
  */
 export const WATCH_INACTIVITY_MS = 90_000;
 

@@ -1,7 +1,8 @@
 // The webhook configurations an operator keeps: the mutating gate on guarded Deployments and the
 // validating check on Canaries, each with the caBundle of the serving certificate's CAs.
 import { createHash } from 'node:crypto';
-import { FIELD_MANAGER, LABELS } from '../api/constants.js';
+import { ANNOTATIONS, FIELD_MANAGER, LABELS } from '../api/constants.js';
+import { canonicalJson } from '../canary/revision.js';
 import { isConflict, isNotFound } from '../kube/errors.js';
 import { PATCH, type RawClient } from '../kube/raw-client.js';
 import { splitPemBundle, validUntilMs } from './certs.js';
@@ -180,6 +181,13 @@ export function mergeCaBundles(publishedPem: string, wantedPem: string, now: Dat
   return [...keptOlder, ...wanted].join('');
 }
 
+/** The body with a hash of itself in an annotation: what this operator last applied. */
+function stampApplied(body: Record<string, unknown>): Record<string, unknown> {
+  const metadata = (body.metadata ?? {}) as { annotations?: Record<string, string> };
+  const hash = createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 16);
+  return { ...body, metadata: { ...metadata, annotations: { ...metadata.annotations, [ANNOTATIONS.appliedConfiguration]: hash } } };
+}
+
 /**
  * Whether `live` already holds every field of `desired` with the same value: what the server
  * defaulted or another manager added is ignored, a list must match item by item.
@@ -204,8 +212,10 @@ async function applyKeepingTrust(client: RawClient, path: string, build: (caPem:
       if (!isNotFound(err)) throw err;
     }
     const published = (current?.webhooks ?? []).map((w) => unb64(w.clientConfig?.caBundle)).join('');
-    const body = build(mergeCaBundles(published, caPem));
-    // Already as wanted (the leader checks every minute): no write, no new resourceVersion.
+    const body = stampApplied(build(mergeCaBundles(published, caPem)));
+    // Already as wanted (the leader checks every minute): no write, no new resourceVersion. The
+    // stamp tells a field this operator stopped setting (a narrower --namespaces widened, say),
+    // which only an apply removes, from one the live object kept.
     if (current && covers(current, body)) return;
     // The resourceVersion read is a precondition: a CA published meanwhile by another replica is never dropped.
     if (current?.metadata.resourceVersion) (body.metadata as Record<string, unknown>).resourceVersion = current.metadata.resourceVersion;

@@ -273,6 +273,7 @@ describe('Informer', () => {
       expect(new Set(api.watches.map((w) => w.query.get('timeoutSeconds'))).size, 'spread, so watches do not all end together').to.be.above(1);
       // The apiserver sends a bookmark about once a minute; silence longer than that (with slack) means a dead connection.
       expect(WATCH_INACTIVITY_MS).to.be.within(75_000, 120_000);
+      for (const i of infs) expect((i as unknown as { watch: { requestTimeoutMs: number } }).watch.requestTimeoutMs).to.equal(WATCH_INACTIVITY_MS);
     } finally {
       await Promise.all(infs.map((i) => i.stop()));
       await close(server);

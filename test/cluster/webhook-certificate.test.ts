@@ -148,6 +148,20 @@ describe('webhook serving certificate in a Secret', function () {
       expect(calls).to.deep.equal(['GET mutatingwebhookconfigurations', 'PATCH mutatingwebhookconfigurations', 'GET validatingwebhookconfigurations']);
       const repaired = await client.get<{ webhooks: Array<{ failurePolicy: string }> }>(configurationPaths.mutating(name));
       expect(repaired.webhooks[0]!.failurePolicy).to.equal('Fail');
+
+      // The operator now watches every namespace: the selector it set before must go, though the
+      // live object still holds every field it wants now.
+      const everywhere = (): Promise<void> => ensureWebhookConfiguration(counting, { name, target: { url: 'https://127.0.0.1:1' }, caPem: caCertPem });
+      calls.length = 0;
+      await everywhere();
+      expect(calls).to.deep.equal(['GET mutatingwebhookconfigurations', 'PATCH mutatingwebhookconfigurations', 'GET validatingwebhookconfigurations', 'PATCH validatingwebhookconfigurations']);
+      for (const path of [configurationPaths.mutating(name), configurationPaths.validating(name)]) {
+        const widened = await client.get<{ webhooks: Array<{ namespaceSelector?: { matchExpressions?: unknown[] } }> }>(path);
+        for (const w of widened.webhooks) expect(w.namespaceSelector?.matchExpressions ?? [], path).to.deep.equal([]);
+      }
+      calls.length = 0;
+      await everywhere();
+      expect(calls, 'then as wanted again').to.deep.equal(['GET mutatingwebhookconfigurations', 'GET validatingwebhookconfigurations']);
     } finally {
       for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) await kubectl(['delete', kind, name, '--ignore-not-found']);
     }
