@@ -2,6 +2,7 @@
 // judged (canary and stable reporting the same version; a step list without pauses), with the
 // real kubectl and the real Datadog client talking to the local Datadog stand-in.
 // Given / When / Then.
+import { Watch } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { Canary, CheckSpec } from '../../src/api/types.js';
 import { eventually, kubectl } from '../support/cluster.js';
@@ -161,15 +162,27 @@ describe('Verdicts on the real control plane', function () {
     it('an empty step list runs one canary pod and promotes only after a Pass measured on it', async () => {
       await given(w, { steps: [] });
       w.dd.setVersions(['1.0.0', '1.1.0']);
-      await w.setImage('web', 'example.com/web:1.1.0');
-
-      // Then: one canary pod runs the new revision (weight 0 would have run none) ...
-      await w.waitFor('web', (c) => c.status?.canaryReplicas === 1 && c.status?.canaryReadyReplicas === 1, 'one canary pod Ready', 20_000);
-      // ... and the promotion follows a Pass measured once it was Ready.
-      const c = await w.waitPhase('web', 'Succeeded', 30_000);
-      const ready = Date.parse(c.status?.analysisStartedAt ?? '');
-      expect(c.status?.checks?.[0]?.measurements.some((m) => m.verdict === 'Pass' && Date.parse(m.time) >= ready)).to.equal(true);
-      await w.waitForEvents('web', ['CanaryPodsReady', 'Promoted']);
+      // Every status written, seen by a watch (the 1-pod state can last less than a poll interval).
+      const written: Array<{ replicas?: number; ready?: number }> = [];
+      const watching = await new Watch(w.kc).watch(
+        `/apis/deployer.dev/v1alpha1/namespaces/${w.ns}/canaries`,
+        { fieldSelector: 'metadata.name=web' },
+        (_type: string, obj: Canary) => void written.push({ replicas: obj.status?.canaryReplicas, ready: obj.status?.canaryReadyReplicas }),
+        () => undefined,
+      );
+      try {
+        await w.setImage('web', 'example.com/web:1.1.0');
+        const c = await w.waitPhase('web', 'Succeeded', 30_000);
+        // Then: one canary pod ran the new revision (weight 0 would have run none), never more ...
+        expect(written.some((s) => s.replicas === 1 && s.ready === 1), 'one canary pod Ready').to.equal(true);
+        expect(written.every((s) => (s.replicas ?? 0) <= 1)).to.equal(true);
+        // ... and the promotion followed a Pass measured once it was Ready.
+        const ready = Date.parse(c.status?.analysisStartedAt ?? '');
+        expect(c.status?.checks?.[0]?.measurements.some((m) => m.verdict === 'Pass' && Date.parse(m.time) >= ready)).to.equal(true);
+        await w.waitForEvents('web', ['CanaryPodsReady', 'Promoted']);
+      } finally {
+        watching.abort();
+      }
     });
   });
 
