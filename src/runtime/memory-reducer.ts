@@ -5,10 +5,9 @@
 // reuse. Its own memory reducer gives them back only when its watchdog fires, up to 100 s after
 // the last full collection, and spends CPU on the idle operator doing so. So, when the
 // controllers have no pass in flight, have finished none for `quietMs`, and the heap has grown
-// by `growthBytes` since the
-// last compaction, the operator runs one memory-reducing collection itself (V8's last-resort
-// collection: full, compacting, and the freed pages unmapped). Not more than once per
-// `minIntervalMs`; a quiet operator whose heap does not grow never runs one.
+// by `growthBytes` since the last compaction, the operator runs one memory-reducing collection
+// itself (V8's last-resort collection: full, compacting, and the freed pages unmapped). Not more
+// than once per `minIntervalMs`; a quiet operator whose heap does not grow never runs one.
 import { runInNewContext } from 'node:vm';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { realClock, type Clock, type TimerHandle } from './clock.js';

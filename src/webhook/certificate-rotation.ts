@@ -77,8 +77,6 @@ function coversNames(certPem: string, subject: CertificateSubject): boolean {
   });
 }
 
-const signedBy = (certPem: string, caPem: string): boolean => certificateFact('signedBy', [certPem, caPem], () => isSignedBy(certPem, caPem));
-
 /** What the shared certificate needs now. Pure. */
 export function planCertificate(state: CertificateState | undefined, subject: CertificateSubject, now: Date, policy: RotationPolicy = DEFAULT_ROTATION): CertificatePlan {
   const cas = splitPemBundle(state?.caBundlePem ?? '').filter((pem) => {
@@ -95,7 +93,7 @@ export function planCertificate(state: CertificateState | undefined, subject: Ce
   if (!state.certPem || !state.keyPem) return { action: 'newServingCertificate', reason: 'none yet' };
   try {
     if (!keyMatches(state.certPem, state.keyPem)) return { action: 'newServingCertificate', reason: 'its key does not match' };
-    if (!signedBy(state.certPem, signer)) return { action: 'newServingCertificate', reason: 'signed by an older CA' };
+    if (!isSignedBy(state.certPem, signer)) return { action: 'newServingCertificate', reason: 'signed by an older CA' };
     if (expiresWithin(state.certPem, now, policy.servingRenewBeforeDays)) return { action: 'newServingCertificate', reason: 'expires soon' };
     if (!coversNames(state.certPem, subject)) return { action: 'newServingCertificate', reason: 'names changed' };
   } catch {

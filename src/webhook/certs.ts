@@ -192,15 +192,17 @@ export function validUntilMs(certPem: string): number {
   return certificateFact('validTo', [certPem], () => new Date(new NodeX509(certPem).validTo).getTime());
 }
 
-/** True when `certPem` was signed by the CA `caPem`. */
+/** True when `certPem` was signed by the CA `caPem` (checked once per pair). */
 export function isSignedBy(certPem: string, caPem: string): boolean {
-  try {
-    const cert = new NodeX509(certPem);
-    const ca = new NodeX509(caPem);
-    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
-  } catch {
-    return false;
-  }
+  return certificateFact('signedBy', [certPem, caPem], () => {
+    try {
+      const cert = new NodeX509(certPem);
+      const ca = new NodeX509(caPem);
+      return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** End of validity of a certificate. */
